@@ -1,0 +1,1 @@
+//! N-API bindings for `crate::keys` (placeholder until implemented).

@@ -1,0 +1,1 @@
+//! zlib chunking of large cache values (placeholder until implemented).

@@ -1,0 +1,1 @@
+//! Cache-key normalisation, SHA-256 and HMAC (placeholder until implemented).

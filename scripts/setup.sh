@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything restthumbs needs on a fresh Debian machine with Node 20 and Rust, then
+# builds it. Idempotent: each step is skipped when its result is already there.
+#   - Debian packages: nasm (SIMD for libjpeg), redis-server and nginx (used by the tests)
+#   - npm dependencies (npm ci, from package-lock.json)
+#   - the Rust core (release build) and the TypeScript (dist/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v nasm >/dev/null || need+=(nasm)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  sudo_cmd=(); [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "setup: building the Rust core (release)"
+bash scripts/build-native.sh
+echo "setup: compiling TypeScript"
+npx tsc -p tsconfig.json

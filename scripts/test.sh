@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, lint (rustfmt, clippy, tsc), cargo test, then ava.
+# Redis and nginx are started by the tests themselves on free loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/restthumbs-target}
+echo "test: cargo fmt --check"
+cargo fmt --check
+echo "test: cargo clippy -D warnings"
+cargo clippy --quiet --all-targets -- -D warnings
+echo "test: cargo test"
+cargo test --quiet
+echo "test: ava"
+npx ava

@@ -1,0 +1,7 @@
+/**
+ * restthumbs: on-the-fly thumbnails from signed URLs, and a Django-style cache framework, over a
+ * Rust core. This is the one public entry point.
+ * @module
+ */
+export * from './errors.js'
+export { binding as native } from './native.js'
