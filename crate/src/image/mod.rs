@@ -55,3 +55,5 @@ pub struct Decoded {
     /// Height of the full-size source as stored (before orientation).
     pub source_height: u32,
 }
+
+pub mod jpeg;
