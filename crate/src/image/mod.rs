@@ -57,3 +57,4 @@ pub struct Decoded {
 }
 
 pub mod jpeg;
+pub mod exif;
