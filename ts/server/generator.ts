@@ -1,0 +1,358 @@
+/**
+ * Makes sure the thumbnail of a parsed URL exists on disk, rendering it at most once across
+ * every worker that shares the cache.
+ *
+ * Order of a request: warm record (when `trustCache`) → negative entry for the source → `stat` of
+ * the output → single flight in this process → dogpile lock across processes → render → record.
+ * Losers of the lock wait, answer 503 or 404 depending on {@link WaiterMode}.
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+
+import { RestthumbsError } from '../errors.js'
+import { DogpileLock, type LockCache, SingleFlight, waitFor } from '../lock.js'
+import type { WaiterMode } from './config.js'
+import type { ThumbnailFile } from './responses.js'
+
+/** The fields of a parsed thumbnail URL the generator needs. */
+export interface ThumbnailSpec {
+  /** Source name relative to the source storage (`animals/kitten.jpg`). */
+  source: string
+  /** Target width, `0` = from the aspect ratio. */
+  width: number
+  /** Target height, `0` = from the aspect ratio. */
+  height: number
+  /** `crop`, `scale` or `smart`. */
+  method: string
+  /** Extension with the dot; picks the output format. */
+  ext: string
+  /** Output path relative to the output root; equals the URL path after `basePath`. */
+  outputPath: string
+}
+
+/** Where sources come from: local files (`localPath`) or an HTTP origin (`read`). */
+export interface SourceStorageLike {
+  /** Absolute path of a local source; absent for remote storages. */
+  localPath?(name: string): string | Promise<string>
+  /** The source bytes. Throws a typed 404/413/502/504 error. */
+  read(name: string, options?: { signal?: AbortSignal }): Promise<Buffer | Uint8Array>
+}
+
+/** Where thumbnails go. */
+export interface OutputStorageLike {
+  /** Absolute path for an output path; throws on traversal. */
+  pathFor(outputPath: string): string
+}
+
+/** The record the generator keeps per thumbnail in the {@link ThumbnailRecordsLike} cache. */
+export interface ThumbnailRecord {
+  name: string
+  path: string
+  url?: string
+  width: number
+  height: number
+  size: number
+  format: string
+}
+
+/** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
+export interface ThumbnailRecordsLike {
+  get(name: string): Promise<ThumbnailRecord | null | undefined> | ThumbnailRecord | null | undefined
+  set(record: ThumbnailRecord): Promise<unknown> | unknown
+}
+
+/** What the native pipeline reports for a written thumbnail. */
+export interface RenderInfo {
+  format: string
+  width: number
+  height: number
+  size?: number
+}
+
+/** Options passed to the renderer (the `thumbnail`/`thumbnailFile` contract). */
+export interface RenderOptions {
+  width: number
+  height: number
+  method: string
+  format: string
+  quality: number
+  signal?: AbortSignal
+}
+
+/** The native thumbnail pipeline. */
+export interface RendererLike {
+  /** Reads `src`, renders, writes `dst` atomically. */
+  thumbnailFile(src: string, dst: string, options: RenderOptions): Promise<RenderInfo>
+  /** Renders bytes to bytes (remote sources). */
+  thumbnail(input: Buffer, options: RenderOptions): Promise<unknown>
+}
+
+/** A cache for locks and negative entries. */
+export interface GeneratorCache extends LockCache {
+  set(key: string, value: unknown, timeout?: number | null): Promise<unknown> | unknown
+}
+
+/** Counters of one handler, for tests and benchmarks. */
+export interface HandlerStats {
+  /** Requests seen by the handler (including ones passed to `next`). */
+  requests: number
+  /** Thumbnails rendered by this process. */
+  renders: number
+  /** Thumbnails served without rendering or waiting. */
+  hits: number
+  /** Requests that waited for another worker's render. */
+  waits: number
+  /** 304 answers. */
+  notModified: number
+  /** Error answers (4xx and 5xx). */
+  errors: number
+}
+
+/** Creates zeroed {@link HandlerStats}. */
+export function createStats(): HandlerStats {
+  return { requests: 0, renders: 0, hits: 0, waits: 0, notModified: 0, errors: 0 }
+}
+
+/** Another worker is rendering this thumbnail (`'503'` waiter mode, or `'wait'` timed out). HTTP 503. */
+export class ThumbnailBusyError extends RestthumbsError {
+  /** Seconds a client should wait before retrying. */
+  readonly retryAfter: number
+  /** @param retryAfter - `Retry-After` seconds */
+  constructor(retryAfter: number) {
+    super('ERR_THUMBNAIL_BUSY', 'The thumbnail is being generated; retry shortly', { status: 503 })
+    this.retryAfter = retryAfter
+  }
+}
+
+/** Another worker is rendering this thumbnail (`'404'` waiter mode, the seed's answer). HTTP 404. */
+export class ThumbnailPendingError extends RestthumbsError {
+  constructor() {
+    super('ERR_THUMBNAIL_PENDING', 'The thumbnail is being generated', { status: 404 })
+  }
+}
+
+/** The source is remembered as missing (negative cache). HTTP 404, cacheable briefly. */
+export class SourceMissingError extends RestthumbsError {
+  /** @param options - the original not-found error as `cause` */
+  constructor(options: { cause?: unknown } = {}) {
+    super('ERR_SOURCE_NOT_FOUND', 'Source image not found', { ...options, status: 404 })
+  }
+}
+
+/** Options of {@link ThumbnailGenerator}. */
+export interface GeneratorOptions {
+  /** Lock and negative-entry cache (a `BaseCache`). */
+  cache: GeneratorCache
+  /** Thumbnail records (a `ThumbnailCache`); optional. */
+  records?: ThumbnailRecordsLike | null
+  /** Source storage. */
+  source: SourceStorageLike
+  /** Output storage. */
+  output: OutputStorageLike
+  /** Native pipeline. */
+  renderer: RendererLike
+  /** Lock lifetime and wait limit, seconds. */
+  lockTimeout: number
+  /** What losers of the lock do. */
+  waiter: WaiterMode
+  /** `Retry-After` of 503 answers. */
+  retryAfter: number
+  /** Prefix of cache keys. */
+  keyPrefix: string
+  /** Seconds a missing source is remembered. */
+  negativeTtl: number
+  /** Skip the output `stat` when a record exists. */
+  trustCache: boolean
+  /** Encoder quality. */
+  quality: number
+  /** Counters to update. */
+  stats: HandlerStats
+}
+
+const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
+
+/** Output format for a URL extension. */
+export function formatFor(ext: string): string {
+  return FORMATS[ext.toLowerCase()] ?? 'jpeg'
+}
+
+/** Result of {@link ThumbnailGenerator.ensure}. */
+export interface EnsureResult extends ThumbnailFile {
+  /** How the file was obtained. */
+  via: 'hit' | 'render' | 'wait'
+}
+
+/** Makes sure thumbnails exist; see the module comment for the order of checks. */
+export class ThumbnailGenerator {
+  readonly #o: GeneratorOptions
+  readonly #lock: DogpileLock
+  readonly #flight = new SingleFlight<EnsureResult>()
+
+  /** @param options - see {@link GeneratorOptions} */
+  constructor(options: GeneratorOptions) {
+    this.#o = options
+    this.#lock = new DogpileLock(options.cache, { timeout: options.lockTimeout, prefix: `${options.keyPrefix}:lock:` })
+  }
+
+  /** The lock guarding renders (exposed so tests and tools can inspect or hold it). */
+  get lock(): DogpileLock {
+    return this.#lock
+  }
+
+  /** Lock name of a thumbnail: a hash of its output path, independent of the signing key. */
+  lockName(spec: Pick<ThumbnailSpec, 'outputPath'>): string {
+    return hashKey(spec.outputPath)
+  }
+
+  /**
+   * Returns the thumbnail file, rendering it when needed.
+   * @param spec - parsed URL
+   * @param options - `fresh` skips records (used after the file vanished)
+   */
+  async ensure(spec: ThumbnailSpec, options: { fresh?: boolean } = {}): Promise<EnsureResult> {
+    const o = this.#o
+    const absolutePath = o.output.pathFor(spec.outputPath)
+    const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
+    if (o.trustCache && o.records && !options.fresh) {
+      const rec = await o.records.get(spec.outputPath)
+      if (rec) return { ...file, via: 'hit' }
+    }
+    if (await exists(absolutePath)) return { ...file, via: 'hit' }
+    const negKey = this.#negativeKey(spec.source)
+    if ((await o.cache.get(negKey)) != null) throw new SourceMissingError()
+    return this.#flight.do(spec.outputPath, () => this.#renderOrWait(spec, file))
+  }
+
+  async #renderOrWait(spec: ThumbnailSpec, file: ThumbnailFile): Promise<EnsureResult> {
+    const o = this.#o
+    const name = this.lockName(spec)
+    const deadline = Date.now() + o.lockTimeout * 1000
+    let waited = false
+    for (;;) {
+      const handle = await this.#lock.tryAcquire(name)
+      if (handle) {
+        try {
+          // Re-check under the lock: the previous owner may have finished between our stat and add.
+          if (await exists(file.absolutePath)) return { ...file, via: waited ? 'wait' : 'hit' }
+          await this.#render(spec, file.absolutePath)
+          return { ...file, via: 'render' }
+        } finally {
+          await handle.release().catch(() => false)
+        }
+      }
+      if (o.waiter === '404') throw new ThumbnailPendingError()
+      if (o.waiter === '503') throw new ThumbnailBusyError(o.retryAfter)
+      waited = true
+      const left = deadline - Date.now()
+      if (left <= 0) throw new ThumbnailBusyError(o.retryAfter)
+      const outcome = await waitFor<'ready' | 'free'>(
+        async () => {
+          if (await exists(file.absolutePath)) return 'ready'
+          if (!(await this.#lock.isLocked(name))) return 'free'
+          return undefined
+        },
+        { timeoutMs: left },
+      )
+      if (outcome === 'ready') return { ...file, via: 'wait' }
+      if (outcome === undefined) throw new ThumbnailBusyError(o.retryAfter)
+      // 'free' without a file: the owner failed or crashed; try to take over.
+    }
+  }
+
+  async #render(spec: ThumbnailSpec, dst: string): Promise<void> {
+    const o = this.#o
+    const opts: RenderOptions = {
+      width: spec.width,
+      height: spec.height,
+      method: spec.method,
+      format: formatFor(spec.ext),
+      quality: o.quality,
+    }
+    await mkdir(path.dirname(dst), { recursive: true })
+    let info: RenderInfo
+    try {
+      if (o.source.localPath) {
+        const src = await o.source.localPath(spec.source)
+        let st
+        try {
+          st = await stat(src)
+        } catch {
+          st = undefined
+        }
+        if (!st?.isFile()) throw new SourceMissingError()
+        info = await o.renderer.thumbnailFile(src, dst, opts)
+      } else {
+        const input = await o.source.read(spec.source)
+        const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
+        const bytes = bytesOf(out)
+        await writeAtomic(dst, bytes)
+        info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
+      }
+    } catch (err) {
+      if (isNotFound(err)) {
+        await Promise.resolve(o.cache.set(this.#negativeKey(spec.source), 1, o.negativeTtl)).catch(() => undefined)
+        throw err instanceof SourceMissingError ? err : new SourceMissingError({ cause: err })
+      }
+      throw err
+    }
+    o.stats.renders++
+    if (o.records) {
+      const record: ThumbnailRecord = {
+        name: spec.outputPath,
+        path: spec.outputPath,
+        width: info.width ?? 0,
+        height: info.height ?? 0,
+        size: info.size ?? 0,
+        format: info.format ?? opts.format,
+      }
+      await Promise.resolve(o.records.set(record)).catch(() => undefined)
+    }
+  }
+
+  #negativeKey(source: string): string {
+    return `${this.#o.keyPrefix}:missing:${hashKey(source)}`
+  }
+}
+
+/** Short stable hash for cache keys built from user-controlled strings (no key injection). */
+export function hashKey(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 40)
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile()
+  } catch {
+    return false
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  if (err instanceof SourceMissingError) return true
+  const e = err as { status?: number; code?: string }
+  return e?.status === 404 || e?.code === 'ENOENT' || e?.code === 'ERR_SOURCE_NOT_FOUND'
+}
+
+/** Extracts the encoded bytes from whatever `thumbnail()` resolved with. */
+export function bytesOf(out: unknown): Buffer {
+  if (Buffer.isBuffer(out)) return out
+  if (out instanceof Uint8Array) return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
+  const o = out as { data?: Uint8Array; buffer?: Uint8Array; bytes?: Uint8Array } | null
+  const b = o?.data ?? o?.buffer ?? o?.bytes
+  if (b instanceof Uint8Array) return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+  throw new RestthumbsError('ERR_RENDER_RESULT', 'The renderer returned no bytes', { status: 500 })
+}
+
+/** Temp file in the same directory, then rename: readers (and nginx) never see half a file. */
+export async function writeAtomic(dst: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${dst}.${randomBytes(6).toString('hex')}.tmp`
+  try {
+    await writeFile(tmp, bytes)
+    await rename(tmp, dst)
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined)
+    throw err
+  }
+}

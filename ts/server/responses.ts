@@ -1,0 +1,207 @@
+/**
+ * The three ways a thumbnail leaves the server (restthumbnails' response backends): stream it
+ * from Node, or answer headers only and let nginx (`X-Accel-Redirect`) or Apache (`X-Sendfile`)
+ * send the file. Plus the plain-text error response.
+ * @module
+ */
+import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+
+import { RestthumbsError } from '../errors.js'
+
+/** A rendered thumbnail on disk, ready to be answered. */
+export interface ThumbnailFile {
+  /** Absolute path of the file (never sent to clients except as `X-Sendfile`). */
+  absolutePath: string
+  /** Path relative to the output root, the same as the URL after `basePath`. */
+  outputPath: string
+  /** Extension from the URL, with the dot (`.jpg`). */
+  ext: string
+}
+
+/** The thumbnail file disappeared between lookup and response (deleted by a cleaner). */
+export class ThumbnailGoneError extends RestthumbsError {
+  /** @param options - the fs error as `cause` */
+  constructor(options: { cause?: unknown } = {}) {
+    super('ERR_THUMBNAIL_GONE', 'The thumbnail file disappeared before it could be sent', { ...options, status: 500 })
+  }
+}
+
+const TYPES: Record<string, string> = {
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+}
+
+/** MIME type for a thumbnail extension (`.jpg` → `image/jpeg`). */
+export function contentTypeFor(ext: string): string {
+  return TYPES[ext.toLowerCase()] ?? 'application/octet-stream'
+}
+
+/**
+ * Strong ETag in nginx's own format (`"<mtime s hex>-<size hex>"`), so a client keeps its
+ * validator whether nginx or Node served the file. Thumbnails are written once by rename and
+ * never modified in place, so size + mtime identifies the bytes.
+ */
+export function etagFor(size: number, mtimeMs: number): string {
+  return `"${Math.floor(mtimeMs / 1000).toString(16)}-${size.toString(16)}"`
+}
+
+/**
+ * Whether the request's validators match (RFC 9110 §13.1): `If-None-Match` wins over
+ * `If-Modified-Since`; weak comparison is right for GET/HEAD.
+ */
+export function isNotModified(req: IncomingMessage, etag: string, mtimeMs: number): boolean {
+  const inm = req.headers['if-none-match']
+  if (inm !== undefined) {
+    if (inm.trim() === '*') return true
+    return inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)
+  }
+  const ims = req.headers['if-modified-since']
+  if (ims !== undefined) {
+    const since = Date.parse(ims)
+    if (!Number.isNaN(since)) return Math.floor(mtimeMs / 1000) * 1000 <= since
+  }
+  return false
+}
+
+/** Options shared by the responders. */
+export interface RespondOptions {
+  /** `Cache-Control: public, max-age=` seconds. */
+  maxAge: number
+}
+
+// Below this size one read + res.end beats a stream pipeline (fewer syscalls and no backpressure
+// machinery); thumbnails are nearly always under it.
+const SMALL_FILE = 256 * 1024
+
+/**
+ * Sends the file from Node with validators, `Cache-Control`, 304 and HEAD support.
+ * @throws {ThumbnailGoneError} when the file no longer exists (the caller re-renders)
+ */
+export async function sendStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: ThumbnailFile,
+  options: RespondOptions,
+): Promise<number> {
+  let handle
+  try {
+    handle = await open(file.absolutePath, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ThumbnailGoneError({ cause: err })
+    throw err
+  }
+  let closeHandle = true
+  try {
+    const st = await handle.stat()
+    const etag = etagFor(st.size, st.mtimeMs)
+    const headers: OutgoingHttpHeaders = {
+      ETag: etag,
+      'Last-Modified': new Date(st.mtimeMs).toUTCString(),
+      'Cache-Control': `public, max-age=${options.maxAge}`,
+    }
+    if (isNotModified(req, etag, st.mtimeMs)) {
+      res.writeHead(304, headers)
+      res.end()
+      return 304
+    }
+    headers['Content-Type'] = contentTypeFor(file.ext)
+    headers['Content-Length'] = st.size
+    headers['X-Content-Type-Options'] = 'nosniff'
+    if (req.method === 'HEAD') {
+      res.writeHead(200, headers)
+      res.end()
+      return 200
+    }
+    if (st.size <= SMALL_FILE) {
+      const buf = Buffer.allocUnsafe(st.size)
+      let off = 0
+      while (off < st.size) {
+        const { bytesRead } = await handle.read(buf, off, st.size - off, off)
+        if (bytesRead === 0) break
+        off += bytesRead
+      }
+      res.writeHead(200, headers)
+      res.end(off === st.size ? buf : buf.subarray(0, off))
+      return 200
+    }
+    res.writeHead(200, headers)
+    closeHandle = false
+    const stream = createReadStream('', { fd: handle.fd, autoClose: false, start: 0, end: st.size - 1 })
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        void handle!.close().catch(() => undefined)
+        resolve()
+      }
+      stream.on('error', () => {
+        res.destroy()
+        done()
+      })
+      res.on('close', done)
+      stream.pipe(res)
+    })
+    return 200
+  } finally {
+    if (closeHandle) await handle.close().catch(() => undefined)
+  }
+}
+
+/**
+ * Headers only: nginx sends the file from its `internal` location. No `Content-Type`, so nginx
+ * sets it from the extension, as restthumbnails' nginx backend did.
+ */
+export function sendNginx(res: ServerResponse, file: ThumbnailFile, sendfileBase: string, options: RespondOptions): number {
+  res.writeHead(200, {
+    'X-Accel-Redirect': sendfileBase + encodePath(file.outputPath),
+    'Cache-Control': `public, max-age=${options.maxAge}`,
+  })
+  res.end()
+  return 200
+}
+
+/** Headers only: Apache's mod_xsendfile sends the file by absolute path. */
+export function sendApache(res: ServerResponse, file: ThumbnailFile, options: RespondOptions): number {
+  res.writeHead(200, {
+    'X-Sendfile': file.absolutePath,
+    'Cache-Control': `public, max-age=${options.maxAge}`,
+  })
+  res.end()
+  return 200
+}
+
+/** Django's `add_never_cache_headers`: responses that must never be stored by a proxy. */
+export const NEVER_CACHE: Readonly<OutgoingHttpHeaders> = Object.freeze({
+  'Cache-Control': 'max-age=0, no-cache, no-store, must-revalidate, private',
+  Expires: 'Thu, 01 Jan 1970 00:00:00 GMT',
+})
+
+/**
+ * A short plain-text error. The body is a fixed phrase per status (plus an optional safe detail):
+ * never a path, a stack or an origin's message.
+ */
+export function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: OutgoingHttpHeaders = NEVER_CACHE,
+): number {
+  const text = body.endsWith('\n') ? body : body + '\n'
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'X-Content-Type-Options': 'nosniff',
+  })
+  res.end(req.method === 'HEAD' ? undefined : text)
+  return status
+}
+
+/** Percent-encodes each segment so names with spaces or `%` survive as a URI. */
+export function encodePath(p: string): string {
+  return p.split('/').map(encodeURIComponent).join('/')
+}
