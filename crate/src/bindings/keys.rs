@@ -1,1 +1,62 @@
-//! N-API bindings for `crate::keys` (placeholder until implemented).
+//! N-API bindings for `crate::keys`: digests, HMACs and cache keys.
+//!
+//! These are cheap, so they stay synchronous. Inputs are borrowed straight out of the caller's
+//! `Uint8Array`/`Buffer` (no copy), and small digests come back through `napi_create_buffer_copy`
+//! rather than an external buffer, whose finaliser would cost more than the hash itself.
+
+// napi-derive only registers exports outside `cfg(test)`, so the test build sees them as unused.
+#![cfg_attr(test, allow(dead_code))]
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::keys;
+
+/// SHA-256 of `data` (32 bytes).
+#[napi]
+pub fn sha256<'env>(env: &'env Env, data: &[u8]) -> Result<BufferSlice<'env>> {
+    BufferSlice::copy_from(env, keys::sha256(data))
+}
+
+/// SHA-1 of `data` (20 bytes). Only for interoperability with restthumbnails and
+/// python-thumbnails names; never as a security boundary on its own.
+#[napi]
+pub fn sha1<'env>(env: &'env Env, data: &[u8]) -> Result<BufferSlice<'env>> {
+    BufferSlice::copy_from(env, keys::sha1(data))
+}
+
+/// HMAC-SHA256 of `data` under `key` (32 bytes).
+#[napi]
+pub fn hmac_sha256<'env>(env: &'env Env, key: &[u8], data: &[u8]) -> Result<BufferSlice<'env>> {
+    BufferSlice::copy_from(env, keys::hmac_sha256(key, data))
+}
+
+/// HMAC-SHA1 of `data` under `key` (20 bytes), for Django `salted_hmac` compatible signatures.
+#[napi]
+pub fn hmac_sha1<'env>(env: &'env Env, key: &[u8], data: &[u8]) -> Result<BufferSlice<'env>> {
+    BufferSlice::copy_from(env, keys::hmac_sha1(key, data))
+}
+
+/// djblets `make_cache_key`: joins `parts` (escaping `%` and `:` when there are several) after
+/// `sitePrefix`, then returns the hex HMAC-SHA256 of the whole key under `encryptionKey` when one
+/// is given, or else the key with control characters escaped and shortened past 240 characters.
+#[napi]
+pub fn make_cache_key(
+    parts: Vec<String>,
+    site_prefix: Option<String>,
+    encryption_key: Option<&[u8]>,
+) -> String {
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    keys::make_cache_key(&refs, site_prefix.as_deref(), encryption_key)
+}
+
+/// The single-part fast path of `makeCacheKey`: the same result as `makeCacheKey([key], …)`
+/// without building an array on either side of the FFI.
+#[napi]
+pub fn make_cache_key_one(
+    key: String,
+    site_prefix: Option<String>,
+    encryption_key: Option<&[u8]>,
+) -> String {
+    keys::make_cache_key(&[&key], site_prefix.as_deref(), encryption_key)
+}

@@ -1,0 +1,122 @@
+/**
+ * Digests and HMACs computed by the Rust core (RustCrypto). Strings are hashed as UTF-8, like
+ * Python's `str.encode()` in the Django/djblets code whose signatures restthumbs reproduces.
+ * @module
+ */
+import { InvalidOptionError } from './errors.js'
+import { binding, callSync } from './native.js'
+
+/** Bytes to hash: a string (hashed as UTF-8) or any `Uint8Array`, `Buffer` included. */
+export type BinaryLike = string | Uint8Array
+
+/**
+ * Converts `value` to bytes without copying a `Uint8Array`.
+ * @param value - the input
+ * @param name - the argument name used in the error message
+ */
+function toBytes(value: BinaryLike, name: string): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8')
+  if (value instanceof Uint8Array) return value
+  throw new InvalidOptionError(
+    `Expected string or Uint8Array for ${name} but received ${String(value)} of type ${typeof value}`,
+  )
+}
+
+/**
+ * SHA-256 digest.
+ * @param data - bytes or a UTF-8 string
+ * @returns the 32-byte digest
+ */
+export function sha256(data: BinaryLike): Buffer {
+  const bytes = toBytes(data, 'data')
+  return callSync(() => binding.sha256(bytes))
+}
+
+/**
+ * SHA-256 digest as lowercase hex.
+ * @param data - bytes or a UTF-8 string
+ * @returns 64 hex characters
+ */
+export function sha256Hex(data: BinaryLike): string {
+  return sha256(data).toString('hex')
+}
+
+/**
+ * SHA-1 digest. Only for interoperability (restthumbnails secrets, python-thumbnails file
+ * names); do not rely on it alone for security.
+ * @param data - bytes or a UTF-8 string
+ * @returns the 20-byte digest
+ */
+export function sha1(data: BinaryLike): Buffer {
+  const bytes = toBytes(data, 'data')
+  return callSync(() => binding.sha1(bytes))
+}
+
+/**
+ * SHA-1 digest as lowercase hex.
+ * @param data - bytes or a UTF-8 string
+ * @returns 40 hex characters
+ */
+export function sha1Hex(data: BinaryLike): string {
+  return sha1(data).toString('hex')
+}
+
+/**
+ * HMAC-SHA256 (RFC 2104). Any key length is valid.
+ * @param key - the secret
+ * @param data - the message
+ * @returns the 32-byte MAC
+ */
+export function hmacSha256(key: BinaryLike, data: BinaryLike): Buffer {
+  const k = toBytes(key, 'key')
+  const d = toBytes(data, 'data')
+  return callSync(() => binding.hmacSha256(k, d))
+}
+
+/**
+ * HMAC-SHA256 as lowercase hex.
+ * @param key - the secret
+ * @param data - the message
+ * @returns 64 hex characters
+ */
+export function hmacSha256Hex(key: BinaryLike, data: BinaryLike): string {
+  return hmacSha256(key, data).toString('hex')
+}
+
+/**
+ * HMAC-SHA1 (RFC 2104), as used by legacy restthumbnails URL secrets.
+ * @param key - the secret
+ * @param data - the message
+ * @returns the 20-byte MAC
+ */
+export function hmacSha1(key: BinaryLike, data: BinaryLike): Buffer {
+  const k = toBytes(key, 'key')
+  const d = toBytes(data, 'data')
+  return callSync(() => binding.hmacSha1(k, d))
+}
+
+/**
+ * HMAC-SHA1 as lowercase hex.
+ * @param key - the secret
+ * @param data - the message
+ * @returns 40 hex characters
+ */
+export function hmacSha1Hex(key: BinaryLike, data: BinaryLike): string {
+  return hmacSha1(key, data).toString('hex')
+}
+
+/**
+ * Django's `salted_hmac(keySalt, value, secret)` with SHA-1: the HMAC key is
+ * `sha1(keySalt + secret)`. restthumbnails signs thumbnail URLs with it, using the source path as
+ * the salt.
+ * @param keySalt - the salt (restthumbnails: the source path)
+ * @param value - the message
+ * @param secret - Django's `SECRET_KEY`
+ * @returns the 20-byte MAC
+ */
+export function saltedHmacSha1(keySalt: BinaryLike, value: BinaryLike, secret: BinaryLike): Buffer {
+  const salt = toBytes(keySalt, 'keySalt')
+  const sec = toBytes(secret, 'secret')
+  const key = Buffer.concat([salt, sec])
+  return hmacSha1(sha1(key), value)
+}
