@@ -1,0 +1,244 @@
+/**
+ * The thumbnail request handler: `(req, res, next?) => void` for node:http, Express/Connect
+ * (`app.use(handler)`) and Fastify (`handler(request.raw, reply.raw)` after `reply.hijack()`).
+ * @module
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+
+import { RestthumbsError } from '../errors.js'
+import { ConfigError, resolveConfig, type ServerConfig } from './config.js'
+import {
+  createStats,
+  type GeneratorCache,
+  type HandlerStats,
+  type OutputStorageLike,
+  type RendererLike,
+  type SourceStorageLike,
+  ThumbnailBusyError,
+  ThumbnailGenerator,
+  type ThumbnailRecordsLike,
+  type ThumbnailSpec,
+} from './generator.js'
+import { NEVER_CACHE, sendApache, sendError, sendNginx, sendStream, ThumbnailGoneError } from './responses.js'
+
+/** The collaborators of a handler; each is built from the settings unless given. */
+export interface HandlerDependencies {
+  /** Cache for locks and negative entries (a `BaseCache`; Redis to share locks across processes). */
+  cache: GeneratorCache
+  /** Thumbnail records (a `ThumbnailCache`), or `null` for none. */
+  records: ThumbnailRecordsLike | null
+  /** Source storage (local files or an HTTP origin). */
+  source: SourceStorageLike
+  /** Output storage. */
+  output: OutputStorageLike
+  /** The native pipeline. */
+  renderer: RendererLike
+  /** URL parser: pathname (still encoded) to a thumbnail spec; throws typed 400/404 errors. */
+  parse(pathname: string, basePath: string): ThumbnailSpec & { secret: string; size: string }
+  /** Signature check of a parsed URL. */
+  verify(spec: ThumbnailSpec & { secret: string; size: string }): boolean
+  /** Where unexpected (500) errors are reported. */
+  logger: { error(err: unknown): void }
+  /** Releases what the built collaborators hold (connections). */
+  close(): Promise<void>
+}
+
+/** Options of {@link createThumbnailHandler}: settings plus optional ready-made collaborators. */
+export type ThumbnailHandlerOptions = Omit<Partial<ServerConfig>, 'cache'> &
+  Partial<Omit<HandlerDependencies, 'cache'>> & {
+    /** A cache location (`'memory'`, `redis://…`) or a ready cache instance. @default 'memory' */
+    cache?: string | GeneratorCache
+  }
+
+/** A request handler with its counters. */
+export interface ThumbnailHandler {
+  /** Handles one request; calls `next()` for paths outside `basePath`. */
+  (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void
+  /** Counters: requests, renders, hits, waits, notModified, errors. */
+  readonly stats: HandlerStats
+  /** The resolved settings. */
+  readonly config: Readonly<ServerConfig>
+  /** The generator (lock, renderer) behind the handler. */
+  readonly generator: ThumbnailGenerator
+  /** Resolves the result of the last response once it is written; for tests. */
+  handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number>
+  /** Closes what the handler opened itself (e.g. its Redis connection). */
+  close(): Promise<void>
+}
+
+// Fixed phrases: error bodies never echo paths, origin messages or stacks.
+const PHRASES: Record<number, string> = {
+  400: 'Bad request',
+  401: 'Invalid signature',
+  403: 'Forbidden',
+  404: 'Not found',
+  405: 'Method not allowed',
+  413: 'Image too large',
+  415: 'Unsupported or undecodable image',
+  422: 'Image too large to process',
+  500: 'Internal server error',
+  502: 'Bad gateway',
+  503: 'Thumbnail is being generated, retry shortly',
+  504: 'Origin timed out',
+}
+
+/**
+ * Creates the thumbnail handler.
+ * @param options - settings (see {@link ServerConfig}) and optional collaborators; missing ones
+ *   are built from the settings (memory or Redis cache, local or HTTP sources, the native renderer)
+ */
+export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): ThumbnailHandler {
+  const settings: Partial<ServerConfig> = {}
+  const given: Partial<HandlerDependencies> = {}
+  for (const [k, v] of Object.entries(options)) {
+    if (DEPENDENCY_KEYS.has(k) && !(k === 'cache' && typeof v === 'string')) (given as Record<string, unknown>)[k] = v
+    else (settings as Record<string, unknown>)[k] = v
+  }
+  const config = resolveConfig(settings)
+  const deps = buildDependencies(config, given)
+  const stats = createStats()
+  const generator = new ThumbnailGenerator({
+    cache: deps.cache,
+    records: deps.records,
+    source: deps.source,
+    output: deps.output,
+    renderer: deps.renderer,
+    lockTimeout: config.lockTimeout,
+    waiter: config.waiter,
+    retryAfter: config.retryAfter,
+    keyPrefix: config.keyPrefix,
+    negativeTtl: config.negativeTtl,
+    trustCache: config.trustCache,
+    quality: config.quality,
+    stats,
+  })
+  const respondOpts = { maxAge: config.maxAge }
+
+  async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean): Promise<number> {
+    const file = await generator.ensure(spec, { fresh })
+    if (file.via === 'hit') stats.hits++
+    else if (file.via === 'wait') stats.waits++
+    switch (config.responseMode) {
+      case 'nginx':
+        return sendNginx(res, file, config.sendfileBase, respondOpts)
+      case 'apache':
+        return sendApache(res, file, respondOpts)
+      default: {
+        const status = await sendStream(req, res, file, respondOpts)
+        if (status === 304) stats.notModified++
+        return status
+      }
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number> {
+    stats.requests++
+    const raw = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/'
+    const q = raw.indexOf('?')
+    const pathname = q === -1 ? raw : raw.slice(0, q)
+    if (!pathname.startsWith(config.basePath)) {
+      if (next) {
+        next()
+        return 0
+      }
+      return fail(req, res, 404)
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return fail(req, res, 405, { ...NEVER_CACHE, Allow: 'GET, HEAD' })
+    }
+    try {
+      const spec = deps.parse(pathname, config.basePath)
+      if (!deps.verify(spec)) return fail(req, res, 401)
+      try {
+        return await respond(req, res, spec, false)
+      } catch (err) {
+        // A cleaner removed the file after the lookup: render it again, once.
+        if (err instanceof ThumbnailGoneError) return await respond(req, res, spec, true)
+        throw err
+      }
+    } catch (err) {
+      return failWith(req, res, err)
+    }
+  }
+
+  function fail(req: IncomingMessage, res: ServerResponse, status: number, headers?: OutgoingHttpHeaders, detail?: string) {
+    stats.errors++
+    if (res.headersSent) {
+      res.destroy()
+      return status
+    }
+    const phrase = PHRASES[status] ?? 'Error'
+    return sendError(req, res, status, detail ? `${phrase} (${detail})` : phrase, headers)
+  }
+
+  function failWith(req: IncomingMessage, res: ServerResponse, err: unknown): number {
+    const status = statusOf(err)
+    const code = err instanceof RestthumbsError || hasCode(err) ? (err as { code: string }).code : undefined
+    if (status === 500) deps.logger.error(err)
+    if (err instanceof ThumbnailBusyError) {
+      return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(err.retryAfter) }, code)
+    }
+    if (status === 404 && code === 'ERR_SOURCE_NOT_FOUND') {
+      // Missing sources are remembered for negativeTtl; let proxies remember them as long.
+      return fail(req, res, 404, { 'Cache-Control': `public, max-age=${config.negativeTtl}` }, code)
+    }
+    return fail(req, res, status, NEVER_CACHE, status === 500 ? undefined : code)
+  }
+
+  const handler = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => {
+    handle(req, res, next).catch((err) => {
+      deps.logger.error(err)
+      if (!res.headersSent) sendError(req, res, 500, PHRASES[500])
+      else res.destroy()
+    })
+  }) as ThumbnailHandler
+  Object.defineProperties(handler, {
+    stats: { value: stats, enumerable: true },
+    config: { value: config, enumerable: true },
+    generator: { value: generator },
+    handle: { value: handle },
+    close: { value: () => deps.close() },
+  })
+  return handler
+}
+
+const DEPENDENCY_KEYS = new Set<string>([
+  'cache',
+  'records',
+  'source',
+  'output',
+  'renderer',
+  'parse',
+  'verify',
+  'logger',
+  'close',
+])
+
+function hasCode(err: unknown): boolean {
+  return typeof (err as { code?: unknown })?.code === 'string' && /^ERR_/.test((err as { code: string }).code)
+}
+
+/** HTTP status for an error: its own `status` when it is one of ours, else 500. */
+export function statusOf(err: unknown): number {
+  const s = (err as { status?: unknown })?.status
+  if ((err instanceof RestthumbsError || hasCode(err)) && typeof s === 'number' && s >= 400 && s < 600) return s
+  return 500
+}
+
+/**
+ * Builds the collaborators missing from `given` out of the settings.
+ * @param config - resolved settings
+ * @param given - ready-made collaborators (tests, embedding apps)
+ */
+export function buildDependencies(config: Readonly<ServerConfig>, given: Partial<HandlerDependencies>): HandlerDependencies {
+  const missing = ['cache', 'source', 'output', 'renderer', 'parse', 'verify'].filter(
+    (k) => (given as Record<string, unknown>)[k] === undefined,
+  )
+  if (missing.length) throw new ConfigError(`Missing handler dependencies: ${missing.join(', ')}`)
+  return {
+    records: null,
+    logger: console,
+    close: async () => undefined,
+    ...given,
+  } as HandlerDependencies
+}
