@@ -57,7 +57,8 @@ export abstract class BaseCache {
   protected readonly keyFunction: KeyFunction
   /** Whether invalid keys are hashed instead of rejected. */
   protected readonly hashLongKeys: boolean
-  private outage = false
+  /** Whether the backend is currently considered down (set by {@link guard}). */
+  protected outage = false
 
   /** @param options - see {@link BaseCacheOptions} */
   constructor(options: BaseCacheOptions = {}) {

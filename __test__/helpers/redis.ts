@@ -1,0 +1,114 @@
+/**
+ * Starts a real, throw-away `redis-server` on a free loopback port for tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createConnection, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** A running test Redis. */
+export interface TestRedis {
+  /** `redis://127.0.0.1:<port>/0` */
+  readonly url: string
+  readonly port: number
+  /** Graceful stop (SIGTERM), removes the temp dir. */
+  stop(): Promise<void>
+  /** SIGKILL, as in a crash; the port stays reserved for {@link restart}. */
+  kill(): Promise<void>
+  /** Starts again on the same port after `kill`/`stop`. */
+  restart(): Promise<void>
+}
+
+/** Finds a free loopback port by binding port 0 (redis-server refuses `--port 0`). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** Whether `PING` on the port answers `+PONG`. */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ port, host: '127.0.0.1' })
+    let data = ''
+    const done = (ok: boolean) => {
+      sock.destroy()
+      resolve(ok)
+    }
+    sock.setTimeout(500, () => done(false))
+    sock.on('error', () => done(false))
+    sock.on('connect', () => sock.write('PING\r\n'))
+    sock.on('data', (d) => {
+      data += d.toString()
+      if (data.includes('\r\n')) done(data.startsWith('+PONG'))
+    })
+  })
+}
+
+function launch(port: number, dir: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    )
+    let stderr = ''
+    child.stderr?.on('data', (d) => (stderr += d.toString()))
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'ENOENT'
+          ? new Error('redis-server not found: install it with apt-get install redis-server')
+          : err,
+      )
+    })
+    child.once('exit', (code) => reject(new Error(`redis-server exited early with code ${code}: ${stderr}`)))
+    const deadline = Date.now() + 10_000
+    const poll = async (): Promise<void> => {
+      if (child.exitCode !== null) return
+      if (await ping(port)) return resolve(child)
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL')
+        return reject(new Error(`redis-server did not answer PING on port ${port} within 10 s: ${stderr}`))
+      }
+      setTimeout(poll, 25)
+    }
+    child.once('spawn', () => void poll())
+  })
+}
+
+function waitExit(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve())
+    child.kill(signal)
+  })
+}
+
+/** Starts a redis-server; throws (never skips) when the binary is missing. */
+export async function startRedis(): Promise<TestRedis> {
+  const dir = await mkdtemp(join(tmpdir(), 'restthumbs-redis-'))
+  const port = await freePort()
+  let child: ChildProcess | undefined = await launch(port, dir)
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    async stop() {
+      await waitExit(child, 'SIGTERM')
+      child = undefined
+      await rm(dir, { recursive: true, force: true })
+    },
+    async kill() {
+      await waitExit(child, 'SIGKILL')
+    },
+    async restart() {
+      await waitExit(child, 'SIGKILL')
+      child = await launch(port, dir)
+    },
+  }
+}
