@@ -55,7 +55,7 @@ export interface NginxConfigOptions {
 }
 
 /** Defaults of {@link NginxConfigOptions}. */
-export const NGINX_DEFAULTS = Object.freeze({
+export const NGINX_DEFAULTS: Readonly<Required<Omit<NginxConfigOptions, 'standaloneDir'>>> = Object.freeze({
   listen: '80',
   serverName: '_',
   backend: '127.0.0.1:8080',
@@ -86,7 +86,10 @@ function regexEscape(s: string): string {
  * @param options - see {@link NginxConfigOptions}
  */
 export function nginxConfig(options: NginxConfigOptions = {}): string {
-  const o = { ...NGINX_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) }
+  const o: Required<Omit<NginxConfigOptions, 'standaloneDir'>> & Pick<NginxConfigOptions, 'standaloneDir'> = {
+    ...NGINX_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  }
   const root = path.resolve(o.outputRoot)
   const base = slashed(o.basePath)
   const internal = slashed(o.sendfileBase)

@@ -43,7 +43,7 @@ export interface SourceStorageLike {
 /** Where thumbnails go. */
 export interface OutputStorageLike {
   /** Absolute path for an output path; throws on traversal. */
-  pathFor(outputPath: string): string
+  pathFor(outputPath: string): string | Promise<string>
 }
 
 /** The record the generator keeps per thumbnail in the {@link ThumbnailRecordsLike} cache. */
@@ -213,15 +213,15 @@ export class ThumbnailGenerator {
    */
   async ensure(spec: ThumbnailSpec, options: { fresh?: boolean } = {}): Promise<EnsureResult> {
     const o = this.#o
-    const absolutePath = o.output.pathFor(spec.outputPath)
+    const absolutePath = await o.output.pathFor(spec.outputPath)
     const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
     if (o.trustCache && o.records && !options.fresh) {
-      const rec = await o.records.get(spec.outputPath)
+      const rec = await Promise.resolve(o.records.get(spec.outputPath)).catch(() => null)
       if (rec) return { ...file, via: 'hit' }
     }
     if (await exists(absolutePath)) return { ...file, via: 'hit' }
     const negKey = this.#negativeKey(spec.source)
-    if ((await o.cache.get(negKey)) != null) throw new SourceMissingError()
+    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) throw new SourceMissingError()
     return this.#flight.do(spec.outputPath, () => this.#renderOrWait(spec, file))
   }
 
@@ -231,7 +231,16 @@ export class ThumbnailGenerator {
     const deadline = Date.now() + o.lockTimeout * 1000
     let waited = false
     for (;;) {
-      const handle = await this.#lock.tryAcquire(name)
+      let handle
+      try {
+        handle = await this.#lock.tryAcquire(name)
+      } catch (err) {
+        if (!isCacheOutage(err)) throw err
+        // Shared cache down: fail open like djblets' memoize (compute without the lock); the
+        // in-process single flight still dedupes, and the atomic rename keeps files whole.
+        if (!(await exists(file.absolutePath))) await this.#render(spec, file.absolutePath)
+        return { ...file, via: 'render' }
+      }
       if (handle) {
         try {
           // Re-check under the lock: the previous owner may have finished between our stat and add.
@@ -250,7 +259,7 @@ export class ThumbnailGenerator {
       const outcome = await waitFor<'ready' | 'free'>(
         async () => {
           if (await exists(file.absolutePath)) return 'ready'
-          if (!(await this.#lock.isLocked(name))) return 'free'
+          if (!(await this.#lock.isLocked(name).catch(() => false))) return 'free'
           return undefined
         },
         { timeoutMs: left },
@@ -329,6 +338,10 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
+function isCacheOutage(err: unknown): boolean {
+  return (err as { code?: string })?.code === 'ERR_CACHE_UNAVAILABLE'
+}
+
 function isNotFound(err: unknown): boolean {
   if (err instanceof SourceMissingError) return true
   const e = err as { status?: number; code?: string }
@@ -355,4 +368,29 @@ export async function writeAtomic(dst: string, bytes: Uint8Array): Promise<void>
     await unlink(tmp).catch(() => undefined)
     throw err
   }
+}
+
+/**
+ * The native pipeline from the public entry, loaded on first use (the entry re-exports this
+ * module too, so a static import would be circular).
+ */
+export const nativeRenderer: RendererLike = {
+  async thumbnailFile(src, dst, options) {
+    return (await loadPipeline()).thumbnailFile(src, dst, options)
+  },
+  async thumbnail(input, options) {
+    return (await loadPipeline()).thumbnail(input, options)
+  },
+}
+
+let pipeline: Promise<RendererLike> | undefined
+function loadPipeline(): Promise<RendererLike> {
+  const entry = '../index.js'
+  pipeline ??= import(entry).then((m: Partial<RendererLike>) => {
+    if (typeof m.thumbnailFile !== 'function' || typeof m.thumbnail !== 'function') {
+      throw new RestthumbsError('ERR_NO_RENDERER', 'The native thumbnail pipeline is not available in this build', { status: 500 })
+    }
+    return { thumbnailFile: m.thumbnailFile, thumbnail: m.thumbnail } as RendererLike
+  })
+  return pipeline
 }

@@ -3,7 +3,14 @@
  * (`app.use(handler)`) and Fastify (`handler(request.raw, reply.raw)` after `reply.hijack()`).
  * @module
  */
+import { randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import path from 'node:path'
+
+import type { BaseCache } from '../cache/base.js'
+import { MemoryCache } from '../cache/memory.js'
+import { RedisCache } from '../cache/redis.js'
 
 import { RestthumbsError } from '../errors.js'
 import { ConfigError, resolveConfig, type ServerConfig } from './config.js'
@@ -15,11 +22,15 @@ import {
   type RendererLike,
   type SourceStorageLike,
   ThumbnailBusyError,
+  nativeRenderer,
   ThumbnailGenerator,
   type ThumbnailRecordsLike,
   type ThumbnailSpec,
 } from './generator.js'
+import { checkRelativePath, safeResolve } from './paths.js'
 import { NEVER_CACHE, sendApache, sendError, sendNginx, sendStream, ThumbnailGoneError } from './responses.js'
+import { Signer } from './signing.js'
+import { parseThumbnailPath } from './url.js'
 
 /** The collaborators of a handler; each is built from the settings unless given. */
 export interface HandlerDependencies {
@@ -231,14 +242,63 @@ export function statusOf(err: unknown): number {
  * @param given - ready-made collaborators (tests, embedding apps)
  */
 export function buildDependencies(config: Readonly<ServerConfig>, given: Partial<HandlerDependencies>): HandlerDependencies {
-  const missing = ['cache', 'source', 'output', 'renderer', 'parse', 'verify'].filter(
-    (k) => (given as Record<string, unknown>)[k] === undefined,
-  )
-  if (missing.length) throw new ConfigError(`Missing handler dependencies: ${missing.join(', ')}`)
+  const closers: (() => Promise<void>)[] = []
+  let verify = given.verify
+  if (!verify) {
+    if (config.keys.length === 0) {
+      throw new ConfigError('Expected at least one signing key in keys (or RESTTHUMBS_KEYS) but received none')
+    }
+    const signer = new Signer({ keys: config.keys, legacy: config.legacySignatures ? 'restthumbnails' : undefined })
+    verify = (spec) => signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
+  }
+  let cache = given.cache
+  if (!cache) {
+    const built = createCache(config)
+    cache = built
+    closers.push(() => built.close())
+  }
   return {
-    records: null,
-    logger: console,
-    close: async () => undefined,
-    ...given,
-  } as HandlerDependencies
+    cache,
+    records: given.records ?? null,
+    source: given.source ?? localSource(config.sourceRoot),
+    output: given.output ?? localOutput(config.outputRoot),
+    renderer: given.renderer ?? nativeRenderer,
+    parse: given.parse ?? ((pathname, basePath) => parseThumbnailPath(pathname, { basePath })),
+    verify,
+    logger: given.logger ?? console,
+    close: async () => {
+      await given.close?.()
+      for (const c of closers) await c().catch(() => undefined)
+    },
+  }
+}
+
+function createCache(config: Readonly<ServerConfig>): BaseCache {
+  if (config.cache === 'memory') {
+    // A private namespace and room for many entries: culling must never evict a live lock.
+    return new MemoryCache({ location: `restthumbs-${randomUUID()}`, maxEntries: 100_000, timeout: null })
+  }
+  if (/^rediss?:\/\//.test(config.cache)) {
+    // strict: an outage must surface as an error so the generator can fail open (render without
+    // the cross-process lock) instead of reading "not locked, yet cannot lock" forever.
+    return new RedisCache({ location: config.cache, keyPrefix: config.keyPrefix, timeout: null, strict: true })
+  }
+  throw new ConfigError(`Expected 'memory' or a redis:// URL for cache but received ${JSON.stringify(config.cache)}`)
+}
+
+function localSource(root: string): SourceStorageLike {
+  return {
+    localPath: (name) => safeResolve(root, name),
+    read: async (name) => readFile(await safeResolve(root, name)),
+  }
+}
+
+function localOutput(root: string): OutputStorageLike {
+  const abs = path.resolve(root)
+  return {
+    pathFor(outputPath) {
+      // The parser already validated every segment; re-check here since storages are reusable.
+      return path.join(abs, ...checkRelativePath(outputPath))
+    },
+  }
 }
