@@ -7,7 +7,7 @@
  * let absolute names bypass the root.
  * @module
  */
-import { promises as fs } from 'node:fs'
+import { promises as fs, lstatSync, realpathSync } from 'node:fs'
 import path from 'node:path'
 
 import { PathTraversalError, SourceNotFoundError } from './errors.js'
@@ -15,7 +15,7 @@ import { PathTraversalError, SourceNotFoundError } from './errors.js'
 /* Percent-encoding is decoded exactly once, by the URL parser. A `%XX` still present in a path
    afterwards is either a double-encoding attack (`%252e%252e`) or a name that some other layer
    (a proxy, a CDN) would decode again, so the name means different things to different layers. */
-const PERCENT_ENCODED = /%[0-9A-Fa-f]{2}/
+const PERCENT_ENCODED = /%(?:[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4})/i
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
@@ -27,7 +27,7 @@ const DRIVE = /^[A-Za-z]:/
  * and `..` segments (also after Unicode NFKC folding, so `．．` or `‥` cannot become `..` on a
  * normalising filesystem), segments starting with `.` (dotfiles such as `.git` or `.env` are never
  * images we serve), backslashes, NUL and control characters, Windows drive prefixes, lone UTF-16
- * surrogates and `%XX` sequences left over after the one decode.
+ * surrogates and `%XX` (or IIS-style `%uXXXX`) sequences left over after the one decode.
  * @param relPath - a decoded path relative to a root, segments separated by `/`
  * @returns the segments
  */
@@ -113,6 +113,49 @@ export async function safeResolve(root: string, relPath: string, options: SafeRe
   }
   /* c8 ignore next */
   throw new SourceNotFoundError(relPath)
+}
+
+/**
+ * Synchronous twin of {@link safeResolve} for callers that cannot await (an output path computed
+ * per request: a few `realpath`/`lstat` calls on directories that are almost always cached).
+ * @param root - the storage root
+ * @param relPath - decoded relative path
+ * @param options - see {@link SafeResolveOptions}
+ * @returns the real absolute path
+ */
+export function safeResolveSync(root: string, relPath: string, options: SafeResolveOptions = {}): string {
+  const segments = checkRelativePath(relPath)
+  const realRoot = realpathSyncOrNotFound(root, relPath)
+  if (!options.allowMissing) {
+    const real = realpathSyncOrNotFound(path.join(realRoot, ...segments), relPath)
+    assertInside(realRoot, real, relPath)
+    return real
+  }
+  for (let i = segments.length; i >= 0; i--) {
+    let real: string
+    try {
+      real = realpathSync(path.join(realRoot, ...segments.slice(0, i)))
+    } catch (err) {
+      if (isMissing(err)) continue
+      throw err
+    }
+    assertInside(realRoot, real, relPath)
+    if (i < segments.length && lstatSync(path.join(real, segments[i]), { throwIfNoEntry: false })?.isSymbolicLink()) {
+      throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
+    }
+    return path.join(real, ...segments.slice(i))
+  }
+  /* c8 ignore next */
+  throw new SourceNotFoundError(relPath)
+}
+
+function realpathSyncOrNotFound(p: string, relPath: string): string {
+  try {
+    return realpathSync(p)
+  } catch (err) {
+    if (isMissing(err)) throw new SourceNotFoundError(relPath)
+    throw err
+  }
 }
 
 function assertInside(realRoot: string, real: string, relPath: string): void {

@@ -1,0 +1,108 @@
+/**
+ * Source images from a local directory. Every name goes through {@link safeResolve}, so `..`,
+ * absolute names and symlinks that leave the root are refused before a file is opened.
+ * @module
+ */
+import { constants, promises as fs } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
+
+import { InvalidOptionError } from '../../errors.js'
+import { SourceNotFoundError, SourceTooLargeError } from '../errors.js'
+import { safeResolve } from '../paths.js'
+
+/** Options of {@link LocalSourceStorage}. */
+export interface LocalSourceStorageOptions {
+  /** Directory the source paths are relative to (django-restthumbnails `THUMBNAILS_SOURCE_ROOT`). */
+  root: string
+  /**
+   * Largest source file read, in bytes; bigger files throw {@link SourceTooLargeError} (413).
+   * @default 52428800 (50 MiB)
+   */
+  maxBytes?: number
+}
+
+/** Defaults of {@link LocalSourceStorageOptions}. */
+export const LOCAL_SOURCE_DEFAULTS = Object.freeze({ maxBytes: 50 * 1024 * 1024 })
+
+/* O_NOFOLLOW: the path was just resolved by realpath, so a symlink at the last component now
+   means it was swapped in between; refuse it rather than follow it. Not defined on Windows. */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0)
+
+/** Reads source images from a directory. */
+export class LocalSourceStorage {
+  /** The configured root, as given. */
+  readonly root: string
+  readonly #maxBytes: number
+
+  /** @param options - see {@link LocalSourceStorageOptions} */
+  constructor(options: LocalSourceStorageOptions) {
+    if (typeof options?.root !== 'string' || options.root.length === 0) {
+      throw new InvalidOptionError(`Expected non-empty string for root but received ${String(options?.root)} of type ${typeof options?.root}`)
+    }
+    this.root = options.root
+    this.#maxBytes = checkMaxBytes(options.maxBytes ?? LOCAL_SOURCE_DEFAULTS.maxBytes)
+  }
+
+  /**
+   * The real absolute path of a source file, for native code that reads files itself.
+   * @param source - decoded relative source path
+   * @throws {@link SourceNotFoundError} when missing or not a regular file;
+   *   {@link PathTraversalError} for hostile names
+   */
+  async localPath(source: string): Promise<string> {
+    const real = await safeResolve(this.root, source)
+    const st = await fs.stat(real)
+    if (!st.isFile()) throw new SourceNotFoundError(source)
+    return real
+  }
+
+  /**
+   * The bytes of a source file.
+   * @param source - decoded relative source path
+   * @param options - `maxBytes` overrides the storage limit for this read
+   * @throws {@link SourceNotFoundError}, {@link SourceTooLargeError}, {@link PathTraversalError}
+   */
+  async read(source: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
+    const maxBytes = options.maxBytes === undefined ? this.#maxBytes : checkMaxBytes(options.maxBytes)
+    const real = await safeResolve(this.root, source)
+    let handle: FileHandle
+    try {
+      handle = await fs.open(real, OPEN_FLAGS)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'EISDIR' || code === 'ELOOP' || code === 'ENOTDIR') throw new SourceNotFoundError(source)
+      throw err
+    }
+    try {
+      const st = await handle.stat()
+      if (!st.isFile()) throw new SourceNotFoundError(source)
+      if (st.size > maxBytes) throw new SourceTooLargeError(maxBytes)
+      // Read at most maxBytes + 1 so a file growing after the stat is still caught.
+      let buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1)
+      let filled = 0
+      for (;;) {
+        options.signal?.throwIfAborted()
+        const { bytesRead } = await handle.read(buf, filled, buf.length - filled, filled)
+        if (bytesRead === 0) break
+        filled += bytesRead
+        if (filled > maxBytes) throw new SourceTooLargeError(maxBytes)
+        if (filled === buf.length) {
+          // The file grew since the stat: keep reading, still bounded by maxBytes + 1.
+          const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, maxBytes + 1))
+          buf.copy(bigger, 0, 0, filled)
+          buf = bigger
+        }
+      }
+      return buf.subarray(0, filled)
+    } finally {
+      await handle.close()
+    }
+  }
+}
+
+function checkMaxBytes(v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) <= 0) {
+    throw new InvalidOptionError(`Expected positive integer for maxBytes but received ${String(v)} of type ${typeof v}`)
+  }
+  return v as number
+}
