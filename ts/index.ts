@@ -15,3 +15,5 @@ export { MemoryCache, MEMORY_CACHE_DEFAULTS, type MemoryCacheOptions } from './c
 export { RedisCache, REDIS_CACHE_DEFAULTS, type RedisCacheOptions } from './cache/redis.js'
 export { DummyCache } from './cache/dummy.js'
 export { FileCache, FILE_CACHE_DEFAULTS, FILE_CACHE_SUFFIX, type FileCacheOptions } from './cache/file.js'
+export { ChainCache, type ChainCacheOptions } from './cache/chain.js'
+export { caches, configureCaches, getCache, closeCaches, BUILTIN_BACKENDS, type CacheConfig, type CacheClass } from './cache/registry.js'
