@@ -14,6 +14,7 @@ import path from 'node:path'
 import { RestthumbsError } from '../errors.js'
 import { DogpileLock, type LockCache, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
+import { SourceTooLargeError } from './errors.js'
 import type { ThumbnailFile } from './responses.js'
 
 /** The fields of a parsed thumbnail URL the generator needs. */
@@ -30,6 +31,8 @@ export interface ThumbnailSpec {
   ext: string
   /** Output path relative to the output root; equals the URL path after `basePath`. */
   outputPath: string
+  /** Key-independent path of the same bytes, for storages that keep one copy per variant. */
+  variantPath?: string
 }
 
 /** Where sources come from: local files (`localPath`) or an HTTP origin (`read`). */
@@ -44,6 +47,10 @@ export interface SourceStorageLike {
 export interface OutputStorageLike {
   /** Absolute path for an output path; throws on traversal. */
   pathFor(outputPath: string): string | Promise<string>
+  /** Links an existing variant to a new signed path (after key rotation); `true` when it now exists. */
+  adopt?(outputPath: string, variantPath: string): Promise<boolean>
+  /** Records a freshly written file as its variant. */
+  remember?(outputPath: string, variantPath: string): Promise<void>
 }
 
 /** The record the generator keeps per thumbnail in the {@link ThumbnailRecordsLike} cache. */
@@ -167,6 +174,8 @@ export interface GeneratorOptions {
   trustCache: boolean
   /** Encoder quality. */
   quality: number
+  /** Largest local source in bytes (remote sources are capped by their storage). */
+  maxSourceBytes?: number
   /** Counters to update. */
   stats: HandlerStats
 }
@@ -245,6 +254,10 @@ export class ThumbnailGenerator {
         try {
           // Re-check under the lock: the previous owner may have finished between our stat and add.
           if (await exists(file.absolutePath)) return { ...file, via: waited ? 'wait' : 'hit' }
+          // A URL signed with a rotated key: link the bytes rendered for the old key.
+          if (spec.variantPath && o.output.adopt && (await o.output.adopt(spec.outputPath, spec.variantPath))) {
+            return { ...file, via: 'hit' }
+          }
           await this.#render(spec, file.absolutePath)
           return { ...file, via: 'render' }
         } finally {
@@ -284,13 +297,8 @@ export class ThumbnailGenerator {
     try {
       if (o.source.localPath) {
         const src = await o.source.localPath(spec.source)
-        let st
-        try {
-          st = await stat(src)
-        } catch {
-          st = undefined
-        }
-        if (!st?.isFile()) throw new SourceMissingError()
+        // The native side reads the file itself, so the byte cap is checked here first.
+        if (o.maxSourceBytes && (await stat(src)).size > o.maxSourceBytes) throw new SourceTooLargeError(o.maxSourceBytes)
         info = await o.renderer.thumbnailFile(src, dst, opts)
       } else {
         const input = await o.source.read(spec.source)
@@ -307,6 +315,9 @@ export class ThumbnailGenerator {
       throw err
     }
     o.stats.renders++
+    if (spec.variantPath && o.output.remember) {
+      await o.output.remember(spec.outputPath, spec.variantPath).catch(() => undefined)
+    }
     if (o.records) {
       const record: ThumbnailRecord = {
         name: spec.outputPath,

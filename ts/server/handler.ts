@@ -4,9 +4,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import path from 'node:path'
 
 import type { BaseCache } from '../cache/base.js'
 import { MemoryCache } from '../cache/memory.js'
@@ -18,18 +16,20 @@ import {
   createStats,
   type GeneratorCache,
   type HandlerStats,
-  type OutputStorageLike,
   type RendererLike,
   type SourceStorageLike,
   ThumbnailBusyError,
   nativeRenderer,
+  type OutputStorageLike,
   ThumbnailGenerator,
   type ThumbnailRecordsLike,
   type ThumbnailSpec,
 } from './generator.js'
-import { checkRelativePath, safeResolve } from './paths.js'
 import { NEVER_CACHE, sendApache, sendError, sendNginx, sendStream, ThumbnailGoneError } from './responses.js'
 import { Signer } from './signing.js'
+import { HttpSourceStorage } from './storage/http-source.js'
+import { LocalOutputStorage } from './storage/local-output.js'
+import { LocalSourceStorage } from './storage/local-source.js'
 import { parseThumbnailPath } from './url.js'
 
 /** The collaborators of a handler; each is built from the settings unless given. */
@@ -121,6 +121,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     negativeTtl: config.negativeTtl,
     trustCache: config.trustCache,
     quality: config.quality,
+    maxSourceBytes: config.maxSourceBytes,
     stats,
   })
   const respondOpts = { maxAge: config.maxAge }
@@ -251,6 +252,16 @@ export function buildDependencies(config: Readonly<ServerConfig>, given: Partial
     const signer = new Signer({ keys: config.keys, legacy: config.legacySignatures ? 'restthumbnails' : undefined })
     verify = (spec) => signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
   }
+  let source = given.source
+  if (!source) {
+    if (config.sourceUrl) {
+      const http = new HttpSourceStorage({ baseUrl: config.sourceUrl, maxBytes: config.maxSourceBytes })
+      source = http
+      closers.push(() => http.close())
+    } else {
+      source = new LocalSourceStorage({ root: config.sourceRoot, maxBytes: config.maxSourceBytes })
+    }
+  }
   let cache = given.cache
   if (!cache) {
     const built = createCache(config)
@@ -260,8 +271,8 @@ export function buildDependencies(config: Readonly<ServerConfig>, given: Partial
   return {
     cache,
     records: given.records ?? null,
-    source: given.source ?? localSource(config.sourceRoot),
-    output: given.output ?? localOutput(config.outputRoot),
+    source,
+    output: given.output ?? new LocalOutputStorage({ root: config.outputRoot }),
     renderer: given.renderer ?? nativeRenderer,
     parse: given.parse ?? ((pathname, basePath) => parseThumbnailPath(pathname, { basePath })),
     verify,
@@ -286,19 +297,3 @@ function createCache(config: Readonly<ServerConfig>): BaseCache {
   throw new ConfigError(`Expected 'memory' or a redis:// URL for cache but received ${JSON.stringify(config.cache)}`)
 }
 
-function localSource(root: string): SourceStorageLike {
-  return {
-    localPath: (name) => safeResolve(root, name),
-    read: async (name) => readFile(await safeResolve(root, name)),
-  }
-}
-
-function localOutput(root: string): OutputStorageLike {
-  const abs = path.resolve(root)
-  return {
-    pathFor(outputPath) {
-      // The parser already validated every segment; re-check here since storages are reusable.
-      return path.join(abs, ...checkRelativePath(outputPath))
-    },
-  }
-}
