@@ -17,3 +17,22 @@ export { DummyCache } from './cache/dummy.js'
 export { FileCache, FILE_CACHE_DEFAULTS, FILE_CACHE_SUFFIX, type FileCacheOptions } from './cache/file.js'
 export { ChainCache, type ChainCacheOptions } from './cache/chain.js'
 export { caches, configureCaches, getCache, closeCaches, BUILTIN_BACKENDS, type CacheConfig, type CacheClass } from './cache/registry.js'
+export * from './server/errors.js'
+export {
+  parseThumbnailPath,
+  parseSize,
+  PARSE_DEFAULTS,
+  METHODS as THUMBNAIL_METHODS,
+  EXTENSIONS as THUMBNAIL_EXTENSIONS,
+  type ParseOptions,
+  type ThumbnailRequest,
+  type ThumbnailMethod,
+  type ThumbnailExtension,
+} from './server/url.js'
+export { Signer, SIGNER_DEFAULTS, type SignerOptions } from './server/signing.js'
+export { thumbnailUrl, type ThumbnailUrlOptions, type SizeInput } from './server/url-builder.js'
+export { safeResolve, safeResolveSync, type SafeResolveOptions } from './server/paths.js'
+export { LocalSourceStorage, LOCAL_SOURCE_DEFAULTS, type LocalSourceStorageOptions } from './server/storage/local-source.js'
+export { LocalOutputStorage, type LocalOutputStorageOptions } from './server/storage/local-output.js'
+export { HttpSourceStorage, HTTP_SOURCE_DEFAULTS, type HttpSourceStorageOptions } from './server/storage/http-source.js'
+export { HostAllowlist } from './server/net/host-allowlist.js'

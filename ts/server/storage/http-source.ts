@@ -190,7 +190,7 @@ export class HttpSourceStorage {
       }
       const declared = Number(res.headers['content-length'])
       if (Number.isFinite(declared) && declared > maxBytes) {
-        res.body.destroy()
+        discard(res.body)
         throw new SourceTooLargeError(maxBytes)
       }
       const chunks: Buffer[] = []
@@ -199,7 +199,7 @@ export class HttpSourceStorage {
         for await (const chunk of res.body) {
           total += (chunk as Buffer).length
           if (total > maxBytes) {
-            res.body.destroy()
+            discard(res.body)
             throw new SourceTooLargeError(maxBytes)
           }
           chunks.push(chunk as Buffer)
@@ -245,6 +245,13 @@ export class HttpSourceStorage {
     const code = (findCause(err, (e) => typeof (e as { code?: unknown }).code === 'string') as { code?: string } | undefined)?.code
     return new OriginError(url.href, `Fetching from ${url.host} failed${code ? ` (${code})` : ''}`, { cause: err })
   }
+}
+
+/* Closing the socket is the point (the rest may be gigabytes); undici then emits an "aborted"
+   error nobody is waiting for, which must not become an uncaught exception. */
+function discard(body: NodeJS.ReadableStream & { destroy(): void }): void {
+  body.on('error', () => undefined)
+  body.destroy()
 }
 
 function findCause(err: unknown, pred: (e: Error) => boolean): Error | undefined {

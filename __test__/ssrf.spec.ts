@@ -1,0 +1,317 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+import test from 'ava'
+
+import { AbortError, InvalidOptionError } from '../ts/errors.js'
+import {
+  OriginError,
+  OriginForbiddenError,
+  OriginTimeoutError,
+  SourceNotFoundError,
+  SourceTooLargeError,
+} from '../ts/server/errors.js'
+import type { LookupFunction } from '../ts/server/net/guarded-connect.js'
+import { HostAllowlist } from '../ts/server/net/host-allowlist.js'
+import { forbiddenAddressReason } from '../ts/server/net/ip.js'
+import { HttpSourceStorage, type HttpSourceStorageOptions } from '../ts/server/storage/http-source.js'
+
+const IMAGE = Buffer.from('\x89PNG\r\n\x1a\n-fake-image-bytes', 'latin1')
+
+type Route = (req: IncomingMessage, res: ServerResponse) => void
+
+/** A real HTTP origin on 127.0.0.1 that records the paths it was asked for. */
+async function origin(t: { teardown(fn: () => unknown): void }, routes: Record<string, Route>) {
+  const seen: string[] = []
+  const server = createServer((req, res) => {
+    seen.push(req.url ?? '')
+    const route = routes[req.url ?? '']
+    if (route) route(req, res)
+    else res.writeHead(404).end('missing')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    return new Promise((resolve) => server.close(() => resolve(undefined)))
+  })
+  const port = (server.address() as AddressInfo).port
+  return { port, seen, url: `http://127.0.0.1:${port}/` }
+}
+
+function storage(t: { teardown(fn: () => unknown): void }, options: HttpSourceStorageOptions): HttpSourceStorage {
+  const s = new HttpSourceStorage(options)
+  t.teardown(() => s.close())
+  return s
+}
+
+/** A resolver for made-up names: every `*.example.test` name answers with `answers`. */
+function fakeDns(answers: Array<{ address: string; family: 4 | 6 }>): LookupFunction {
+  return (hostname, options, callback) => {
+    if (!hostname.endsWith('.example.test')) {
+      callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '')
+      return
+    }
+    if (options.all) callback(null, answers)
+    else callback(null, answers[0].address, answers[0].family)
+  }
+}
+
+const image: Route = (_req, res) => {
+  res.writeHead(200, { 'content-type': 'image/png' }).end(IMAGE)
+}
+
+test('a loopback origin is refused by default, before any request reaches it', async (t) => {
+  const o = await origin(t, { '/a.png': image })
+  const s = storage(t, { baseUrl: o.url })
+  const err = await t.throwsAsync(s.read('a.png'), { instanceOf: OriginForbiddenError })
+  t.is(err.code, 'ERR_ORIGIN_FORBIDDEN')
+  t.is(err.status, 403)
+  t.regex(err.message, /127\.0\.0\.1.*loopback/)
+  t.deepEqual(o.seen, [])
+})
+
+test('a loopback origin is fetched when allowPrivate is set', async (t) => {
+  const o = await origin(t, { '/dir/a%20b.png': image })
+  const s = storage(t, { baseUrl: `${o.url}dir`, allowPrivate: true })
+  t.deepEqual(await s.read('a b.png'), IMAGE)
+  t.deepEqual(o.seen, ['/dir/a%20b.png'])
+})
+
+test('a loopback origin is fetched when its host is allowlisted by exact name', async (t) => {
+  const o = await origin(t, { '/a.png': image })
+  const s = storage(t, { baseUrl: o.url, allowedHosts: ['127.0.0.1'] })
+  t.deepEqual(await s.read('a.png'), IMAGE)
+})
+
+test('a wildcard allowlist entry does not let a name resolve to a private address', async (t) => {
+  const o = await origin(t, { '/a.png': image })
+  const s = storage(t, {
+    baseUrl: `http://img.example.test:${o.port}/`,
+    allowedHosts: ['*.example.test'],
+    lookup: fakeDns([{ address: '127.0.0.1', family: 4 }]),
+  })
+  const err = await t.throwsAsync(s.read('a.png'), { instanceOf: OriginForbiddenError })
+  t.regex(err.message, /img\.example\.test resolved to it/)
+  t.deepEqual(o.seen, [])
+})
+
+test('a name with one private answer among public ones is refused', async (t) => {
+  const s = storage(t, {
+    baseUrl: 'http://mixed.example.test:9/',
+    lookup: fakeDns([
+      { address: '93.184.216.34', family: 4 },
+      { address: '::ffff:169.254.169.254', family: 6 },
+    ]),
+  })
+  const err = await t.throwsAsync(s.read('a.png'), { instanceOf: OriginForbiddenError })
+  t.regex(err.message, /169\.254\.169\.254/)
+})
+
+test('a redirect to a name resolving to a private address is refused at that hop', async (t) => {
+  let port = 0
+  const o = await origin(t, {
+    '/a.png': (_req, res) => res.writeHead(302, { location: `http://evil.example.test:${port}/secret.png` }).end(),
+    '/secret.png': image,
+  })
+  port = o.port
+  const s = storage(t, {
+    baseUrl: o.url,
+    allowedHosts: ['127.0.0.1', '*.example.test'],
+    lookup: fakeDns([{ address: '127.0.0.1', family: 4 }]),
+  })
+  await t.throwsAsync(s.read('a.png'), { instanceOf: OriginForbiddenError, message: /evil\.example\.test/ })
+  t.deepEqual(o.seen, ['/a.png'], 'the first hop was served, the second never connected')
+})
+
+test('redirects to hosts outside the allowlist, other schemes or URLs with credentials are refused', async (t) => {
+  const o = await origin(t, {
+    '/other.png': (_req, res) => res.writeHead(301, { location: 'http://[::1]:1/x.png' }).end(),
+    '/file.png': (_req, res) => res.writeHead(302, { location: 'file:///etc/passwd' }).end(),
+    '/creds.png': (_req, res) => res.writeHead(307, { location: 'http://user:pw@127.0.0.1/x.png' }).end(),
+    '/prefix.png': (_req, res) => res.writeHead(308, { location: 'http://127.0.0.1.evil.example/x.png' }).end(),
+  })
+  const s = storage(t, { baseUrl: o.url, allowedHosts: ['127.0.0.1'] })
+  for (const name of ['other.png', 'file.png', 'creds.png', 'prefix.png']) {
+    await t.throwsAsync(s.read(name), { instanceOf: OriginForbiddenError }, name)
+  }
+})
+
+test('allowed redirects are followed up to maxRedirects', async (t) => {
+  const o = await origin(t, {
+    '/one.png': (_req, res) => res.writeHead(302, { location: '/two.png' }).end(),
+    '/two.png': (_req, res) => res.writeHead(301, { location: '/a.png' }).end(),
+    '/a.png': image,
+    '/loop.png': (_req, res) => res.writeHead(302, { location: '/loop.png' }).end(),
+  })
+  const s = storage(t, { baseUrl: o.url, allowPrivate: true, maxRedirects: 2 })
+  t.deepEqual(await s.read('one.png'), IMAGE)
+  const err = await t.throwsAsync(s.read('loop.png'), { instanceOf: OriginError, message: /more than 2 times/ })
+  t.is(err.status, 502)
+  t.is(err.originStatus, 302)
+  t.is(o.seen.filter((p) => p === '/loop.png').length, 3)
+})
+
+test('a streamed body over maxBytes is aborted with a 413 error', async (t) => {
+  const o = await origin(t, {
+    '/chunked.png': (_req, res) => {
+      res.writeHead(200)
+      // No content-length: the limit must be enforced while streaming.
+      const chunk = Buffer.alloc(64 * 1024, 1)
+      let sent = 0
+      const pump = () => {
+        while (sent < 64 && res.write(chunk)) sent++
+        if (sent < 64) res.once('drain', pump)
+        else res.end()
+      }
+      pump()
+    },
+    '/declared.png': (_req, res) => res.writeHead(200, { 'content-length': 5000 }).end(Buffer.alloc(5000)),
+  })
+  const s = storage(t, { baseUrl: o.url, allowPrivate: true, maxBytes: 100_000 })
+  const err = await t.throwsAsync(s.read('chunked.png'), { instanceOf: SourceTooLargeError })
+  t.is(err.status, 413)
+  t.is(err.code, 'ERR_SOURCE_TOO_LARGE')
+  await t.throwsAsync(s.read('declared.png', { maxBytes: 4999 }), { instanceOf: SourceTooLargeError })
+  t.is((await s.read('declared.png', { maxBytes: 5000 })).length, 5000)
+})
+
+test('an origin that stalls mid-body fails with a 504 error within the body timeout', async (t) => {
+  const o = await origin(t, {
+    '/slow.png': (_req, res) => {
+      res.writeHead(200, { 'content-length': 100 })
+      res.write(Buffer.alloc(10))
+    },
+  })
+  const s = storage(t, { baseUrl: o.url, allowPrivate: true, bodyTimeout: 300 })
+  const started = Date.now()
+  const err = await t.throwsAsync(s.read('slow.png'), { instanceOf: OriginTimeoutError })
+  t.is(err.status, 504)
+  t.regex(err.message, /timed out \(body\)/)
+  t.true(Date.now() - started < 3000)
+})
+
+test('an origin that never sends headers fails with a 504 error within the headers timeout', async (t) => {
+  const o = await origin(t, { '/hang.png': () => undefined })
+  const s = storage(t, { baseUrl: o.url, allowPrivate: true, headersTimeout: 300 })
+  const started = Date.now()
+  await t.throwsAsync(s.read('hang.png'), { instanceOf: OriginTimeoutError, message: /timed out \(headers\)/ })
+  t.true(Date.now() - started < 3000)
+})
+
+test('the overall deadline covers slow drips that reset the idle timer', async (t) => {
+  const o = await origin(t, {
+    '/drip.png': (_req, res) => {
+      res.writeHead(200)
+      const timer = setInterval(() => res.write('x'), 50)
+      res.on('close', () => clearInterval(timer))
+    },
+  })
+  const s = storage(t, { baseUrl: o.url, allowPrivate: true, timeout: 400 })
+  await t.throwsAsync(s.read('drip.png'), { instanceOf: OriginTimeoutError, message: /within 400 ms/ })
+})
+
+test('origin 404 and 410 are SourceNotFoundError, other failures are 502', async (t) => {
+  const o = await origin(t, {
+    '/gone.png': (_req, res) => res.writeHead(410).end(),
+    '/boom.png': (_req, res) => res.writeHead(500).end('stack trace here'),
+    '/forbidden.png': (_req, res) => res.writeHead(403).end(),
+  })
+  const s = storage(t, { baseUrl: o.url, allowPrivate: true })
+  const missing = await t.throwsAsync(s.read('missing.png'), { instanceOf: SourceNotFoundError })
+  t.is(missing.status, 404)
+  t.is(missing.source, 'missing.png')
+  await t.throwsAsync(s.read('gone.png'), { instanceOf: SourceNotFoundError })
+  const boom = await t.throwsAsync(s.read('boom.png'), { instanceOf: OriginError })
+  t.is(boom.status, 502)
+  t.is(boom.originStatus, 500)
+  t.false(boom.message.includes('stack trace'))
+  t.is((await t.throwsAsync(s.read('forbidden.png'), { instanceOf: OriginError })).originStatus, 403)
+})
+
+test('a refused connection is a 502 origin error', async (t) => {
+  // Port 1 on loopback is closed on any sane test machine.
+  const closed = storage(t, { baseUrl: 'http://127.0.0.1:1/', allowPrivate: true })
+  const err = await t.throwsAsync(closed.read('a.png'), { instanceOf: OriginError })
+  t.is(err.status, 502)
+  t.is(err.originStatus, undefined)
+  t.regex(err.message, /ECONNREFUSED/)
+})
+
+test('the caller can abort a fetch with its signal', async (t) => {
+  const o = await origin(t, { '/hang.png': () => undefined })
+  const s = storage(t, { baseUrl: o.url, allowPrivate: true })
+  const ac = new AbortController()
+  setTimeout(() => ac.abort(), 50)
+  await t.throwsAsync(s.read('hang.png', { signal: ac.signal }), { instanceOf: AbortError })
+})
+
+test('source names are checked for traversal before any request', async (t) => {
+  const o = await origin(t, {})
+  const s = storage(t, { baseUrl: `${o.url}public/`, allowPrivate: true })
+  await t.throwsAsync(s.read('../private/a.png'), { message: /relative path/ })
+  t.is(s.urlFor('a b/c#d?.png').href, `${o.url}public/a%20b/c%23d%3F.png`)
+  t.deepEqual(o.seen, [])
+})
+
+test('options are validated with expected-versus-received messages', (t) => {
+  t.throws(() => new HttpSourceStorage({ baseUrl: 'ftp://x/' }), { instanceOf: InvalidOptionError, message: /http\(s\) URL/ })
+  t.throws(() => new HttpSourceStorage({ baseUrl: 'http://u:p@x/' }), { instanceOf: InvalidOptionError })
+  t.throws(() => new HttpSourceStorage({ baseUrl: 'http://x/', maxBytes: -3 }), {
+    instanceOf: InvalidOptionError,
+    message: 'Expected positive integer for maxBytes but received -3 of type number',
+  })
+  for (const bad of ['*', '**', '*.com', 'a.*.com', 'http://example.com', 'example.com/path', 'example.com:80']) {
+    t.throws(() => new HostAllowlist([bad]), { instanceOf: InvalidOptionError }, bad)
+  }
+})
+
+test('host patterns match parsed hostnames exactly or as subdomains, never as prefixes', (t) => {
+  const list = new HostAllowlist(['images.example.com', '*.cdn.example.net', '[::1]'])
+  t.true(list.matches('images.example.com'))
+  t.true(list.matches('IMAGES.example.com.'))
+  t.false(list.matches('images.example.com.evil.org'))
+  t.false(list.matches('evilimages.example.com'))
+  t.true(list.matches('a.cdn.example.net'))
+  t.true(list.matches('a.b.cdn.example.net'))
+  t.false(list.matches('cdn.example.net'))
+  t.false(list.matches('xcdn.example.net'))
+  t.true(list.matches('[::1]'))
+  t.true(list.isExact('images.example.com'))
+  t.false(list.isExact('a.cdn.example.net'))
+})
+
+test('non-public addresses are classified, including IPv4 embedded in IPv6', (t) => {
+  const blocked = [
+    '127.0.0.1',
+    '127.255.255.254',
+    '10.1.2.3',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '100.127.255.255',
+    '0.0.0.0',
+    '224.0.0.251',
+    '255.255.255.255',
+    '::',
+    '::1',
+    'fc00::1',
+    'fd12:3456::1',
+    'fe80::1%lo',
+    'ff02::1',
+    '::ffff:127.0.0.1',
+    '::ffff:a9fe:a9fe',
+    '::127.0.0.1',
+    '64:ff9b::10.0.0.1',
+    '64:ff9b:1::1',
+    '2002:7f00:1::',
+    '2001:0:808:808::f5ff:fffe',
+    '2001:0:a00:1::1',
+    '[::1]',
+  ]
+  for (const ip of blocked) t.not(forbiddenAddressReason(ip), null, ip)
+  const allowed = ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::8.8.8.8', '2002:808:808::1']
+  for (const ip of allowed) t.is(forbiddenAddressReason(ip), null, ip)
+  t.is(forbiddenAddressReason('localhost'), 'not an IP address')
+})
