@@ -1,0 +1,131 @@
+import { type ChildProcess, fork } from 'node:child_process'
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import test from 'ava'
+import sharp from 'sharp'
+
+import type { HandlerStats } from '../ts/server/generator.js'
+import { Signer } from '../ts/server/signing.js'
+import { thumbnailUrl } from '../ts/server/url-builder.js'
+import { startRedis } from './helpers/redis.js'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const MEDIA = path.join(HERE, '..', 'media')
+const KEY = 'stampede-spec-key'
+
+interface Worker {
+  child: ChildProcess
+  url: string
+  stats(): Promise<HandlerStats>
+}
+
+async function startWorker(env: NodeJS.ProcessEnv): Promise<Worker> {
+  const child = fork(path.join(HERE, 'helpers', 'worker-server.ts'), [], {
+    env: { ...process.env, ...env },
+    execArgv: ['--import', '@oxc-node/core/register'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('worker did not start within 20 s')), 20_000)
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)))
+    child.on('message', (m: { type: string; url?: string }) => {
+      if (m.type === 'ready') {
+        clearTimeout(timer)
+        resolve(m.url!)
+      }
+    })
+  })
+  return {
+    child,
+    url,
+    stats: () =>
+      new Promise((resolve) => {
+        const onMsg = (m: { type: string; stats?: HandlerStats }) => {
+          if (m.type !== 'stats') return
+          child.off('message', onMsg)
+          resolve(m.stats!)
+        }
+        child.on('message', onMsg)
+        child.send({ type: 'stats' })
+      }),
+  }
+}
+
+function stopWorker(w: Worker): Promise<void> {
+  if (w.child.exitCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const t = setTimeout(() => w.child.kill('SIGKILL'), 3000)
+    w.child.once('exit', () => {
+      clearTimeout(t)
+      resolve()
+    })
+    w.child.send({ type: 'stop' })
+  })
+}
+
+test('200 concurrent requests for 10 new thumbnails over 3 processes sharing Redis render each thumbnail exactly once', async (t) => {
+  const redis = await startRedis()
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-stampede-'))
+  const workers: Worker[] = []
+  try {
+    const sources = path.join(dir, 'media')
+    await mkdir(sources)
+    await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'sunset.jpg'))
+    await copyFile(path.join(MEDIA, 'mandelbrot.jpg'), path.join(sources, 'mandelbrot.jpg'))
+    const env = {
+      RESTTHUMBS_KEYS: KEY,
+      RESTTHUMBS_CACHE: redis.url,
+      RESTTHUMBS_SOURCE_ROOT: sources,
+      RESTTHUMBS_OUTPUT_ROOT: path.join(dir, 'thumbnails'),
+      RESTTHUMBS_WAITER: 'wait',
+      RESTTHUMBS_KEY_PREFIX: 'stampede',
+    }
+    workers.push(...(await Promise.all([startWorker(env), startWorker(env), startWorker(env)])))
+
+    const signer = new Signer({ keys: [KEY] })
+    const thumbs = Array.from({ length: 10 }, (_, i) => ({
+      path: thumbnailUrl(i % 2 ? 'sunset.jpg' : 'mandelbrot.jpg', `${100 + i * 10}x${80 + i * 5}`, 'crop', '.jpg', {
+        signer,
+        baseUrl: '/thumbnails',
+      }),
+      width: 100 + i * 10,
+      height: 80 + i * 5,
+    }))
+    const requests = Array.from({ length: 200 }, (_, i) => ({ thumb: thumbs[i % 10], worker: workers[i % 3] }))
+    const results = await Promise.all(
+      requests.map(async ({ thumb, worker }) => {
+        const res = await fetch(worker.url + thumb.path)
+        const body = Buffer.from(await res.arrayBuffer())
+        return { status: res.status, body, thumb }
+      }),
+    )
+    const statuses = new Map<number, number>()
+    for (const r of results) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+    t.deepEqual([...statuses], [[200, 200]], 'every request answered 200')
+    for (const r of results) {
+      const meta = await sharp(r.body).metadata()
+      if (meta.width !== r.thumb.width || meta.height !== r.thumb.height || meta.format !== 'jpeg') {
+        t.fail(`bad image for ${r.thumb.path}: ${meta.format} ${meta.width}x${meta.height}`)
+      }
+    }
+    // Identical bytes for every response of one thumbnail: nobody saw a half-written file.
+    for (const thumb of thumbs) {
+      const bodies = new Set(results.filter((r) => r.thumb === thumb).map((r) => r.body.toString('base64')))
+      t.is(bodies.size, 1, thumb.path)
+    }
+    const stats = await Promise.all(workers.map((w) => w.stats()))
+    const renders = stats.reduce((n, s) => n + s.renders, 0)
+    t.is(renders, 10, `renders per worker: ${stats.map((s) => s.renders).join(', ')}`)
+    t.is(
+      stats.reduce((n, s) => n + s.requests, 0),
+      200,
+    )
+  } finally {
+    await Promise.all(workers.map(stopWorker))
+    await redis.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
