@@ -1,0 +1,55 @@
+import test from 'ava'
+
+import { InvalidOptionError, MemoryCache } from '../ts/index.js'
+import { runCacheConformance } from './helpers/cache-conformance.js'
+
+runCacheConformance('memory', async (ns, options) => new MemoryCache({ location: ns, ...options }))
+
+test('memory caches with the same location share one store and others do not', async (t) => {
+  const a = new MemoryCache({ location: 'shared-loc' })
+  const b = new MemoryCache({ location: 'shared-loc' })
+  const other = new MemoryCache({ location: 'other-loc' })
+  await a.set('k', 'v')
+  t.is(await b.get('k'), 'v')
+  t.is(await other.get('k'), undefined)
+})
+
+test('the least recently used entries are culled when maxEntries is reached', async (t) => {
+  const cache = new MemoryCache({ location: 'cull-lru', maxEntries: 6, cullFrequency: 3 })
+  for (let i = 0; i < 6; i++) await cache.set(`k${i}`, i)
+  // Reading k0 and k1 makes k2 and k3 the least recently used.
+  await cache.get('k0')
+  await cache.get('k1')
+  await cache.set('k6', 6)
+  const present = (await cache.getMany(['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6'])).size
+  t.is(present, 5)
+  t.false(await cache.has('k2'))
+  t.false(await cache.has('k3'))
+  t.true(await cache.has('k0'))
+  t.true(await cache.has('k6'))
+})
+
+test('a cullFrequency of 0 clears the whole store when it is full', async (t) => {
+  const cache = new MemoryCache({ location: 'cull-all', maxEntries: 4, cullFrequency: 0 })
+  for (let i = 0; i < 4; i++) await cache.set(`k${i}`, i)
+  await cache.set('k4', 4)
+  t.deepEqual([...(await cache.getMany(['k0', 'k1', 'k2', 'k3', 'k4'])).keys()], ['k4'])
+})
+
+test('overwriting a key never culls', async (t) => {
+  const cache = new MemoryCache({ location: 'cull-overwrite', maxEntries: 2 })
+  await cache.set('a', 1)
+  await cache.set('b', 2)
+  await cache.set('b', 3)
+  t.is(await cache.get('a'), 1)
+  t.is(await cache.get('b'), 3)
+})
+
+test('bad memory options raise InvalidOptionError with expected-vs-received text', (t) => {
+  const err = t.throws(() => new MemoryCache({ maxEntries: -3 }), { instanceOf: InvalidOptionError })
+  t.is(err?.message, 'Expected positive integer for maxEntries but received -3 of type number')
+  t.throws(() => new MemoryCache({ timeout: 'soon' as unknown as number }), {
+    instanceOf: InvalidOptionError,
+    message: "Expected number or null for timeout but received 'soon' of type string",
+  })
+})
