@@ -1,0 +1,89 @@
+import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import test from 'ava'
+import sharp from 'sharp'
+
+import { createServer } from '../ts/server/server.js'
+import { Signer } from '../ts/server/signing.js'
+import { thumbnailUrl } from '../ts/server/url-builder.js'
+import { TEMP_RENDERER } from './helpers/worker-renderer.js'
+import { startNginx } from './helpers/nginx.js'
+
+const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
+const KEY = 'e2e-nginx-key'
+
+test('nginx forwards a miss to the handler, sends the file via X-Accel-Redirect, then serves it alone', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-e2e-'))
+  // nginx workers drop privileges (to nobody when started as root) and must read the thumbnails.
+  await chmod(dir, 0o755)
+  const sources = path.join(dir, 'media')
+  const outputs = path.join(dir, 'thumbnails')
+  await mkdir(sources)
+  await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'sunset.jpg'))
+  await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'my sunset.jpg'))
+  const server = createServer({
+    keys: [KEY],
+    port: 0,
+    sourceRoot: sources,
+    outputRoot: outputs,
+    responseMode: 'nginx',
+    accessLog: false,
+    renderer: TEMP_RENDERER,
+  })
+  const backend = new URL(await server.start())
+  let nginx
+  try {
+    nginx = await startNginx({
+      backend: backend.host,
+      basePath: server.handler.config.basePath,
+      sendfileBase: server.handler.config.sendfileBase,
+      outputRoot: outputs,
+    })
+  } catch (err) {
+    await server.stop()
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+  try {
+    const signer = new Signer({ keys: [KEY] })
+    for (const source of ['sunset.jpg', 'my sunset.jpg']) {
+      const url = nginx.url + thumbnailUrl(source, '160x120', 'smart', '.jpg', { signer, baseUrl: '/thumbnails' })
+      const before = server.handler.stats.requests
+      const first = await fetch(url)
+      const firstBody = Buffer.from(await first.arrayBuffer())
+      t.is(first.status, 200, source)
+      t.is(first.headers.get('content-type'), 'image/jpeg', 'nginx sets the type from the extension')
+      t.is(first.headers.get('x-accel-redirect'), null, 'the internal header never reaches the client')
+      t.is(Number(first.headers.get('content-length')), firstBody.length)
+      const meta = await sharp(firstBody).metadata()
+      t.is(meta.format, 'jpeg')
+      t.is(meta.width, 160)
+      t.is(meta.height, 120)
+      t.is(server.handler.stats.requests, before + 1, 'the miss went to the handler')
+      t.is(server.handler.stats.renders > 0, true)
+
+      const second = await fetch(url)
+      const secondBody = Buffer.from(await second.arrayBuffer())
+      t.is(second.status, 200)
+      t.deepEqual(secondBody, firstBody)
+      t.is(server.handler.stats.requests, before + 1, 'the hit never reached Node')
+      t.is(second.headers.get('cache-control'), 'public, max-age=86400')
+      t.truthy(second.headers.get('etag'))
+    }
+
+    // The internal location is not reachable from outside, and bad URLs still get the app's answer.
+    const internal = await fetch(nginx.url + server.handler.config.sendfileBase + 'sunset.jpg')
+    await internal.arrayBuffer()
+    t.is(internal.status, 404)
+    const unsigned = await fetch(nginx.url + '/thumbnails/sunset.jpg/160x120/smart/forged.jpg')
+    t.is(unsigned.status, 401)
+    t.is(await unsigned.text(), 'Invalid signature\n')
+  } finally {
+    await nginx.stop()
+    await server.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
