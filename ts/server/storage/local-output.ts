@@ -11,7 +11,7 @@
  * links are deleted, which is how a leaked key is revoked.
  * @module
  */
-import { promises as fs, mkdirSync, type Stats } from 'node:fs'
+import { existsSync, promises as fs, mkdirSync, type Stats } from 'node:fs'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 
@@ -49,9 +49,9 @@ export class LocalOutputStorage {
     }
     this.root = options.root
     this.variantRoot = v === false ? null : (v ?? `${path.resolve(options.root)}.variants`)
-    // Created up front so path checks can realpath the root; both are ours to own.
+    // Created up front so path checks can realpath the root. The variant root is created on the
+    // first remember(), so deployments that never use it do not get an empty sibling directory.
     mkdirSync(this.root, { recursive: true })
-    if (this.variantRoot) mkdirSync(this.variantRoot, { recursive: true })
   }
 
   /**
@@ -103,7 +103,7 @@ export class LocalOutputStorage {
    */
   async adopt(outputPath: string, variantPath: string): Promise<boolean> {
     if (await this.exists(outputPath)) return true
-    if (!this.variantRoot) return false
+    if (!this.variantRoot || !existsSync(this.variantRoot)) return false
     const variant = safeResolveSync(this.variantRoot, variantPath, { allowMissing: true })
     if (!(await isFile(variant))) return false
     await placeAtomically(variant, await this.mkdirp(outputPath))
@@ -118,8 +118,10 @@ export class LocalOutputStorage {
    */
   async remember(outputPath: string, variantPath: string): Promise<void> {
     if (!this.variantRoot) return
+    await fs.mkdir(this.variantRoot, { recursive: true })
     const variant = safeResolveSync(this.variantRoot, variantPath, { allowMissing: true })
     await fs.mkdir(path.dirname(variant), { recursive: true })
+    // Resolved again: a directory planted between the check and the mkdir must not be followed.
     await placeAtomically(this.pathFor(outputPath), safeResolveSync(this.variantRoot, variantPath, { allowMissing: true }))
   }
 }
