@@ -13,11 +13,8 @@ const thumbnails = createThumbnailHandler({
 })
 
 const app = Fastify({ logger: true })
+// Fastify exposes a HEAD route for every GET route, so HEAD reaches the handler too.
 app.get('/thumbnails/*', (request, reply) => {
-  reply.hijack()
-  thumbnails(request.raw, reply.raw)
-})
-app.head('/thumbnails/*', (request, reply) => {
   reply.hijack()
   thumbnails(request.raw, reply.raw)
 })
