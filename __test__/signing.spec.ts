@@ -104,3 +104,11 @@ test('Wx and Wx0 URLs share one signature because the canonical size is signed',
   const b = parseThumbnailPath('/a.jpg/500x0/crop/s.jpg')
   t.is(signer.sign(a.source, a.size, a.method, a.ext), signer.sign(b.source, b.size, b.method, b.ext))
 })
+
+test('the URL builder in legacy mode emits the django-restthumbnails template tag URL', (t) => {
+  const signer = new Signer({ keys: ['foobar'], legacy: 'restthumbnails' })
+  t.is(
+    thumbnailUrl('animals/kitten.jpg', '100x100', 'crop', '.jpg', { baseUrl: '/thumbnails/', signer }),
+    '/thumbnails/animals/kitten.jpg/100x100/crop/38cdd9ad3dda068a81ebd59c113039637c1c8d1d.jpg',
+  )
+})
