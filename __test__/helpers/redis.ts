@@ -18,6 +18,10 @@ export interface TestRedis {
   kill(): Promise<void>
   /** Starts again on the same port after `kill`/`stop`. */
   restart(): Promise<void>
+  /** SIGSTOP: the socket stays open but nothing answers (a hung server). */
+  pause(): void
+  /** SIGCONT after {@link pause}. */
+  resume(): void
 }
 
 /** Finds a free loopback port by binding port 0 (redis-server refuses `--port 0`). */
@@ -99,6 +103,7 @@ export async function startRedis(): Promise<TestRedis> {
     url: `redis://127.0.0.1:${port}/0`,
     port,
     async stop() {
+      child?.kill('SIGCONT')
       await waitExit(child, 'SIGTERM')
       child = undefined
       await rm(dir, { recursive: true, force: true })
@@ -109,6 +114,12 @@ export async function startRedis(): Promise<TestRedis> {
     async restart() {
       await waitExit(child, 'SIGKILL')
       child = await launch(port, dir)
+    },
+    pause() {
+      child?.kill('SIGSTOP')
+    },
+    resume() {
+      child?.kill('SIGCONT')
     },
   }
 }
