@@ -1,0 +1,182 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import test from 'ava'
+import sharp from 'sharp'
+
+import { DEV_KEY } from '../ts/cli/settings.js'
+import { Signer } from '../ts/server/signing.js'
+import { parseThumbnailPath } from '../ts/server/url.js'
+import { findNginx } from './helpers/nginx.js'
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+const MEDIA = path.join(ROOT, 'media')
+// Runs the TypeScript CLI directly (no build step), exactly as bin/restthumbs.js runs dist/.
+const ENTRY = `import('${path.join(ROOT, 'ts', 'cli', 'main.ts').replace(/\\/g, '/')}').then((m) => m.main(['node', 'restthumbs', ...process.argv.slice(1)]))`
+
+// Absolute, so children started in another working directory still find the loader.
+const REGISTER = import.meta.resolve('@oxc-node/core/register')
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): ChildProcess {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RESTTHUMBS_')))
+  return spawn(process.execPath, ['--import', REGISTER, '--input-type=module', '-e', ENTRY, '--', ...args], {
+    cwd,
+    env: { ...clean, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = cli(args, env, cwd)
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d) => (stdout += d))
+  child.stderr!.on('data', (d) => (stderr += d))
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
+}
+
+test('--help lists the four commands and serve --help shows the real defaults', async (t) => {
+  const top = await run(['--help'])
+  t.is(top.code, 0)
+  for (const c of ['serve', 'thumbnail', 'url', 'nginx-config']) t.regex(top.stdout, new RegExp(`^  ${c} `, 'm'))
+  const serve = await run(['serve', '--help'])
+  t.regex(serve.stdout, /default 8080/)
+  t.regex(serve.stdout, /--response-mode <mode>[^]*?choices:\s+"stream",\s+"nginx",\s+"apache"/)
+  t.regex(serve.stdout, /--waiter <mode>/)
+})
+
+test('url prints a signed URL that the server-side signer verifies', async (t) => {
+  const { code, stdout, stderr } = await run(['url', 'sunset.jpg', '200x', 'smart', '.webp'], { RESTTHUMBS_KEYS: 'cli-key,old-key' })
+  t.is(code, 0, stderr)
+  t.is(stderr, '')
+  const url = stdout.trim()
+  t.regex(url, /^\/thumbnails\/sunset\.jpg\/200x0\/smart\/[A-Za-z0-9_-]+\.webp$/)
+  const req = parseThumbnailPath(url, { basePath: '/thumbnails' })
+  t.true(new Signer({ keys: ['cli-key'] }).verify(req.source, req.size, req.method, req.ext, req.secret))
+  t.false(new Signer({ keys: ['old-key'] }).verify(req.source, req.size, req.method, req.ext, req.secret))
+})
+
+test('without a configured key, url uses the development key and warns loudly', async (t) => {
+  const { code, stdout, stderr } = await run(['url', 'a.jpg', '10x10', 'crop', '.jpg'])
+  t.is(code, 0)
+  t.regex(stderr, /WARNING: no signing key configured/)
+  const req = parseThumbnailPath(stdout.trim(), { basePath: '/thumbnails' })
+  t.true(new Signer({ keys: [DEV_KEY] }).verify(req.source, req.size, req.method, req.ext, req.secret))
+})
+
+test('nginx-config prints a configuration that nginx itself accepts', async (t) => {
+  const bin = findNginx()
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-cli-nginx-'))
+  try {
+    const block = await run(['nginx-config', '--listen', '127.0.0.1:8081'], { RESTTHUMBS_OUTPUT_ROOT: path.join(dir, 'out') })
+    t.is(block.code, 0)
+    t.regex(block.stdout, /try_files \/\$restthumbs_file @restthumbs_backend;/)
+    t.regex(block.stdout, /location \/_restthumbs_internal\/ \{\s+internal;/)
+    t.regex(block.stdout, /server 127\.0\.0\.1:8080;/)
+    const full = await run(['nginx-config', '--listen', '127.0.0.1:8081', '--standalone', dir], {
+      RESTTHUMBS_OUTPUT_ROOT: path.join(dir, 'out'),
+      RESTTHUMBS_PORT: '9999',
+    })
+    t.regex(full.stdout, /server 127\.0\.0\.1:9999;/)
+    for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(path.join(dir, d))
+    await writeFile(path.join(dir, 'nginx.conf'), full.stdout)
+    const check = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(bin, ['-t', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')])
+      let out = ''
+      child.stderr.on('data', (d) => (out += d))
+      child.on('close', (code) => resolve({ code, out }))
+    })
+    t.is(check.code, 0, check.out)
+    t.regex(check.out, /syntax is ok/)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('thumbnail renders one file to the requested size', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-cli-'))
+  try {
+    const out = path.join(dir, 'small.png')
+    const r = await run(['thumbnail', path.join(MEDIA, 'sunset.jpg'), out, '--size', '90x60', '--method', 'crop'])
+    t.is(r.code, 0, r.stderr)
+    const meta = await sharp(out).metadata()
+    t.is(meta.format, 'png')
+    t.is(meta.width, 90)
+    t.is(meta.height, 60)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('thumbnail renders a directory of inputs into an output directory', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-cli-'))
+  try {
+    const out = path.join(dir, 'thumbs')
+    const r = await run(['thumbnail', MEDIA, out, '--size', '64x64', '--method', 'smart', '--format', 'webp', '--quality', '70'])
+    t.is(r.code, 0, r.stderr)
+    const names = (await readdir(out)).sort()
+    t.deepEqual(names, ['mandelbrot.webp', 'rings.webp', 'sunset.webp', 'tiles.webp'])
+    for (const n of names) {
+      const meta = await sharp(path.join(out, n)).metadata()
+      t.is(meta.format, 'webp', n)
+      t.is(meta.width, 64, n)
+      t.is(meta.height, 64, n)
+    }
+    t.is(r.stdout.trim().split('\n').length, 4)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('invalid thumbnail options exit 1 with the typed error and its message', async (t) => {
+  const r = await run(['thumbnail', path.join(MEDIA, 'sunset.jpg'), '/nonexistent/x.jpg', '--size', '0x0'])
+  t.is(r.code, 1)
+  t.is(r.stderr.trim(), 'error: ERR_INVALID_SIZE: Expected at least one side above 0 but received "0x0"')
+  const q = await run(['thumbnail', path.join(MEDIA, 'sunset.jpg'), '/nonexistent/x.jpg', '--quality', '101'])
+  t.is(q.code, 1)
+  t.is(q.stderr.trim(), 'error: ERR_INVALID_OPTION: Expected integer between 1 and 100 for quality but received 101')
+})
+
+test('serve starts on the embedded default and its printed example URLs return thumbnails', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-serve-'))
+  await chmod(dir, 0o755)
+  await mkdir(path.join(dir, 'media'))
+  await copyFile(path.join(MEDIA, 'rings.png'), path.join(dir, 'media', 'rings.png'))
+  // Run in a fresh directory so the defaults (media/, thumbnails/) are relative to it.
+  const child = cli(['serve', '--port', '0'], {}, dir)
+  try {
+    let stdout = ''
+    let stderr = ''
+    child.stderr!.on('data', (d) => (stderr += d))
+    const example = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not print a URL: ${stdout} ${stderr}`)), 20_000)
+      child.stdout!.on('data', (d) => {
+        stdout += d
+        const m = /^ {2}(http:\/\/\S+)$/m.exec(stdout)
+        if (m) {
+          clearTimeout(timer)
+          resolve(m[1])
+        }
+      })
+    })
+    t.regex(stdout, /restthumbs listening on http:\/\/127\.0\.0\.1:\d+\/thumbnails\//)
+    t.regex(stderr, /WARNING: no signing key configured/)
+    const res = await fetch(example)
+    const body = Buffer.from(await res.arrayBuffer())
+    t.is(res.status, 200)
+    const meta = await sharp(body).metadata()
+    t.is(meta.format, 'jpeg')
+    t.is(meta.width, 200)
+    t.is(meta.height, 200)
+    // One access-log line per request.
+    await new Promise((r) => setTimeout(r, 100))
+    t.regex(stdout, /"GET \/thumbnails\/rings\.png\/200x200\/smart\/\S+\.jpg" 200 \d+ [\d.]+ms/)
+  } finally {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('close', r))
+    await rm(dir, { recursive: true, force: true })
+  }
+})
