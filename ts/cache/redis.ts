@@ -382,9 +382,12 @@ export class RedisCache extends BaseCache {
     if (!c || !this.ownsClient) return
     this.clientInstance = undefined
     this.everReady = false
-    if (c.status === 'ready') {
-      await Promise.race([c.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())])
-    }
+    if (c.status === 'end') return
+    const bounded = (p: Promise<unknown>) =>
+      Promise.race([p, new Promise((r) => setTimeout(r, this.options.commandTimeout ?? REDIS_CACHE_DEFAULTS.commandTimeout).unref())])
+    const ended = new Promise((r) => c.once('end', r))
+    if (c.status === 'ready') await bounded(c.quit().catch(() => undefined))
     c.disconnect()
+    await bounded(ended)
   }
 }

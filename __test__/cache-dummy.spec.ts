@@ -1,0 +1,46 @@
+import test from 'ava'
+
+import { CacheKeyNotFoundError, DummyCache, InvalidCacheKeyError } from '../ts/index.js'
+
+test('a dummy cache stores nothing and every read misses', async (t) => {
+  const cache = new DummyCache()
+  await cache.set('k', 'v')
+  t.is(await cache.get('k'), undefined)
+  t.is(await cache.get('k', 'fallback'), 'fallback')
+  t.false(await cache.has('k'))
+  t.deepEqual(await cache.setMany({ a: 1 }), [])
+  t.is((await cache.getMany(['a', 'k'])).size, 0)
+})
+
+test('a dummy cache reports add as successful, like Django', async (t) => {
+  const cache = new DummyCache()
+  t.true(await cache.add('k', 'v'))
+  t.true(await cache.add('k', 'again'))
+})
+
+test('dummy delete, touch and deleteIfEquals find nothing', async (t) => {
+  const cache = new DummyCache()
+  t.false(await cache.delete('k'))
+  t.false(await cache.touch('k', 10))
+  t.false(await cache.deleteIfEquals('k', 'v'))
+  await t.notThrowsAsync(cache.clear())
+  await t.notThrowsAsync(cache.close())
+})
+
+test('dummy incr and incrVersion raise CacheKeyNotFoundError', async (t) => {
+  const cache = new DummyCache()
+  await cache.set('n', 1)
+  await t.throwsAsync(cache.incr('n'), { instanceOf: CacheKeyNotFoundError, code: 'ERR_CACHE_KEY_NOT_FOUND' })
+  await t.throwsAsync(cache.incrVersion('n'), { instanceOf: CacheKeyNotFoundError })
+})
+
+test('dummy getOrSet returns the computed value every time', async (t) => {
+  const cache = new DummyCache()
+  let calls = 0
+  t.is(await cache.getOrSet('k', () => ++calls), 1)
+  t.is(await cache.getOrSet('k', () => ++calls), 2)
+})
+
+test('a dummy cache still validates keys', async (t) => {
+  await t.throwsAsync(new DummyCache().get('bad key'), { instanceOf: InvalidCacheKeyError })
+})
