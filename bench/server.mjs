@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// End-to-end server benchmark, one run, one table (build first: `npm run build`):
+//   1. warm hit, `stream` mode, vs serve-static on the same file        (target >= 1.0x)
+//   2. warm hit, `nginx` mode (headers only, X-Accel-Redirect) req/s
+//   3. cold burst of 100 distinct thumbnails through HTTP vs the native thumbnailFile() alone on
+//      the same work and concurrency                                   (target overhead < 15%)
+// Servers run in a child process so autocannon (in this process) does not share their event loop.
+//   usage: node bench/server.mjs [--duration 5] [--connections 32]
+import { fork } from 'node:child_process'
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import { availableParallelism, tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const ROOT = path.join(HERE, '..')
+const KEY = 'bench-key'
+const args = process.argv.slice(2)
+const flag = (name, dflt) => {
+  const i = args.indexOf(`--${name}`)
+  return i === -1 ? dflt : Number(args[i + 1])
+}
+
+if (args[0] === '--child') {
+  await child(JSON.parse(args[1]))
+} else {
+  await parent()
+}
+
+/** Child: one server (restthumbs in a mode, or serve-static) on a free port. */
+async function child(spec) {
+  let server
+  if (spec.kind === 'serve-static') {
+    const serveStatic = (await import('serve-static')).default
+    const serve = serveStatic(spec.root, { etag: true, lastModified: true, maxAge: 86400_000 })
+    server = createServer((req, res) => serve(req, res, () => res.writeHead(404).end()))
+  } else {
+    const { createThumbnailHandler } = await import(path.join(ROOT, 'dist', 'index.js'))
+    const handler = createThumbnailHandler({ keys: [KEY], ...spec.options })
+    server = createServer((req, res) => handler(req, res))
+  }
+  server.keepAliveTimeout = 60_000
+  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))
+  process.on('disconnect', () => process.exit(0))
+}
+
+function startChild(spec) {
+  const proc = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(spec)], { stdio: 'inherit' })
+  return new Promise((resolve) => proc.once('message', (m) => resolve({ proc, url: `http://127.0.0.1:${m.port}` })))
+}
+
+async function cannon(url, duration, connections) {
+  const autocannon = (await import('autocannon')).default
+  const r = await autocannon({ url, duration, connections, pipelining: 1 })
+  if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`)
+  return r.requests.average
+}
+
+async function parent() {
+  const duration = flag('duration', 5)
+  const connections = flag('connections', 32)
+  const { Signer, thumbnailUrl, thumbnailFile } = await import(path.join(ROOT, 'dist', 'index.js'))
+  const signer = new Signer({ keys: [KEY] })
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-bench-'))
+  const media = path.join(dir, 'media')
+  await mkdir(media)
+  for (const f of ['sunset.jpg', 'mandelbrot.jpg', 'tiles.webp', 'rings.png']) await copyFile(path.join(ROOT, 'media', f), path.join(media, f))
+  const rows = []
+  try {
+    // 1 + 2: warm hits.
+    const out = path.join(dir, 'thumbnails')
+    const warm = thumbnailUrl('sunset.jpg', '200x200', 'smart', '.jpg', { signer, baseUrl: '/thumbnails' })
+    const stream = await startChild({ kind: 'restthumbs', options: { sourceRoot: media, outputRoot: out, responseMode: 'stream', accessLog: false } })
+    const first = await fetch(stream.url + warm)
+    if (first.status !== 200) throw new Error(`warm-up failed: ${first.status}`)
+    await first.arrayBuffer()
+    const oursStream = await cannon(stream.url + warm, duration, connections)
+    stream.proc.kill()
+    const trusted = await startChild({
+      kind: 'restthumbs',
+      options: { sourceRoot: media, outputRoot: out, responseMode: 'stream', trustCache: true, accessLog: false },
+    })
+    const oursTrusted = await cannon(trusted.url + warm, duration, connections)
+    trusted.proc.kill()
+    const st = await startChild({ kind: 'serve-static', root: out })
+    const staticRps = await cannon(st.url + warm.slice('/thumbnails'.length), duration, connections)
+    st.proc.kill()
+    rows.push(['warm hit, stream mode', oursStream, 'serve-static, same file', staticRps, oursStream / staticRps, '>= 1.0'])
+    rows.push(['warm hit, stream + trustCache', oursTrusted, 'serve-static, same file', staticRps, oursTrusted / staticRps, '>= 1.0'])
+    const nginx = await startChild({ kind: 'restthumbs', options: { sourceRoot: media, outputRoot: out, responseMode: 'nginx', accessLog: false } })
+    const oursNginx = await cannon(nginx.url + warm, duration, connections)
+    nginx.proc.kill()
+    rows.push(['warm hit, nginx mode (headers only)', oursNginx, 'serve-static, same file', staticRps, oursNginx / staticRps, 'info'])
+
+    // 3: cold burst, 100 distinct thumbnails.
+    const sources = ['sunset.jpg', 'mandelbrot.jpg', 'tiles.webp', 'rings.png']
+    const work = Array.from({ length: 100 }, (_, i) => ({ source: sources[i % 4], w: 100 + i, h: 80 + (i % 17) }))
+    const concurrency = Math.max(2, availableParallelism())
+    const pool = async (items, fn) => {
+      let next = 0
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        while (next < items.length) await fn(items[next++])
+      }))
+    }
+    const coldOut = path.join(dir, 'cold')
+    const cold = await startChild({ kind: 'restthumbs', options: { sourceRoot: media, outputRoot: coldOut, responseMode: 'stream', accessLog: false } })
+    const t0 = performance.now()
+    await pool(work, async (w) => {
+      const res = await fetch(cold.url + thumbnailUrl(w.source, `${w.w}x${w.h}`, 'crop', '.jpg', { signer, baseUrl: '/thumbnails' }))
+      if (res.status !== 200) throw new Error(`cold ${w.source}: ${res.status}`)
+      await res.arrayBuffer()
+    })
+    const endToEnd = performance.now() - t0
+    cold.proc.kill()
+    const directOut = path.join(dir, 'direct')
+    await mkdir(directOut)
+    const t1 = performance.now()
+    await pool(work, (w) =>
+      thumbnailFile(path.join(media, w.source), path.join(directOut, `${w.source}-${w.w}x${w.h}.jpg`), {
+        width: w.w,
+        height: w.h,
+        method: 'crop',
+        format: 'jpeg',
+        quality: 85,
+      }),
+    )
+    const direct = performance.now() - t1
+    rows.push(['cold burst, 100 thumbnails over HTTP (ms)', endToEnd, 'thumbnailFile() alone (ms)', direct, endToEnd / direct, '< 1.15'])
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+
+  const fmt = (n) => (n >= 100 ? n.toFixed(0) : n.toFixed(2))
+  const header = ['case', 'restthumbs', 'baseline', 'baseline value', 'ratio', 'target']
+  const lines = rows.map((r) => [r[0], fmt(r[1]), r[2], fmt(r[3]), `${r[4].toFixed(2)}x`, r[5]])
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => String(l[i]).length)))
+  const print = (cells) => console.log('| ' + cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ') + ' |')
+  console.log(`\nrestthumbs server bench: ${duration}s per run, ${connections} connections, node ${process.version}, ${availableParallelism()} CPUs (req/s unless noted)\n`)
+  print(header)
+  print(widths.map((w) => '-'.repeat(w)))
+  for (const l of lines) print(l)
+}
