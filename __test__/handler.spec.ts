@@ -494,3 +494,38 @@ test('a bug answers a bare 500 and error bodies never contain paths', async (t) 
     await s.close()
   }
 })
+
+test('a thumbnail deleted on disk is served from memory for at most hotCacheMs, then rendered again', async (t) => {
+  const r = await rig({ hotCacheMs: 300 })
+  try {
+    const u = sign('sunset.jpg', '55x55', 'crop', '.jpg')
+    const first = await get(r.url + u)
+    t.is(first.res.status, 200)
+    await rm(path.join(r.outputs, u.slice('/thumbnails/'.length)))
+    const fromMemory = await get(r.url + u)
+    t.is(fromMemory.res.status, 200)
+    t.deepEqual(fromMemory.body, first.body)
+    t.is(r.handler.stats.renders, 1)
+    await new Promise((res) => setTimeout(res, 350))
+    const again = await get(r.url + u)
+    t.is(again.res.status, 200)
+    t.is((await sharp(again.body).metadata()).width, 55)
+    t.is(r.handler.stats.renders, 2)
+  } finally {
+    await r.close()
+  }
+})
+
+test('with the hot cache off every warm hit reads the disk', async (t) => {
+  const r = await rig({ hotCacheBytes: 0 })
+  try {
+    const u = sign('sunset.jpg', '56x56', 'crop', '.jpg')
+    t.is((await get(r.url + u)).res.status, 200)
+    await rm(path.join(r.outputs, u.slice('/thumbnails/'.length)))
+    const again = await get(r.url + u)
+    t.is(again.res.status, 200)
+    t.is(r.handler.stats.renders, 2)
+  } finally {
+    await r.close()
+  }
+})

@@ -124,6 +124,17 @@ export interface ServerConfig {
    */
   maxSourceBytes: number
   /**
+   * Bytes of hot thumbnails kept in memory (`0` disables): warm hits then cost no syscall.
+   * @default 33554432
+   */
+  hotCacheBytes: number
+  /**
+   * Milliseconds a hot entry is trusted before the disk is consulted again; also the longest a
+   * thumbnail deleted on disk keeps being served.
+   * @default 1000
+   */
+  hotCacheMs: number
+  /**
    * Write one access-log line per request to stdout.
    * @default true
    */
@@ -152,6 +163,8 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   trustCache: false,
   quality: 85,
   maxSourceBytes: 20_000_000,
+  hotCacheBytes: 32 * 1024 * 1024,
+  hotCacheMs: 1000,
   accessLog: true,
 })
 
@@ -186,6 +199,8 @@ const KINDS: { [K in keyof ServerConfig]: Kind } = {
   trustCache: 'bool',
   quality: 'int',
   maxSourceBytes: 'int',
+  hotCacheBytes: 'int',
+  hotCacheMs: 'int',
   accessLog: 'bool',
 }
 

@@ -25,7 +25,17 @@ import {
   type ThumbnailRecordsLike,
   type ThumbnailSpec,
 } from './generator.js'
-import { NEVER_CACHE, sendApache, sendError, sendNginx, sendStream, ThumbnailGoneError } from './responses.js'
+import {
+  HotFiles,
+  NEVER_CACHE,
+  sendApache,
+  sendBuffer,
+  sendError,
+  sendNginx,
+  sendStream,
+  type ThumbnailFile,
+  ThumbnailGoneError,
+} from './responses.js'
 import { Signer } from './signing.js'
 import { HttpSourceStorage } from './storage/http-source.js'
 import { LocalOutputStorage } from './storage/local-output.js'
@@ -126,17 +136,34 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
   })
   const respondOpts = { maxAge: config.maxAge }
 
+  const hot = new HotFiles(config.hotCacheBytes, config.hotCacheMs)
+
   async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean): Promise<number> {
-    const file = await generator.ensure(spec, { fresh })
-    if (file.via === 'hit') stats.hits++
-    else if (file.via === 'wait') stats.waits++
+    const warm = fresh ? undefined : hot.get(spec.outputPath)
+    let file: ThumbnailFile
+    if (warm) {
+      stats.hits++
+      file = warm.file
+      if (config.responseMode === 'stream' && warm.body) {
+        const status = sendBuffer(req, res, file, warm.body, warm.etag!, warm.mtimeMs!, respondOpts)
+        if (status === 304) stats.notModified++
+        return status
+      }
+    } else {
+      if (fresh) hot.delete(spec.outputPath)
+      const ensured = await generator.ensure(spec, { fresh })
+      if (ensured.via === 'hit') stats.hits++
+      else if (ensured.via === 'wait') stats.waits++
+      file = { absolutePath: ensured.absolutePath, outputPath: ensured.outputPath, ext: ensured.ext }
+      if (config.responseMode !== 'stream') hot.set(spec.outputPath, { file })
+    }
     switch (config.responseMode) {
       case 'nginx':
         return sendNginx(res, file, config.sendfileBase, respondOpts)
       case 'apache':
         return sendApache(res, file, respondOpts)
       default: {
-        const status = await sendStream(req, res, file, respondOpts)
+        const status = await sendStream(req, res, file, respondOpts, { cache: hot, key: spec.outputPath })
         if (status === 304) stats.notModified++
         return status
       }

@@ -79,7 +79,122 @@ export interface RespondOptions {
 const SMALL_FILE = 256 * 1024
 
 /**
+ * A thumbnail known to exist, remembered for a short time: its file, and for small files in
+ * `stream` mode its bytes and validators.
+ */
+export interface HotEntry {
+  file: ThumbnailFile
+  body?: Buffer
+  etag?: string
+  mtimeMs?: number
+  /** `Date.now()` after which the entry is ignored and the disk is consulted again. */
+  expires: number
+}
+
+/**
+ * A small LRU of hot thumbnails keyed by output path, bounded in bytes, with a short lifetime.
+ * It plays the part of nginx's `open_file_cache`: a warm hit costs no syscall at all. Thumbnails
+ * are immutable once renamed into place, so the only staleness is a file deleted behind the
+ * server's back, served for at most `ttlMs` more.
+ */
+export class HotFiles {
+  readonly #map = new Map<string, HotEntry>()
+  #bytes = 0
+
+  /**
+   * @param maxBytes - total bytes of bodies kept (0 disables the cache)
+   * @param ttlMs - lifetime of an entry in milliseconds
+   */
+  constructor(
+    readonly maxBytes: number,
+    readonly ttlMs: number,
+  ) {}
+
+  /** A live entry, refreshed as most recently used; `undefined` when absent or expired. */
+  get(key: string): HotEntry | undefined {
+    const e = this.#map.get(key)
+    if (!e) return undefined
+    this.#map.delete(key)
+    if (e.expires < Date.now()) {
+      this.#bytes -= e.body?.length ?? 0
+      return undefined
+    }
+    this.#map.set(key, e)
+    return e
+  }
+
+  /** Remembers an entry; bodies over 1/8 of the budget are not kept (only the file). */
+  set(key: string, entry: Omit<HotEntry, 'expires'>): void {
+    if (this.maxBytes <= 0 || this.ttlMs <= 0) return
+    const prev = this.#map.get(key)
+    if (prev) {
+      this.#bytes -= prev.body?.length ?? 0
+      this.#map.delete(key)
+    }
+    let body = entry.body
+    if (body && body.length > this.maxBytes / 8) body = undefined
+    const size = body?.length ?? 0
+    for (const [k, old] of this.#map) {
+      if (this.#bytes + size <= this.maxBytes && this.#map.size < 100_000) break
+      this.#map.delete(k)
+      this.#bytes -= old.body?.length ?? 0
+    }
+    this.#map.set(key, { ...entry, body, expires: Date.now() + this.ttlMs })
+    this.#bytes += size
+  }
+
+  /** Forgets an entry (the file turned out to be gone). */
+  delete(key: string): void {
+    const e = this.#map.get(key)
+    if (!e) return
+    this.#bytes -= e.body?.length ?? 0
+    this.#map.delete(key)
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.#map.size
+  }
+}
+
+function validators(etag: string, mtimeMs: number, options: RespondOptions): OutgoingHttpHeaders {
+  return {
+    ETag: etag,
+    'Last-Modified': new Date(mtimeMs).toUTCString(),
+    'Cache-Control': `public, max-age=${options.maxAge}`,
+  }
+}
+
+/**
+ * Sends bytes already in memory with the same headers as {@link sendStream}.
+ * @returns the status sent
+ */
+export function sendBuffer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: ThumbnailFile,
+  body: Buffer,
+  etag: string,
+  mtimeMs: number,
+  options: RespondOptions,
+): number {
+  const headers = validators(etag, mtimeMs, options)
+  if (isNotModified(req, etag, mtimeMs)) {
+    res.writeHead(304, headers)
+    res.end()
+    return 304
+  }
+  headers['Content-Type'] = contentTypeFor(file.ext)
+  headers['Content-Length'] = body.length
+  headers['X-Content-Type-Options'] = 'nosniff'
+  res.writeHead(200, headers)
+  res.end(req.method === 'HEAD' ? undefined : body)
+  return 200
+}
+
+/**
  * Sends the file from Node with validators, `Cache-Control`, 304 and HEAD support.
+ * @param hot - when given, small files read here are remembered under `hotKey`
  * @throws {ThumbnailGoneError} when the file no longer exists (the caller re-renders)
  */
 export async function sendStream(
@@ -87,6 +202,7 @@ export async function sendStream(
   res: ServerResponse,
   file: ThumbnailFile,
   options: RespondOptions,
+  hot?: { cache: HotFiles; key: string },
 ): Promise<number> {
   let handle
   try {
@@ -99,11 +215,19 @@ export async function sendStream(
   try {
     const st = await handle.stat()
     const etag = etagFor(st.size, st.mtimeMs)
-    const headers: OutgoingHttpHeaders = {
-      ETag: etag,
-      'Last-Modified': new Date(st.mtimeMs).toUTCString(),
-      'Cache-Control': `public, max-age=${options.maxAge}`,
+    if (st.size <= SMALL_FILE && req.method !== 'HEAD') {
+      const buf = Buffer.allocUnsafe(st.size)
+      let off = 0
+      while (off < st.size) {
+        const { bytesRead } = await handle.read(buf, off, st.size - off, off)
+        if (bytesRead === 0) break
+        off += bytesRead
+      }
+      const body = off === st.size ? buf : buf.subarray(0, off)
+      hot?.cache.set(hot.key, { file, body, etag, mtimeMs: st.mtimeMs })
+      return sendBuffer(req, res, file, body, etag, st.mtimeMs, options)
     }
+    const headers = validators(etag, st.mtimeMs, options)
     if (isNotModified(req, etag, st.mtimeMs)) {
       res.writeHead(304, headers)
       res.end()
@@ -112,29 +236,20 @@ export async function sendStream(
     headers['Content-Type'] = contentTypeFor(file.ext)
     headers['Content-Length'] = st.size
     headers['X-Content-Type-Options'] = 'nosniff'
+    res.writeHead(200, headers)
     if (req.method === 'HEAD') {
-      res.writeHead(200, headers)
       res.end()
       return 200
     }
-    if (st.size <= SMALL_FILE) {
-      const buf = Buffer.allocUnsafe(st.size)
-      let off = 0
-      while (off < st.size) {
-        const { bytesRead } = await handle.read(buf, off, st.size - off, off)
-        if (bytesRead === 0) break
-        off += bytesRead
-      }
-      res.writeHead(200, headers)
-      res.end(off === st.size ? buf : buf.subarray(0, off))
-      return 200
-    }
-    res.writeHead(200, headers)
     closeHandle = false
-    const stream = createReadStream('', { fd: handle.fd, autoClose: false, start: 0, end: st.size - 1 })
+    const fh = handle
+    const stream = createReadStream('', { fd: fh.fd, autoClose: false, start: 0, end: st.size - 1 })
     await new Promise<void>((resolve) => {
+      let closed = false
       const done = () => {
-        void handle!.close().catch(() => undefined)
+        if (closed) return
+        closed = true
+        void fh.close().catch(() => undefined)
         resolve()
       }
       stream.on('error', () => {
