@@ -3,7 +3,10 @@ import test from 'ava'
 import { InvalidOptionError, MemoryCache } from '../ts/index.js'
 import { runCacheConformance } from './helpers/cache-conformance.js'
 
-runCacheConformance('memory', async (ns, options) => new MemoryCache({ location: ns, ...options }))
+runCacheConformance('memory', async (ns, options) => new MemoryCache({ location: ns, ...options }), {
+  buffersByReference: true,
+})
+runCacheConformance('memory-copying', async (ns, options) => new MemoryCache({ location: ns, copyBuffers: true, ...options }))
 
 test('memory caches with the same location share one store and others do not', async (t) => {
   const a = new MemoryCache({ location: 'shared-loc' })
@@ -34,6 +37,16 @@ test('a cullFrequency of 0 clears the whole store when it is full', async (t) =>
   for (let i = 0; i < 4; i++) await cache.set(`k${i}`, i)
   await cache.set('k4', 4)
   t.deepEqual([...(await cache.getMany(['k0', 'k1', 'k2', 'k3', 'k4'])).keys()], ['k4'])
+})
+
+test('expired entries are culled before live ones', async (t) => {
+  const cache = new MemoryCache({ location: 'cull-expired', maxEntries: 3, cullFrequency: 3 })
+  await cache.set('short', 1, 0.05)
+  await cache.set('a', 1)
+  await cache.set('b', 2)
+  await new Promise((r) => setTimeout(r, 80))
+  await cache.set('c', 3)
+  t.deepEqual([...(await cache.getMany(['short', 'a', 'b', 'c'])).keys()], ['a', 'b', 'c'])
 })
 
 test('overwriting a key never culls', async (t) => {
