@@ -8,6 +8,7 @@ import test from 'ava'
 import sharp from 'sharp'
 
 import { DEV_KEY } from '../ts/cli/settings.js'
+import { ConfigError, envName, resolveConfig, SERVER_DEFAULTS } from '../ts/server/config.js'
 import { Signer } from '../ts/server/signing.js'
 import { parseThumbnailPath } from '../ts/server/url.js'
 import { findNginx } from './helpers/nginx.js'
@@ -177,6 +178,49 @@ test('serve starts on the embedded default and its printed example URLs return t
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.once('close', r))
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('settings merge defaults, a JSON file, RESTTHUMBS_* variables and explicit options in that order', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-config-'))
+  try {
+    const file = path.join(dir, 'restthumbs.json')
+    await writeFile(file, JSON.stringify({ port: 9000, waiter: '503', maxAge: 60, basePath: 'thumbs' }))
+    const env = { RESTTHUMBS_PORT: '9100', RESTTHUMBS_KEYS: 'a, b', RESTTHUMBS_TRUST_CACHE: 'yes', RESTTHUMBS_LOCK_TIMEOUT: '2.5' }
+    const c = resolveConfig({ maxAge: 5 }, { file, env })
+    t.is(c.port, 9100)
+    t.is(c.waiter, '503')
+    t.is(c.maxAge, 5)
+    t.is(c.basePath, '/thumbs/')
+    t.deepEqual(c.keys, ['a', 'b'])
+    t.true(c.trustCache)
+    t.is(c.lockTimeout, 2.5)
+    t.is(c.responseMode, SERVER_DEFAULTS.responseMode)
+    t.true(Object.isFrozen(c))
+    t.is(envName('hotCacheBytes'), 'RESTTHUMBS_HOT_CACHE_BYTES')
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('invalid settings are rejected with expected-versus-received messages', async (t) => {
+  const bad = t.throws(() => resolveConfig({ port: -3 }), { instanceOf: ConfigError })
+  t.is(bad!.code, 'ERR_CONFIG')
+  t.is(bad!.message, 'Expected non-negative integer for port but received -3 of type number')
+  t.is(
+    t.throws(() => resolveConfig({ waiter: 'later' as never }))!.message,
+    "Expected one of 'wait', '503', '404' for waiter but received \"later\" of type string",
+  )
+  t.is(
+    t.throws(() => resolveConfig({}, { env: { RESTTHUMBS_LOCK_TIMEOUT: 'soon' } }))!.message,
+    'Expected number for RESTTHUMBS_LOCK_TIMEOUT but received "soon"',
+  )
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-config-'))
+  try {
+    await writeFile(path.join(dir, 'c.json'), '{"prot": 1}')
+    t.regex(t.throws(() => resolveConfig({}, { file: path.join(dir, 'c.json') }), { instanceOf: ConfigError })!.message, /^Unknown setting prot/)
+  } finally {
     await rm(dir, { recursive: true, force: true })
   }
 })
