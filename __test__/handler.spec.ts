@@ -13,6 +13,7 @@ import { createThumbnailHandler, type ThumbnailHandler, type ThumbnailHandlerOpt
 import { Signer } from '../ts/server/signing.js'
 import { HttpSourceStorage } from '../ts/server/storage/http-source.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
+import { startRedis } from './helpers/redis.js'
 
 const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
 const KEY = 'handler-spec-key'
@@ -527,6 +528,23 @@ test('with the hot cache off every warm hit goes to the disk', async (t) => {
     const again = await get(r.url + u)
     t.is(again.res.status, 200)
     t.true((await stat(file)).isFile())
+  } finally {
+    await r.close()
+  }
+})
+
+test('when the shared Redis is down, a request still renders (fail open without the lock)', async (t) => {
+  const redis = await startRedis()
+  const url = redis.url
+  await redis.stop()
+  const r = await rig({ cache: url })
+  try {
+    const started = Date.now()
+    const { res, body } = await get(r.url + sign('sunset.jpg', '57x57', 'crop', '.jpg'))
+    t.is(res.status, 200)
+    t.is((await sharp(body).metadata()).width, 57)
+    t.is(r.handler.stats.renders, 1)
+    t.true(Date.now() - started < 5000)
   } finally {
     await r.close()
   }

@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto'
 import test from 'ava'
 
 import { MemoryCache } from '../ts/cache/memory.js'
+import { RedisCache } from '../ts/cache/redis.js'
 import { DogpileLock, LockOptionError, SingleFlight, waitFor } from '../ts/lock.js'
+import { startRedis } from './helpers/redis.js'
 
 const freshCache = () => new MemoryCache({ location: `lock-${randomUUID()}`, timeout: 60 })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -116,4 +118,34 @@ test('waitFor polls with backoff until the check resolves, or gives up at the de
   const t0 = Date.now()
   t.is(await waitFor(async () => undefined, { timeoutMs: 100 }), undefined)
   t.true(Date.now() - t0 >= 95)
+})
+
+test('across two Redis clients only one owner gets the lock and a stale owner cannot release it', async (t) => {
+  const redis = await startRedis()
+  const a = new RedisCache({ location: redis.url, keyPrefix: 'lockspec' })
+  const b = new RedisCache({ location: redis.url, keyPrefix: 'lockspec' })
+  try {
+    const la = new DogpileLock(a, { timeout: 0.4 })
+    const lb = new DogpileLock(b, { timeout: 0.4 })
+    const [ha, hb] = await Promise.all([la.tryAcquire('t'), lb.tryAcquire('t')])
+    t.is([ha, hb].filter(Boolean).length, 1)
+    const winner = (ha ?? hb)!
+    t.true(await lb.isLocked('t'))
+    // The other client sees the winner's token and cannot delete it by compare-and-delete.
+    t.false(await b.deleteIfEquals(la.keyFor('t'), 'not-the-token'))
+    t.true(await la.isLocked('t'))
+    t.true(await winner.release())
+    t.false(await la.isLocked('t'))
+    // An owner that died leaves a key that Redis expires by itself (PX), then it can be taken.
+    t.true(await a.add(la.keyFor('dead'), 'dead-token', 0.2))
+    t.is(await lb.tryAcquire('dead'), null)
+    await sleep(300)
+    const taken = await lb.tryAcquire('dead')
+    t.truthy(taken)
+    await taken!.release()
+  } finally {
+    await a.close()
+    await b.close()
+    await redis.stop()
+  }
 })
