@@ -43,3 +43,5 @@ export { sendStream, sendNginx, sendApache, sendError, etagFor, contentTypeFor, 
 export { createThumbnailHandler, type ThumbnailHandler, type ThumbnailHandlerOptions, type HandlerDependencies } from './server/handler.js'
 export { createServer, type ServerOptions, type ThumbnailServer } from './server/server.js'
 export { nginxConfig, NGINX_DEFAULTS, type NginxConfigOptions } from './cli/nginx-config.js'
+export { cacheMemoize, cacheMemoizeIter, CACHE_MEMOIZE_DEFAULTS, type CacheMemoizeOptions, type ItemsSource } from './cache/memoize.js'
+export { ThumbnailCache, thumbnailRecordProblem, THUMBNAIL_CACHE_DEFAULTS, type ThumbnailCacheOptions, type ThumbnailRecord } from './cache/thumbnails.js'

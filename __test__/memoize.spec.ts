@@ -1,0 +1,334 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+
+import test from 'ava'
+
+import { makeCacheKey } from '../ts/cache/keys.js'
+import { MemoryCache } from '../ts/cache/memory.js'
+import { cacheMemoize, cacheMemoizeIter, CACHE_MEMOIZE_DEFAULTS } from '../ts/cache/memoize.js'
+import { RedisCache } from '../ts/cache/redis.js'
+import type { CacheLogger } from '../ts/cache/options.js'
+import { InvalidOptionError } from '../ts/errors.js'
+import { binding } from '../ts/native.js'
+import { startRedis } from './helpers/redis.js'
+
+const quiet: CacheLogger = { warn: () => {}, info: () => {} }
+
+/** A fresh in-process cache that no other test shares. */
+function memory(): MemoryCache {
+  return new MemoryCache({ location: randomUUID(), maxEntries: 10_000, timeout: null, logger: quiet })
+}
+
+/** Chunk key `i` of a memoized value, as the memoizer names it. */
+function chunkKey(key: string, i: number, secret?: string): string {
+  const opts = secret ? { useEncryption: true, encryptionKey: secret } : {}
+  return makeCacheKey(`${makeCacheKey(key, opts)}-${i}`, opts)
+}
+
+/** A counter-wrapped producer. */
+function counted<T>(make: () => T) {
+  const fn = async () => {
+    fn.calls++
+    return make()
+  }
+  fn.calls = 0
+  return fn
+}
+
+/** A value that serializes to about 3 MB of incompressible bytes, so it takes > 2 chunks. */
+function bigValue() {
+  return { title: 'big', blob: randomBytes(3 * 1024 * 1024), when: new Date(1_700_000_000_000) }
+}
+
+test('a small value is computed once and then served from the cache', async (t) => {
+  const cache = memory()
+  const fn = counted(() => ({ n: 42, tags: ['a', 'b'] }))
+  t.deepEqual(await cacheMemoize(cache, 'small', fn), { n: 42, tags: ['a', 'b'] })
+  t.deepEqual(await cacheMemoize(cache, 'small', fn), { n: 42, tags: ['a', 'b'] })
+  t.is(fn.calls, 1)
+  t.deepEqual(await cache.get('small'), { n: 42, tags: ['a', 'b'] })
+})
+
+test('key parts are joined and escaped like makeCacheKey', async (t) => {
+  const cache = memory()
+  await cacheMemoize(cache, ['user', 'a:b'], () => 'v')
+  t.is(await cache.get('user:a%3Ab'), 'v')
+})
+
+test('the default expiration is 30 days', (t) => {
+  t.is(CACHE_MEMOIZE_DEFAULTS.expiration, 2_592_000)
+})
+
+test('forceOverwrite computes and stores even on a hit', async (t) => {
+  const cache = memory()
+  let n = 0
+  await cacheMemoize(cache, 'k', () => ++n)
+  t.is(await cacheMemoize(cache, 'k', () => ++n, { forceOverwrite: true }), 2)
+  t.is(await cacheMemoize(cache, 'k', () => ++n), 2)
+})
+
+test('a large value is stored in more than two chunks and read back intact', async (t) => {
+  const cache = memory()
+  const value = bigValue()
+  const fn = counted(() => value)
+  const first = await cacheMemoize(cache, 'large', fn, { largeData: true })
+  t.true(first.blob.equals(value.blob))
+  for (const i of [0, 1, 2, 3]) {
+    const chunk = await cache.get<Buffer>(chunkKey('large', i))
+    t.true(Buffer.isBuffer(chunk), `chunk ${i} is stored`)
+    t.true((chunk as Buffer).length <= binding.CHUNK_SIZE)
+  }
+  t.is(await cache.get(chunkKey('large', 4)), undefined)
+  const manifest = (await cache.get('large')) as { count: number; length: number }
+  t.is(manifest.count, 4)
+  const again = await cacheMemoize(cache, 'large', fn, { largeData: true })
+  t.is(fn.calls, 1)
+  t.true(again.blob.equals(value.blob))
+  t.deepEqual(again.when, value.when)
+  t.is(again.title, 'big')
+})
+
+test('compressible large data is compressed before it is chunked', async (t) => {
+  const cache = memory()
+  const rows = Array.from({ length: 40_000 }, (_, i) => ({ id: i, name: `row-${i % 100}`, ok: i % 2 === 0 }))
+  const out = await cacheMemoize(cache, 'rows', () => rows, { largeData: true })
+  t.deepEqual(out, rows)
+  const manifest = (await cache.get('rows')) as { count: number; length: number; compressed: boolean }
+  t.true(manifest.compressed)
+  const stored = (await cache.get(chunkKey('rows', 0))) as Buffer
+  t.true(stored.length * 3 < manifest.length, `compressed ${manifest.length} to ${stored.length}`)
+  t.deepEqual(await cacheMemoize(cache, 'rows', () => [], { largeData: true }), rows)
+})
+
+test('an encrypted value hides its key and plaintext and round-trips', async (t) => {
+  const cache = memory()
+  const secret = 'memo-secret'
+  const value = { message: 'PLAINTEXT-MARKER '.repeat(1000) }
+  const fn = counted(() => value)
+  t.deepEqual(await cacheMemoize(cache, 'private', fn, { encrypt: true, encryptionKey: secret }), value)
+  t.is(await cache.get('private'), undefined)
+  const mainKey = makeCacheKey('private', { useEncryption: true, encryptionKey: secret })
+  t.regex(mainKey, /^[0-9a-f]{64}$/)
+  const manifest = (await cache.get(mainKey)) as { encrypted: boolean; count: number }
+  t.true(manifest.encrypted)
+  const chunk = (await cache.get(chunkKey('private', 0, secret))) as Buffer
+  t.false(chunk.includes('PLAINTEXT'))
+  t.deepEqual(await cacheMemoize(cache, 'private', fn, { encrypt: true, encryptionKey: secret }), value)
+  t.is(fn.calls, 1)
+})
+
+test('a tampered encrypted chunk in the store makes the value be recomputed', async (t) => {
+  const cache = memory()
+  const opts = { largeData: true, encrypt: true, encryptionKey: 'k1' }
+  let version = 0
+  const fn = () => ({ version: ++version, blob: Buffer.alloc(2_500_000, 7) })
+  t.is((await cacheMemoize(cache, 'sealed', fn, opts)).version, 1)
+  const key = chunkKey('sealed', 0, 'k1')
+  const stored = (await cache.get(key)) as Buffer
+  const tampered = Buffer.from(stored)
+  tampered[40] ^= 0x01
+  await cache.set(key, tampered)
+  const after = await cacheMemoize(cache, 'sealed', fn, opts)
+  t.is(after.version, 2)
+  t.true(after.blob.equals(Buffer.alloc(2_500_000, 7)))
+  t.is((await cacheMemoize(cache, 'sealed', fn, opts)).version, 2, 'the recomputed value was stored again')
+})
+
+test('chunks read with the wrong encryption key are recomputed, never returned as garbage', async (t) => {
+  const cache = memory()
+  await cacheMemoize(cache, 'k', () => 'first', { encrypt: true, encryptionKey: 'a' })
+  // Same stored key (force it by reusing the first key's HMAC name) but another secret.
+  const mainKey = makeCacheKey('k', { useEncryption: true, encryptionKey: 'a' })
+  const manifest = await cache.get(mainKey)
+  const chunk0 = await cache.get(chunkKey('k', 0, 'a'))
+  const otherMain = makeCacheKey('k', { useEncryption: true, encryptionKey: 'b' })
+  await cache.set(otherMain, manifest)
+  await cache.set(chunkKey('k', 0, 'b'), chunk0)
+  t.is(await cacheMemoize(cache, 'k', () => 'second', { encrypt: true, encryptionKey: 'b' }), 'second')
+})
+
+test('an edited plain chunk is detected by its checksum and recomputed', async (t) => {
+  const cache = memory()
+  let n = 0
+  const fn = () => ({ n: ++n, blob: randomBytes(1_500_000) })
+  await cacheMemoize(cache, 'plain', fn, { largeData: true, compress: false })
+  const key = chunkKey('plain', 1)
+  const edited = Buffer.from((await cache.get(key)) as Buffer)
+  edited[5] ^= 0xff
+  await cache.set(key, edited)
+  t.is((await cacheMemoize(cache, 'plain', fn, { largeData: true, compress: false })).n, 2)
+})
+
+test('a missing chunk makes the value be recomputed', async (t) => {
+  const cache = memory()
+  let n = 0
+  const fn = () => ({ n: ++n, blob: randomBytes(2_200_000) })
+  await cacheMemoize(cache, 'gap', fn, { largeData: true })
+  t.true(await cache.delete(chunkKey('gap', 1)))
+  const again = await cacheMemoize(cache, 'gap', fn, { largeData: true })
+  t.is(again.n, 2)
+  t.is(again.blob.length, 2_200_000)
+  t.true(await cache.has(chunkKey('gap', 1)))
+})
+
+test('a value under the main key that is not a manifest is ignored and recomputed', async (t) => {
+  const cache = memory()
+  await cache.set('forged', { restthumbsChunks: 1, count: 1e9, length: 1, crc32: 0, id: 'x', compressed: true, encrypted: false })
+  t.is(await cacheMemoize(cache, 'forged', () => 'fresh', { largeData: true }), 'fresh')
+})
+
+test('ten concurrent misses for one key compute the value once', async (t) => {
+  const cache = memory()
+  let calls = 0
+  const fn = async () => {
+    calls++
+    await new Promise((r) => setTimeout(r, 30))
+    return { answer: 42 }
+  }
+  const results = await Promise.all(Array.from({ length: 10 }, () => cacheMemoize(cache, 'flight', fn)))
+  t.is(calls, 1)
+  for (const r of results) t.deepEqual(r, { answer: 42 })
+  const chunked = await Promise.all(Array.from({ length: 10 }, () => cacheMemoize(cache, 'flight2', fn, { largeData: true })))
+  t.is(calls, 2)
+  t.deepEqual(chunked[9], { answer: 42 })
+})
+
+test('a failing computation rejects every waiter and is retried on the next call', async (t) => {
+  const cache = memory()
+  let calls = 0
+  const fn = async () => {
+    calls++
+    await new Promise((r) => setTimeout(r, 10))
+    if (calls === 1) throw new Error('boom')
+    return 'ok'
+  }
+  const all = await Promise.allSettled([cacheMemoize(cache, 'fail', fn), cacheMemoize(cache, 'fail', fn)])
+  t.deepEqual(all.map((r) => r.status), ['rejected', 'rejected'])
+  t.is(await cacheMemoize(cache, 'fail', fn), 'ok')
+  t.is(calls, 2)
+})
+
+test('encrypt without an encryption key throws InvalidOptionError', async (t) => {
+  const err = await t.throwsAsync(cacheMemoize(memory(), 'k', () => 1, { encrypt: true }), { instanceOf: InvalidOptionError })
+  t.is(err?.code, 'ERR_INVALID_OPTION')
+  t.is(err?.message, 'Expected non-empty string or Uint8Array for encryptionKey when encrypt is true but received undefined of type undefined')
+  await t.throwsAsync(cacheMemoize(memory(), 'k', () => 1, { compressionLevel: 12 }), {
+    instanceOf: InvalidOptionError,
+    message: 'Expected integer between 0 and 9 for compressionLevel but received 12 of type number',
+  })
+})
+
+test('cacheMemoizeIter yields each item before the source produces the next one', async (t) => {
+  const cache = memory()
+  const log: string[] = []
+  async function* source() {
+    for (let i = 0; i < 3; i++) {
+      log.push(`produce ${i}`)
+      yield { i }
+    }
+  }
+  for await (const item of cacheMemoizeIter(cache, 'stream', source)) log.push(`consume ${item.i}`)
+  t.deepEqual(log, ['produce 0', 'consume 0', 'produce 1', 'consume 1', 'produce 2', 'consume 2'])
+})
+
+test('cacheMemoizeIter serves fully consumed items from the cache without calling the source', async (t) => {
+  const cache = memory()
+  const items = [{ a: 1 }, 'two', Buffer.from([3]), new Map([['four', 4n]]), null]
+  let calls = 0
+  const source = () => {
+    calls++
+    return items
+  }
+  const first: unknown[] = []
+  for await (const x of cacheMemoizeIter(cache, 'iter', source)) first.push(x)
+  const second: unknown[] = []
+  for await (const x of cacheMemoizeIter(cache, 'iter', source)) second.push(x)
+  t.is(calls, 1)
+  t.deepEqual(second, items)
+  t.deepEqual(first, items)
+})
+
+test('cacheMemoizeIter caches nothing when the consumer stops early', async (t) => {
+  const cache = memory()
+  let calls = 0
+  const source = () => {
+    calls++
+    return [1, 2, 3]
+  }
+  for await (const x of cacheMemoizeIter(cache, 'partial', source)) if (x === 1) break
+  const all: number[] = []
+  for await (const x of cacheMemoizeIter(cache, 'partial', source)) all.push(x)
+  t.is(calls, 2)
+  t.deepEqual(all, [1, 2, 3])
+})
+
+test('cacheMemoizeIter writes full chunks to the store while items are still being produced', async (t) => {
+  const cache = memory()
+  let sawChunkWhileStreaming = false
+  async function* source() {
+    for (let i = 0; i < 12; i++) {
+      if (i === 10) sawChunkWhileStreaming = (await cache.get(chunkKey('bulk', 0))) !== undefined
+      yield randomBytes(256 * 1024)
+    }
+  }
+  const produced: Buffer[] = []
+  for await (const b of cacheMemoizeIter(cache, 'bulk', source, { encrypt: true, encryptionKey: 's' })) produced.push(b)
+  t.false(sawChunkWhileStreaming, 'encrypted keys are HMACs, so the plain chunk key must not exist')
+  const replay: Buffer[] = []
+  for await (const b of cacheMemoizeIter(cache, 'bulk', () => [], { encrypt: true, encryptionKey: 's' })) replay.push(b as Buffer)
+  t.is(replay.length, 12)
+  t.true(replay.every((b, i) => b.equals(produced[i])))
+
+  const plain = memory()
+  let early = false
+  async function* plainSource() {
+    for (let i = 0; i < 12; i++) {
+      if (i === 10) early = (await plain.get(chunkKey('bulk', 0))) !== undefined
+      yield randomBytes(256 * 1024)
+    }
+  }
+  for await (const _ of cacheMemoizeIter(plain, 'bulk', plainSource)) void _
+  t.true(early, 'chunk 0 was stored before the last item was produced')
+})
+
+test('cacheMemoizeIter recomputes when a stored chunk was tampered with', async (t) => {
+  const cache = memory()
+  let calls = 0
+  const source = () => {
+    calls++
+    return Array.from({ length: 5 }, (_, i) => ({ i, pad: 'x'.repeat(300_000) }))
+  }
+  const opts = { encrypt: true, encryptionKey: 'z', compress: false }
+  for await (const _ of cacheMemoizeIter(cache, 'tamper-iter', source, opts)) void _
+  const key = chunkKey('tamper-iter', 1, 'z')
+  const edited = Buffer.from((await cache.get(key)) as Buffer)
+  edited[edited.length - 1] ^= 1
+  await cache.set(key, edited)
+  const out: Array<{ i: number }> = []
+  for await (const x of cacheMemoizeIter(cache, 'tamper-iter', source, opts)) out.push(x)
+  t.is(calls, 2)
+  t.deepEqual(out.map((x) => x.i), [0, 1, 2, 3, 4])
+})
+
+test('chunked memoization works against a real Redis server', async (t) => {
+  const redis = await startRedis()
+  const cache = new RedisCache({ location: redis.url, timeout: null, logger: quiet })
+  try {
+    const value = bigValue()
+    const fn = counted(() => value)
+    const opts = { largeData: true, encrypt: true, encryptionKey: 'redis-secret' }
+    const first = await cacheMemoize(cache, 'redis-big', fn, opts)
+    const second = await cacheMemoize(cache, 'redis-big', fn, opts)
+    t.is(fn.calls, 1)
+    t.true(second.blob.equals(value.blob))
+    t.true(first.blob.equals(value.blob))
+    const key = chunkKey('redis-big', 2, 'redis-secret')
+    const edited = Buffer.from((await cache.get(key)) as Buffer)
+    edited[100] ^= 0x80
+    await cache.set(key, edited)
+    await cacheMemoize(cache, 'redis-big', fn, opts)
+    t.is(fn.calls, 2)
+  } finally {
+    await cache.close()
+    await redis.stop()
+  }
+})
