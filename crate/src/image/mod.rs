@@ -56,5 +56,19 @@ pub struct Decoded {
     pub source_height: u32,
 }
 
-pub mod jpeg;
+pub mod color;
+pub mod decode;
+pub mod encode;
 pub mod exif;
+pub mod file;
+pub mod format;
+pub mod geometry;
+pub mod gif;
+pub mod jpeg;
+pub mod limits;
+pub mod orient;
+pub mod pipeline;
+pub mod png;
+pub mod resize;
+pub mod smartcrop;
+pub mod webp;

@@ -1,0 +1,213 @@
+//! Colour: every output is sRGB, so no ICC profile is ever embedded in a thumbnail.
+//!
+//! Embedded RGB, gray and CMYK profiles are converted with lcms2. Profiles that already describe
+//! sRGB are skipped because building a transform costs more than resizing a thumbnail. CMYK
+//! without a profile uses the naive `R = (1 − C)(1 − K)` conversion, the same fallback browsers
+//! use, which keeps black black (sharp#2365 shows what a wrong default profile does).
+//!
+//! The conversion runs on the already resized buffer: resampling gamma-encoded samples in the
+//! source space and converting afterwards gives the same result within rounding, at a fraction of
+//! the cost.
+
+use lcms2::{Flags, Intent, PixelFormat, Profile, Transform};
+
+use super::Channels;
+use crate::error::{Error, Result};
+
+/// Parses `#rgb` or `#rrggbb` (the leading `#` optional) into RGB.
+pub fn parse_hex(s: &str) -> Result<[u8; 3]> {
+    let hex = s.strip_prefix('#').unwrap_or(s);
+    let bad = || {
+        Error::invalid_option(format!(
+            "Expected hex colour like #ffffff for background but received {s:?}"
+        ))
+    };
+    let digits: Vec<u8> = hex
+        .chars()
+        .map(|c| c.to_digit(16).map(|d| d as u8).ok_or_else(bad))
+        .collect::<Result<_>>()?;
+    match digits.len() {
+        3 => Ok([digits[0] * 17, digits[1] * 17, digits[2] * 17]),
+        6 => Ok([
+            digits[0] * 16 + digits[1],
+            digits[2] * 16 + digits[3],
+            digits[4] * 16 + digits[5],
+        ]),
+        _ => Err(bad()),
+    }
+}
+
+/// Whether a profile is sRGB already, judged by its description (what every sRGB variant in
+/// the wild carries: "sRGB IEC61966-2.1", "sRGB built-in", "sRGB v4 ICC preference"…).
+fn is_srgb_like(profile: &Profile) -> bool {
+    profile
+        .info(lcms2::InfoType::Description, lcms2::Locale::none())
+        .map(|d| d.to_ascii_lowercase().contains("srgb"))
+        .unwrap_or(false)
+}
+
+/// Converts `pixels` to sRGB RGB or RGBA (alpha is kept as is).
+pub fn to_srgb(
+    pixels: Vec<u8>,
+    channels: Channels,
+    icc: Option<&[u8]>,
+) -> Result<(Vec<u8>, Channels)> {
+    if let Some(icc) = icc {
+        if let Some(converted) = convert_with_profile(&pixels, channels, icc)? {
+            return Ok(converted);
+        }
+    }
+    Ok(convert_naive(pixels, channels))
+}
+
+fn convert_with_profile(
+    pixels: &[u8],
+    channels: Channels,
+    icc: &[u8],
+) -> Result<Option<(Vec<u8>, Channels)>> {
+    // A broken or mismatched profile is ignored rather than failing the image: browsers do the same.
+    let Ok(profile) = Profile::new_icc(icc) else {
+        return Ok(None);
+    };
+    use lcms2::ColorSpaceSignature as Cs;
+    let (in_fmt, out_fmt, out_channels, expected) = match channels {
+        Channels::Rgb => (
+            PixelFormat::RGB_8,
+            PixelFormat::RGB_8,
+            Channels::Rgb,
+            Cs::RgbData,
+        ),
+        Channels::Rgba => (
+            PixelFormat::RGBA_8,
+            PixelFormat::RGBA_8,
+            Channels::Rgba,
+            Cs::RgbData,
+        ),
+        Channels::Gray => (
+            PixelFormat::GRAY_8,
+            PixelFormat::RGB_8,
+            Channels::Rgb,
+            Cs::GrayData,
+        ),
+        Channels::GrayAlpha => (
+            PixelFormat::GRAYA_8,
+            PixelFormat::RGBA_8,
+            Channels::Rgba,
+            Cs::GrayData,
+        ),
+        Channels::Cmyk => (
+            PixelFormat::CMYK_8,
+            PixelFormat::RGB_8,
+            Channels::Rgb,
+            Cs::CmykData,
+        ),
+    };
+    if profile.color_space() != expected || (expected == Cs::RgbData && is_srgb_like(&profile)) {
+        return Ok(None);
+    }
+    let srgb = Profile::new_srgb();
+    let transform: Transform<u8, u8> = match Transform::new_flags(
+        &profile,
+        in_fmt,
+        &srgb,
+        out_fmt,
+        Intent::Perceptual,
+        Flags::COPY_ALPHA,
+    ) {
+        Ok(t) => t,
+        Err(_) => return Ok(None),
+    };
+    let n = pixels.len() / channels.count();
+    let mut out = vec![0u8; n * out_channels.count()];
+    transform.transform_pixels(pixels, &mut out);
+    Ok(Some((out, out_channels)))
+}
+
+fn convert_naive(pixels: Vec<u8>, channels: Channels) -> (Vec<u8>, Channels) {
+    match channels {
+        Channels::Rgb | Channels::Rgba => (pixels, channels),
+        Channels::Gray => (
+            pixels.iter().flat_map(|&g| [g, g, g]).collect(),
+            Channels::Rgb,
+        ),
+        Channels::GrayAlpha => (
+            pixels
+                .chunks_exact(2)
+                .flat_map(|p| [p[0], p[0], p[0], p[1]])
+                .collect(),
+            Channels::Rgba,
+        ),
+        Channels::Cmyk => (
+            pixels
+                .chunks_exact(4)
+                .flat_map(|p| {
+                    let k = 255 - p[3] as u32;
+                    let f = |c: u8| (((255 - c as u32) * k + 127) / 255) as u8;
+                    [f(p[0]), f(p[1]), f(p[2])]
+                })
+                .collect(),
+            Channels::Rgb,
+        ),
+    }
+}
+
+/// Composites RGBA over an opaque background, for outputs without alpha (JPEG).
+pub fn flatten(pixels: &[u8], background: [u8; 3]) -> Vec<u8> {
+    pixels
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let a = p[3] as u32;
+            let mix = |c: u8, bg: u8| ((c as u32 * a + bg as u32 * (255 - a) + 127) / 255) as u8;
+            [
+                mix(p[0], background[0]),
+                mix(p[1], background[1]),
+                mix(p[2], background[2]),
+            ]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_short_and_long_hex() {
+        assert_eq!(parse_hex("#fff").unwrap(), [255, 255, 255]);
+        assert_eq!(parse_hex("#102030").unwrap(), [16, 32, 48]);
+        assert!(parse_hex("#12").is_err());
+        assert!(parse_hex("zzzzzz").is_err());
+    }
+
+    #[test]
+    fn naive_cmyk_keeps_black_black_and_white_white() {
+        let (rgb, ch) = to_srgb(
+            vec![0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 0],
+            Channels::Cmyk,
+            None,
+        )
+        .unwrap();
+        assert_eq!(ch, Channels::Rgb);
+        assert_eq!(rgb, vec![255, 255, 255, 0, 0, 0, 0, 255, 255]);
+    }
+
+    #[test]
+    fn srgb_profile_is_skipped_and_gray_expands() {
+        let icc = Profile::new_srgb().icc().unwrap();
+        let (rgb, _) = to_srgb(vec![1, 2, 3], Channels::Rgb, Some(&icc)).unwrap();
+        assert_eq!(rgb, vec![1, 2, 3]);
+        let (rgb, ch) = to_srgb(vec![9, 200], Channels::GrayAlpha, None).unwrap();
+        assert_eq!((rgb, ch), (vec![9, 9, 9, 200], Channels::Rgba));
+    }
+
+    #[test]
+    fn flatten_blends_onto_background() {
+        assert_eq!(
+            flatten(
+                &[0, 0, 0, 0, 0, 0, 0, 255, 200, 100, 0, 128],
+                [255, 255, 255]
+            ),
+            vec![255, 255, 255, 0, 0, 0, 227, 177, 127]
+        );
+    }
+}

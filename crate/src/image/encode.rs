@@ -1,0 +1,196 @@
+//! Encoders: JPEG (mozjpeg), PNG (`png` crate) and WebP (libwebp).
+//!
+//! Thumbnails carry no metadata at all: pixels are already upright and sRGB, so neither EXIF nor
+//! an ICC profile is needed, and stripping them also drops GPS data from user uploads.
+//!
+//! JPEG speed: mozjpeg's default profile (trellis quantisation, scan optimisation) costs several
+//! times libjpeg-turbo's encode time for a few percent of size, which is the wrong trade for an
+//! on-the-fly server, so the "fastest" (libjpeg v6) profile is used with Huffman optimisation kept
+//! (one cheap extra pass).
+
+use libwebp_sys as webp;
+
+use super::Channels;
+use crate::error::{catch_panic, Error, ErrorCode, Result};
+
+/// Output container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Baseline or progressive JPEG (alpha is flattened first).
+    Jpeg,
+    /// 8-bit PNG, RGB or RGBA.
+    Png,
+    /// Lossy or lossless WebP, RGB or RGBA.
+    Webp,
+}
+
+impl OutputFormat {
+    /// Parses `jpeg` (or `jpg`), `png`, `webp`.
+    pub fn parse(name: &str) -> Result<OutputFormat> {
+        match name {
+            "jpeg" | "jpg" => Ok(OutputFormat::Jpeg),
+            "png" => Ok(OutputFormat::Png),
+            "webp" => Ok(OutputFormat::Webp),
+            _ => Err(Error::invalid_option(format!(
+                "Expected one of jpeg, png, webp for format but received {name:?}"
+            ))),
+        }
+    }
+
+    /// Lower-case name (`jpeg`, `png`, `webp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+        }
+    }
+
+    /// Whether the container can carry alpha.
+    pub fn supports_alpha(self) -> bool {
+        !matches!(self, OutputFormat::Jpeg)
+    }
+}
+
+/// Encoder settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Container.
+    pub format: OutputFormat,
+    /// 1..=100 for JPEG and lossy WebP.
+    pub quality: u8,
+    /// Progressive JPEG.
+    pub progressive: bool,
+    /// Lossless WebP.
+    pub lossless: bool,
+}
+
+/// Encodes tightly packed RGB or RGBA pixels.
+pub fn encode(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    channels: Channels,
+    opts: &EncodeOptions,
+) -> Result<Vec<u8>> {
+    if !matches!(channels, Channels::Rgb | Channels::Rgba) {
+        return Err(Error::encode("Encoder expects RGB or RGBA pixels"));
+    }
+    catch_panic(ErrorCode::Encode, || match opts.format {
+        OutputFormat::Jpeg => encode_jpeg(pixels, width, height, channels, opts),
+        OutputFormat::Png => encode_png(pixels, width, height, channels),
+        OutputFormat::Webp => encode_webp(pixels, width, height, channels, opts),
+    })
+}
+
+fn encode_jpeg(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    channels: Channels,
+    opts: &EncodeOptions,
+) -> Result<Vec<u8>> {
+    if channels != Channels::Rgb {
+        return Err(Error::encode("JPEG needs RGB pixels; flatten alpha first"));
+    }
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_fastest_defaults();
+    c.set_size(width as usize, height as usize);
+    c.set_quality(opts.quality as f32);
+    c.set_optimize_coding(true);
+    if opts.progressive {
+        c.set_progressive_mode();
+    }
+    let io = |e: std::io::Error| Error::encode(format!("JPEG encoding failed: {e}"));
+    let mut started = c
+        .start_compress(Vec::with_capacity(pixels.len() / 8))
+        .map_err(io)?;
+    started.write_scanlines(pixels).map_err(io)?;
+    started.finish().map_err(io)
+}
+
+fn encode_png(pixels: &[u8], width: u32, height: u32, channels: Channels) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(pixels.len() / 2);
+    let err = |e: png::EncodingError| Error::encode(format!("PNG encoding failed: {e}"));
+    {
+        let mut e = png::Encoder::new(&mut out, width, height);
+        e.set_color(if channels == Channels::Rgba {
+            png::ColorType::Rgba
+        } else {
+            png::ColorType::Rgb
+        });
+        e.set_depth(png::BitDepth::Eight);
+        e.set_compression(png::Compression::Fast);
+        let mut w = e.write_header().map_err(err)?;
+        w.write_image_data(pixels).map_err(err)?;
+        w.finish().map_err(err)?;
+    }
+    Ok(out)
+}
+
+fn encode_webp(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    channels: Channels,
+    opts: &EncodeOptions,
+) -> Result<Vec<u8>> {
+    let stride = (width as usize * channels.count()) as i32;
+    let (w, h) = (width as i32, height as i32);
+    let q = opts.quality as f32;
+    let mut out: *mut u8 = std::ptr::null_mut();
+    let size = unsafe {
+        match (channels, opts.lossless) {
+            (Channels::Rgba, true) => {
+                webp::WebPEncodeLosslessRGBA(pixels.as_ptr(), w, h, stride, &mut out)
+            }
+            (Channels::Rgba, false) => {
+                webp::WebPEncodeRGBA(pixels.as_ptr(), w, h, stride, q, &mut out)
+            }
+            (_, true) => webp::WebPEncodeLosslessRGB(pixels.as_ptr(), w, h, stride, &mut out),
+            (_, false) => webp::WebPEncodeRGB(pixels.as_ptr(), w, h, stride, q, &mut out),
+        }
+    };
+    if size == 0 || out.is_null() {
+        return Err(Error::encode("WebP encoding failed"));
+    }
+    let data = unsafe { std::slice::from_raw_parts(out, size).to_vec() };
+    unsafe { webp::WebPFree(out as *mut _) };
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(format: OutputFormat) -> EncodeOptions {
+        EncodeOptions {
+            format,
+            quality: 80,
+            progressive: false,
+            lossless: false,
+        }
+    }
+
+    #[test]
+    fn each_encoder_writes_its_signature() {
+        let rgb = vec![200u8; 16 * 8 * 3];
+        let j = encode(&rgb, 16, 8, Channels::Rgb, &opts(OutputFormat::Jpeg)).unwrap();
+        assert_eq!(&j[..3], &[0xFF, 0xD8, 0xFF]);
+        let p = encode(&rgb, 16, 8, Channels::Rgb, &opts(OutputFormat::Png)).unwrap();
+        assert_eq!(&p[..4], b"\x89PNG");
+        let w = encode(&rgb, 16, 8, Channels::Rgb, &opts(OutputFormat::Webp)).unwrap();
+        assert_eq!(&w[8..12], b"WEBP");
+    }
+
+    #[test]
+    fn jpeg_refuses_alpha() {
+        let rgba = vec![0u8; 4 * 4 * 4];
+        assert_eq!(
+            encode(&rgba, 4, 4, Channels::Rgba, &opts(OutputFormat::Jpeg))
+                .unwrap_err()
+                .code,
+            ErrorCode::Encode
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! GIF: header scan (frame count without LZW decoding) and first-frame decoding.
+//!
+//! Only the first frame is used; it is composited onto a transparent canvas the size of the
+//! logical screen, because a first frame may legally cover only part of it.
+
+use std::io::Cursor;
+use std::num::NonZeroU64;
+
+use super::{Channels, Decoded};
+use crate::error::{Error, Result};
+
+/// What a pass over the GIF blocks says, without decompressing any frame.
+#[derive(Debug, Clone)]
+pub struct GifHeader {
+    /// Logical screen width.
+    pub width: u32,
+    /// Logical screen height.
+    pub height: u32,
+    /// Number of frames.
+    pub frames: u32,
+    /// Pixels of the largest single frame (a frame may claim more than the screen).
+    pub largest_frame_pixels: u64,
+    /// Whether the first frame has a transparent colour or does not cover the screen.
+    pub has_alpha: bool,
+}
+
+fn decode_error(e: gif::DecodingError) -> Error {
+    Error::decode(format!("Invalid GIF: {e}"))
+}
+
+/// Counts frames by walking blocks with LZW decoding switched off, so the cost is one pass over
+/// the compressed bytes.
+pub fn read_header(data: &[u8]) -> Result<GifHeader> {
+    let mut opts = gif::DecodeOptions::new();
+    opts.skip_frame_decoding(true);
+    let mut d = opts.read_info(Cursor::new(data)).map_err(decode_error)?;
+    let (width, height) = (d.width() as u32, d.height() as u32);
+    let mut frames = 0u32;
+    let mut largest = 0u64;
+    let mut has_alpha = false;
+    while let Some(f) = d.read_next_frame().map_err(decode_error)? {
+        if frames == 0 {
+            has_alpha = f.transparent.is_some()
+                || f.left != 0
+                || f.top != 0
+                || f.width as u32 != width
+                || f.height as u32 != height;
+        }
+        frames += 1;
+        largest = largest.max(f.width as u64 * f.height as u64);
+    }
+    if frames == 0 {
+        return Err(Error::decode("Invalid GIF: no image frame"));
+    }
+    Ok(GifHeader {
+        width,
+        height,
+        frames,
+        largest_frame_pixels: largest,
+        has_alpha,
+    })
+}
+
+/// Decodes the first frame onto the logical screen; drops alpha when every pixel is opaque.
+/// `max_bytes` caps the decoder's allocations (the pipeline derives it from maxInputPixels).
+pub fn decode(data: &[u8], max_bytes: u64) -> Result<Decoded> {
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    if let Some(limit) = NonZeroU64::new(max_bytes) {
+        opts.set_memory_limit(gif::MemoryLimit::Bytes(limit));
+    }
+    let mut d = opts.read_info(Cursor::new(data)).map_err(decode_error)?;
+    let (width, height) = (d.width() as u32, d.height() as u32);
+    let frame = d
+        .read_next_frame()
+        .map_err(decode_error)?
+        .ok_or_else(|| Error::decode("Invalid GIF: no image frame"))?;
+    let mut canvas = vec![0u8; width as usize * height as usize * 4];
+    let (fl, ft, fw, fh) = (
+        frame.left as usize,
+        frame.top as usize,
+        frame.width as usize,
+        frame.height as usize,
+    );
+    for y in 0..fh {
+        let cy = ft + y;
+        if cy >= height as usize {
+            break;
+        }
+        if fl >= width as usize {
+            break;
+        }
+        let n = fw.min(width as usize - fl);
+        let src = &frame.buffer[y * fw * 4..(y * fw + n) * 4];
+        let dst = (cy * width as usize + fl) * 4;
+        canvas[dst..dst + n * 4].copy_from_slice(src);
+    }
+    let opaque = canvas.chunks_exact(4).all(|p| p[3] == 255);
+    let (pixels, channels) = if opaque {
+        (
+            canvas
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+            Channels::Rgb,
+        )
+    } else {
+        (canvas, Channels::Rgba)
+    };
+    Ok(Decoded {
+        pixels,
+        width,
+        height,
+        channels,
+        icc: None,
+        orientation: 1,
+        source_width: width,
+        source_height: height,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_frame_gif() -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let palette = [255, 0, 0, 0, 0, 255];
+            let mut e = gif::Encoder::new(&mut out, 4, 2, &palette).unwrap();
+            for idx in [0u8, 1] {
+                let f = gif::Frame {
+                    width: 4,
+                    height: 2,
+                    buffer: vec![idx; 8].into(),
+                    ..Default::default()
+                };
+                e.write_frame(&f).unwrap();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn counts_frames_and_decodes_the_first() {
+        let g = two_frame_gif();
+        let h = read_header(&g).unwrap();
+        assert_eq!((h.width, h.height, h.frames, h.has_alpha), (4, 2, 2, false));
+        let d = decode(&g, 1 << 20).unwrap();
+        assert_eq!(d.channels, Channels::Rgb);
+        assert_eq!(&d.pixels[0..3], &[255, 0, 0]);
+    }
+
+    #[test]
+    fn truncated_gif_is_a_decode_error() {
+        let g = two_frame_gif();
+        assert!(decode(&g[..12], 1 << 20).is_err());
+    }
+}

@@ -1,0 +1,393 @@
+//! The whole thumbnail in one call: limits → header → plan → decode (shrink-on-load) → resize the
+//! planned source box → sRGB → upright → flatten → encode.
+//!
+//! Geometry is planned in upright coordinates and mapped back to the stored buffer, so the only
+//! full-size work is the decode; colour conversion and rotation touch thumbnail-sized buffers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::color::{flatten, to_srgb};
+use super::decode::{decode, read_header, Header};
+use super::encode::{encode, EncodeOptions, OutputFormat};
+use super::format::Format;
+use super::geometry::{plan, Anchor, Method, Plan};
+use super::limits::Limits;
+use super::orient::{self, Rect};
+use super::resize::resize;
+use super::smartcrop;
+use super::{Channels, Decoded};
+use crate::error::{Error, ErrorCode, Result};
+
+/// Longest side of the copy the entropy smart crop analyses. B3 runs on the cover-scaled image;
+/// for thumbnails up to this size that is exactly what happens, larger ones are analysed on a
+/// proportional copy so the cost stays flat.
+const SMART_ANALYSIS_SIDE: f64 = 256.0;
+
+/// Everything a thumbnail needs. TypeScript validates first; [`run`] checks again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Requested width, 0 = derived from the height.
+    pub width: u32,
+    /// Requested height, 0 = derived from the width.
+    pub height: u32,
+    /// Fitting method.
+    pub method: Method,
+    /// Crop position for [`Method::Crop`].
+    pub anchor: Anchor,
+    /// Encoder settings.
+    pub encode: EncodeOptions,
+    /// Allow outputs larger than the source.
+    pub upscale: bool,
+    /// Colour transparent pixels are composited onto when the output has no alpha.
+    pub background: [u8; 3],
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            width: 0,
+            height: 0,
+            method: Method::Crop,
+            anchor: Anchor::Gravity(0.5, 0.5),
+            encode: EncodeOptions {
+                format: OutputFormat::Jpeg,
+                quality: 80,
+                progressive: false,
+                lossless: false,
+            },
+            upscale: false,
+            background: [255, 255, 255],
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// An encoded thumbnail.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Encoded bytes.
+    pub data: Vec<u8>,
+    /// Container of `data`.
+    pub format: OutputFormat,
+    /// Output width.
+    pub width: u32,
+    /// Output height.
+    pub height: u32,
+    /// Upright width of the source.
+    pub source_width: u32,
+    /// Upright height of the source.
+    pub source_height: u32,
+}
+
+/// Header facts about an input, read without decoding pixels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeInfo {
+    /// Detected format.
+    pub format: Format,
+    /// Upright width (after EXIF orientation).
+    pub width: u32,
+    /// Upright height.
+    pub height: u32,
+    /// EXIF orientation 1..=8.
+    pub orientation: u8,
+    /// Whether the image has alpha.
+    pub has_alpha: bool,
+    /// Animation frames (1 for stills).
+    pub frames: u32,
+}
+
+fn upright(h: &Header) -> (u32, u32) {
+    if orient::swaps_axes(h.orientation) {
+        (h.height, h.width)
+    } else {
+        (h.width, h.height)
+    }
+}
+
+/// Reads an input's header.
+pub fn probe(input: &[u8]) -> Result<ProbeInfo> {
+    let h = read_header(input)?;
+    let (width, height) = upright(&h);
+    Ok(ProbeInfo {
+        format: h.format,
+        width,
+        height,
+        orientation: h.orientation,
+        has_alpha: h.has_alpha,
+        frames: h.frames,
+    })
+}
+
+/// Makes a thumbnail.
+pub fn run(input: &[u8], opts: &Options) -> Result<Output> {
+    run_cancellable(input, opts, &AtomicBool::new(false))
+}
+
+fn check_cancel(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Error::new(ErrorCode::Aborted, "The thumbnail was aborted"));
+    }
+    Ok(())
+}
+
+fn validate(opts: &Options) -> Result<()> {
+    if opts.width == 0 && opts.height == 0 {
+        return Err(Error::invalid_option(
+            "Expected width or height to be a positive integer but both are 0",
+        ));
+    }
+    if !(1..=100).contains(&opts.encode.quality) {
+        return Err(Error::invalid_option(format!(
+            "Expected integer between 1 and 100 for quality but received {}",
+            opts.encode.quality
+        )));
+    }
+    opts.limits.check_output_side("width", opts.width)?;
+    opts.limits.check_output_side("height", opts.height)
+}
+
+/// Makes a thumbnail, returning `ERR_ABORTED` at the next stage boundary once `cancel` is set.
+pub fn run_cancellable(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output> {
+    validate(opts)?;
+    let limits = &opts.limits;
+    limits.check_bytes(input.len())?;
+    let header = read_header(input)?;
+    limits.check_pixels(header.width, header.height, header.frames)?;
+    if header.largest_frame_pixels > limits.max_input_pixels {
+        return Err(Error::too_large(format!(
+            "A frame of {} pixels is over the maxInputPixels limit of {}; raise maxInputPixels to accept it",
+            header.largest_frame_pixels, limits.max_input_pixels
+        )));
+    }
+    let (uw, uh) = upright(&header);
+    let o = header.orientation;
+    let mut plan = plan(
+        uw,
+        uh,
+        opts.width,
+        opts.height,
+        opts.method,
+        opts.anchor,
+        opts.upscale,
+    )?;
+    limits.check_output_side("width", plan.width)?;
+    limits.check_output_side("height", plan.height)?;
+
+    let (min_w, min_h) = shrink_hint(&plan, uw, uh, o);
+    check_cancel(cancel)?;
+    let max_bytes = limits.max_input_pixels.saturating_mul(4).max(1 << 20);
+    let decoded = decode(input, &header, min_w, min_h, max_bytes)?;
+    check_cancel(cancel)?;
+
+    if opts.method == Method::Smart
+        && (plan.width < plan.scaled_width || plan.height < plan.scaled_height)
+    {
+        plan = smart_plan(&decoded, &header, plan, uw, uh)?;
+        check_cancel(cancel)?;
+    }
+
+    let (pixels, w, h) = resize_planned(&decoded, &header, &plan, plan.width, plan.height)?;
+    check_cancel(cancel)?;
+    let (pixels, channels) = to_srgb(pixels, decoded.channels, decoded.icc.as_deref())?;
+    let (mut pixels, w, h) = orient::apply(pixels, w, h, channels.count(), o);
+    let mut channels = channels;
+    if channels == Channels::Rgba && !opts.encode.format.supports_alpha() {
+        pixels = flatten(&pixels, opts.background);
+        channels = Channels::Rgb;
+    }
+    check_cancel(cancel)?;
+    let data = encode(&pixels, w, h, channels, &opts.encode)?;
+    Ok(Output {
+        data,
+        format: opts.encode.format,
+        width: w,
+        height: h,
+        source_width: uw,
+        source_height: uh,
+    })
+}
+
+/// The smallest stored-orientation decode that still gives at least one source pixel per output
+/// pixel in the planned box; (0, 0) = full size.
+fn shrink_hint(plan: &Plan, uw: u32, uh: u32, o: u8) -> (u32, u32) {
+    let sx = plan.width as f64 / plan.crop.width;
+    let sy = plan.height as f64 / plan.crop.height;
+    if sx >= 1.0 && sy >= 1.0 {
+        return (0, 0);
+    }
+    let need_w = ((uw as f64 * sx.min(1.0)).ceil() as u32).clamp(1, uw);
+    let need_h = ((uh as f64 * sy.min(1.0)).ceil() as u32).clamp(1, uh);
+    if orient::swaps_axes(o) {
+        (need_h, need_w)
+    } else {
+        (need_w, need_h)
+    }
+}
+
+/// Resizes the planned upright box of the source to `out_w` × `out_h` (upright), reading the
+/// stored, possibly shrunk-on-load buffer. Returns stored-orientation pixels.
+fn resize_planned(
+    d: &Decoded,
+    header: &Header,
+    plan: &Plan,
+    out_w: u32,
+    out_h: u32,
+) -> Result<(Vec<u8>, u32, u32)> {
+    let o = header.orientation;
+    let stored = orient::rect_to_stored(plan.crop, header.width as f64, header.height as f64, o);
+    let fx = d.width as f64 / header.width as f64;
+    let fy = d.height as f64 / header.height as f64;
+    let crop = Rect {
+        left: stored.left * fx,
+        top: stored.top * fy,
+        width: stored.width * fx,
+        height: stored.height * fy,
+    };
+    let (sw, sh) = if orient::swaps_axes(o) {
+        (out_h, out_w)
+    } else {
+        (out_w, out_h)
+    };
+    let pixels = resize(&d.pixels, d.width, d.height, d.channels, crop, sw, sh)?;
+    Ok((pixels, sw, sh))
+}
+
+/// Runs the entropy crop on a small upright sRGB copy of the cover-scaled image and returns the
+/// plan with the chosen window.
+fn smart_plan(d: &Decoded, header: &Header, plan: Plan, uw: u32, uh: u32) -> Result<Plan> {
+    let k = (SMART_ANALYSIS_SIDE / plan.scaled_width.max(plan.scaled_height) as f64).min(1.0);
+    let aw = ((plan.scaled_width as f64 * k).round() as u32).max(1);
+    let ah = ((plan.scaled_height as f64 * k).round() as u32).max(1);
+    let tw = ((plan.width as f64 * k).round() as usize).clamp(1, aw as usize);
+    let th = ((plan.height as f64 * k).round() as usize).clamp(1, ah as usize);
+    let whole = Plan {
+        crop: Rect {
+            left: 0.0,
+            top: 0.0,
+            width: uw as f64,
+            height: uh as f64,
+        },
+        ..plan
+    };
+    let (pixels, w, h) = resize_planned(d, header, &whole, aw, ah)?;
+    let (pixels, channels) = to_srgb(pixels, d.channels, d.icc.as_deref())?;
+    let (pixels, w, h) = orient::apply(pixels, w, h, channels.count(), header.orientation);
+    let (left, top) = smartcrop::find(&pixels, w as usize, h as usize, channels.count(), tw, th);
+    let (left, top) = (left as f64 / k, top as f64 / k);
+    let left = left
+        .round()
+        .clamp(0.0, (plan.scaled_width - plan.width) as f64);
+    let top = top
+        .round()
+        .clamp(0.0, (plan.scaled_height - plan.height) as f64);
+    Ok(plan.with_offset(uw, uh, left, top))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_rgb(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+        let mut data = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                data.extend_from_slice(&f(x, y));
+            }
+        }
+        super::super::png::tests::encode(w, h, ::png::ColorType::Rgb, ::png::BitDepth::Eight, &data)
+    }
+
+    fn opts(w: u32, h: u32, format: OutputFormat) -> Options {
+        let mut o = Options {
+            width: w,
+            height: h,
+            ..Options::default()
+        };
+        o.encode.format = format;
+        o
+    }
+
+    #[test]
+    fn png_to_png_crop_keeps_the_centre() {
+        // Left third red, middle green, right third blue: a centred square crop is all green.
+        let src = png_rgb(300, 100, |x, _| {
+            if x < 100 {
+                [255, 0, 0]
+            } else if x < 200 {
+                [0, 255, 0]
+            } else {
+                [0, 0, 255]
+            }
+        });
+        let out = run(&src, &opts(50, 50, OutputFormat::Png)).unwrap();
+        assert_eq!(
+            (out.width, out.height, out.source_width, out.source_height),
+            (50, 50, 300, 100)
+        );
+        let d = super::super::png::decode(&out.data).unwrap();
+        assert_eq!(
+            &d.pixels[(25 * 50 + 25) * 3..(25 * 50 + 25) * 3 + 3],
+            &[0, 255, 0]
+        );
+    }
+
+    #[test]
+    fn header_bomb_fails_before_decoding() {
+        // IHDR claiming 100000 × 100000, followed by nothing useful.
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let crc = crc32(&ihdr);
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&crc.to_be_bytes());
+        let e = run(&png, &opts(100, 100, OutputFormat::Jpeg)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::TooLarge, "{e}");
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in data {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    #[test]
+    fn cancel_flag_aborts() {
+        let src = png_rgb(10, 10, |_, _| [1, 2, 3]);
+        let e = run_cancellable(&src, &opts(5, 5, OutputFormat::Png), &AtomicBool::new(true))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Aborted);
+    }
+
+    #[test]
+    fn smart_crop_keeps_a_noisy_corner() {
+        let src = png_rgb(400, 200, |x, y| {
+            if x >= 300 && y >= 100 {
+                let v = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) as u8;
+                [v, v.wrapping_mul(3), v.wrapping_mul(7)]
+            } else {
+                [128, 128, 128]
+            }
+        });
+        let mut o = opts(100, 100, OutputFormat::Png);
+        o.method = Method::Smart;
+        let out = run(&src, &o).unwrap();
+        let d = super::super::png::decode(&out.data).unwrap();
+        // The bottom-right output pixel must come from the noisy patch, not the flat gray.
+        let p = &d.pixels[(99 * 100 + 99) * 3..(99 * 100 + 99) * 3 + 3];
+        assert_ne!(p, &[128, 128, 128]);
+    }
+}

@@ -1,0 +1,196 @@
+//! PNG: header read (up to the first IDAT, no pixels) and decoding to 8-bit samples.
+//!
+//! Palette, low-bit gray and tRNS are expanded by the `png` crate; 16-bit samples are reduced
+//! here with rounding (the crate's `STRIP_16` truncates, which darkens every value by up to one
+//! step).
+
+use std::io::Cursor;
+
+use super::exif::orientation_from_tiff;
+use super::{Channels, Decoded};
+use crate::error::{Error, Result};
+
+/// What the PNG header (chunks before IDAT) says.
+#[derive(Debug, Clone)]
+pub struct PngHeader {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Whether the decoded image has an alpha channel (colour type or tRNS).
+    pub has_alpha: bool,
+    /// APNG frame count (1 for plain PNG).
+    pub frames: u32,
+    /// EXIF orientation from an `eXIf` chunk, 1 when absent.
+    pub orientation: u8,
+}
+
+fn decode_error(e: png::DecodingError) -> Error {
+    Error::decode(format!("Invalid PNG: {e}"))
+}
+
+fn decoder(data: &[u8]) -> png::Decoder<Cursor<&[u8]>> {
+    // Pixel limits are enforced from the header by the pipeline; the crate's own default (64 MiB)
+    // would reject legitimate 50 MP images, so its allocation cap is only a backstop.
+    let mut d = png::Decoder::new_with_limits(Cursor::new(data), png::Limits { bytes: 1 << 32 });
+    d.set_ignore_text_chunk(true);
+    d
+}
+
+/// Reads the header without decoding pixels. IHDR alone is enough to enforce limits, so when
+/// the chunks before IDAT are broken or missing (a header-only bomb) the IHDR facts are returned
+/// and decoding reports the damage later.
+pub fn read_header(data: &[u8]) -> Result<PngHeader> {
+    match read_full_header(data) {
+        Ok(h) => Ok(h),
+        Err(e) => {
+            let mut d = decoder(data);
+            let Ok(info) = d.read_header_info() else {
+                return Err(e);
+            };
+            Ok(PngHeader {
+                width: info.width,
+                height: info.height,
+                has_alpha: info.trns.is_some() || info.color_type.samples() % 2 == 0,
+                frames: 1,
+                orientation: 1,
+            })
+        }
+    }
+}
+
+fn read_full_header(data: &[u8]) -> Result<PngHeader> {
+    let mut d = decoder(data);
+    d.set_transformations(png::Transformations::EXPAND);
+    let reader = d.read_info().map_err(decode_error)?;
+    let info = reader.info();
+    let (color, _) = reader.output_color_type();
+    Ok(PngHeader {
+        width: info.width,
+        height: info.height,
+        has_alpha: matches!(color, png::ColorType::Rgba | png::ColorType::GrayscaleAlpha),
+        frames: info
+            .animation_control
+            .map(|a| a.num_frames.max(1))
+            .unwrap_or(1),
+        orientation: info
+            .exif_metadata
+            .as_deref()
+            .map(orientation_from_tiff)
+            .unwrap_or(1),
+    })
+}
+
+/// Decodes the (first / default) image to 8-bit gray, gray+alpha, RGB or RGBA.
+pub fn decode(data: &[u8]) -> Result<Decoded> {
+    let mut d = decoder(data);
+    d.set_transformations(png::Transformations::EXPAND);
+    let mut reader = d.read_info().map_err(decode_error)?;
+    let (color, depth) = reader.output_color_type();
+    let channels = match color {
+        png::ColorType::Grayscale => Channels::Gray,
+        png::ColorType::GrayscaleAlpha => Channels::GrayAlpha,
+        png::ColorType::Rgb => Channels::Rgb,
+        png::ColorType::Rgba => Channels::Rgba,
+        png::ColorType::Indexed => return Err(Error::decode("PNG palette was not expanded")),
+    };
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| Error::too_large("PNG output buffer size overflows"))?;
+    let mut buf = vec![0u8; size];
+    let frame = reader.next_frame(&mut buf).map_err(decode_error)?;
+    let (width, height) = (frame.width, frame.height);
+    let info = reader.info();
+    let icc = info.icc_profile.as_ref().map(|c| c.to_vec());
+    let orientation = info
+        .exif_metadata
+        .as_deref()
+        .map(orientation_from_tiff)
+        .unwrap_or(1);
+    let samples = width as usize * height as usize * channels.count();
+    let pixels = if depth == png::BitDepth::Sixteen {
+        buf.chunks_exact(2)
+            .take(samples)
+            .map(|s| {
+                let v = u16::from_be_bytes([s[0], s[1]]) as u32;
+                ((v * 255 + 32767) / 65535) as u8
+            })
+            .collect()
+    } else {
+        buf.truncate(samples);
+        buf
+    };
+    Ok(Decoded {
+        pixels,
+        width,
+        height,
+        channels,
+        icc,
+        orientation,
+        source_width: width,
+        source_height: height,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Encodes a small PNG for tests.
+    pub(crate) fn encode(
+        w: u32,
+        h: u32,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        data: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut e = png::Encoder::new(&mut out, w, h);
+            e.set_color(color);
+            e.set_depth(depth);
+            let mut wr = e.write_header().unwrap();
+            wr.write_image_data(data).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn sixteen_bit_rounds_to_nearest() {
+        // 0x8080 = 32896 → 127.996 → 128; truncation would give 128 too, so also test 0x01FF.
+        let data = [0x80, 0x80, 0x01, 0xFF, 0xFF, 0xFF, 0x00, 0x00];
+        let png = encode(
+            4,
+            1,
+            png::ColorType::Grayscale,
+            png::BitDepth::Sixteen,
+            &data,
+        );
+        let d = decode(&png).unwrap();
+        assert_eq!(d.channels, Channels::Gray);
+        assert_eq!(d.pixels, vec![128, 2, 255, 0]);
+    }
+
+    #[test]
+    fn header_reads_dimensions_without_pixels() {
+        let png = encode(3, 2, png::ColorType::Rgba, png::BitDepth::Eight, &[7; 24]);
+        let h = read_header(&png).unwrap();
+        assert_eq!(
+            (h.width, h.height, h.has_alpha, h.frames, h.orientation),
+            (3, 2, true, 1, 1)
+        );
+    }
+
+    #[test]
+    fn truncated_png_is_a_decode_error() {
+        let png = encode(
+            64,
+            64,
+            png::ColorType::Rgb,
+            png::BitDepth::Eight,
+            &[9; 64 * 64 * 3],
+        );
+        let e = decode(&png[..png.len() / 2]).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::Decode);
+    }
+}
