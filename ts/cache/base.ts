@@ -232,23 +232,35 @@ export abstract class BaseCache {
     try {
       result = await op()
     } catch (err) {
-      if (!this.isUnavailable(err)) throw err
-      if (!this.outage) {
-        this.outage = true
-        this.logger.warn(`${this.constructor.name} unavailable (${what}); reads miss and writes are dropped until it recovers`, err)
-      }
-      if (this.strict) {
-        throw err instanceof CacheUnavailableError
-          ? err
-          : new CacheUnavailableError(`${this.constructor.name} unavailable during ${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
-      }
-      return fallback
+      return this.failed(what, err, fallback)
     }
-    if (this.outage) {
-      this.outage = false
-      this.logger.info(`${this.constructor.name} recovered`)
-    }
+    if (this.outage) this.recovered()
     return result
+  }
+
+  /**
+   * The failure half of {@link guard}, for backends that chain promises themselves: rethrows
+   * errors that are not outages, raises in `strict` mode, else logs once and returns `fallback`.
+   */
+  protected failed<T>(what: string, err: unknown, fallback: T): T {
+    if (!this.isUnavailable(err)) throw err
+    if (!this.outage) {
+      this.outage = true
+      this.logger.warn(`${this.constructor.name} unavailable (${what}); reads miss and writes are dropped until it recovers`, err)
+    }
+    if (this.strict) {
+      throw err instanceof CacheUnavailableError
+        ? err
+        : new CacheUnavailableError(`${this.constructor.name} unavailable during ${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+    }
+    return fallback
+  }
+
+  /** The success half of {@link guard}: ends an outage, logging the recovery once. */
+  protected recovered(): void {
+    if (!this.outage) return
+    this.outage = false
+    this.logger.info(`${this.constructor.name} recovered`)
   }
 
   /**

@@ -80,6 +80,7 @@ type Scripted = {
 type Client = (Redis | Cluster) & Scripted
 
 const DOWN = Symbol('down')
+const noop = (): void => undefined
 
 // Reply errors that mean "the server cannot serve right now", not "your command is wrong".
 const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOAUTH|OOM)\b/
@@ -179,18 +180,27 @@ export class RedisCache extends BaseCache {
     return client as Client
   }
 
-  /** Runs a command under the failure policy. */
+  /**
+   * Runs a command under the failure policy. Chained by hand rather than through `guard` so a hit
+   * costs ioredis' promise plus one `then` (the benchmark holds this to 0.9x raw ioredis).
+   */
   private run<T>(what: string, op: (c: Client) => Promise<T>, fallback: T): Promise<T> {
-    return this.guard(
-      `redis ${what}`,
-      async () => {
-        const c = this.connection()
-        // Fail fast during an outage rather than queueing behind a dead connection; commands
-        // only queue (bounded by commandTimeout) while the first connection is being made.
-        if (this.everReady && c.status !== 'ready') throw new CacheUnavailableError(`Redis connection is ${c.status}`)
-        return op(c)
+    let pending: Promise<T>
+    try {
+      const c = this.connection()
+      // Fail fast during an outage rather than queueing behind a dead connection; commands
+      // only queue (bounded by commandTimeout) while the first connection is being made.
+      if (this.everReady && c.status !== 'ready') throw new CacheUnavailableError(`Redis connection is ${c.status}`)
+      pending = op(c)
+    } catch (err) {
+      pending = Promise.reject(err)
+    }
+    return pending.then(
+      (value) => {
+        if (this.outage) this.recovered()
+        return value
       },
-      fallback,
+      (err: unknown) => this.failed(`redis ${what}`, err, fallback),
     )
   }
 
@@ -211,8 +221,27 @@ export class RedisCache extends BaseCache {
   }
 
   /** @internal */
-  override async _get(key: string): Promise<unknown> {
-    return this.decode(key, await this.run('get', (c) => c.getBuffer(key), null))
+  override _get(key: string): Promise<unknown> {
+    return this.run('get', (c) => c.getBuffer(key), null).then((buf) => this.decode(key, buf))
+  }
+
+  /**
+   * Fetches a value (see {@link BaseCache.get}); one promise hop over ioredis on a hit.
+   * @param key - the key
+   * @param defaultValue - returned on a miss
+   * @param version - key version
+   */
+  override get<T = unknown>(key: string, defaultValue?: T, version?: number): Promise<T | undefined> {
+    let k: string
+    try {
+      k = this.makeKey(key, version)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.run('get', (c) => c.getBuffer(k), null).then((buf) => {
+      const value = this.decode(k, buf)
+      return value === undefined ? defaultValue : (value as T)
+    })
   }
 
   /** @internal */
@@ -239,9 +268,34 @@ export class RedisCache extends BaseCache {
   }
 
   /** @internal */
-  override async _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
-    const buf = serialize(value)
-    await this.run('set', (c) => (ttl === null ? c.set(key, buf) : c.set(key, buf, 'PX', px(ttl))), null)
+  override _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
+    let buf: Buffer
+    try {
+      buf = serialize(value)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.run('set', (c) => (ttl === null ? c.set(key, buf) : c.set(key, buf, 'PX', px(ttl))), null).then(noop)
+  }
+
+  /**
+   * Stores a value (see {@link BaseCache.set}); one promise hop over ioredis.
+   * @param key - the key
+   * @param value - data
+   * @param timeout - seconds; `undefined` = default, `null` = forever, `<= 0` deletes
+   * @param version - key version
+   */
+  override set(key: string, value: unknown, timeout?: number | null, version?: number): Promise<void> {
+    let k: string
+    let ttl: number | null
+    try {
+      k = this.makeKey(key, version)
+      ttl = this.resolveTimeout(timeout)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (ttl !== null && ttl <= 0) return this._delete(k).then(noop)
+    return this._set(k, value, ttl)
   }
 
   /** @internal Atomic: `SET … PX ms NX`. */
