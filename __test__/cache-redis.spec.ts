@@ -1,7 +1,7 @@
 import test from 'ava'
 import { Redis } from 'ioredis'
 
-import { CacheValueError, InvalidOptionError, RedisCache } from '../ts/index.js'
+import { CacheUnavailableError, CacheValueError, InvalidOptionError, RedisCache } from '../ts/index.js'
 import { runCacheConformance } from './helpers/cache-conformance.js'
 import { startRedis } from './helpers/redis.js'
 
@@ -114,4 +114,22 @@ test('a location that is not a redis URL is rejected', (t) => {
     instanceOf: InvalidOptionError,
     message: "Expected redis:// or rediss:// URL for location but received 'http://localhost' of type string",
   })
+})
+
+test('the password and db number of the URL are used', async (t) => {
+  const locked = await startRedis(['--requirepass', 's3cr:t'])
+  const good = new RedisCache({ location: `redis://:${encodeURIComponent('s3cr:t')}@127.0.0.1:${locked.port}/4`, logger: quiet })
+  const bad = new RedisCache({ location: `redis://127.0.0.1:${locked.port}/4`, strict: true, logger: quiet })
+  t.teardown(async () => {
+    await good.close()
+    await bad.close()
+    await locked.stop()
+  })
+  await good.set('k', 'v')
+  t.is(await good.get('k'), 'v')
+  const direct = new Redis(`redis://:${encodeURIComponent('s3cr:t')}@127.0.0.1:${locked.port}/4`)
+  t.teardown(() => direct.disconnect())
+  t.is(await direct.exists(':1:k'), 1)
+  const err = await t.throwsAsync(bad.get('k'), { instanceOf: CacheUnavailableError })
+  t.regex(String((err?.cause as Error)?.message), /NOAUTH/)
 })

@@ -50,7 +50,8 @@ function ping(port: number): Promise<boolean> {
     sock.on('connect', () => sock.write('PING\r\n'))
     sock.on('data', (d) => {
       data += d.toString()
-      if (data.includes('\r\n')) done(data.startsWith('+PONG'))
+      // A password-protected server answering NOAUTH is up too.
+      if (data.includes('\r\n')) done(data.startsWith('+PONG') || data.startsWith('-NOAUTH'))
     })
   })
 }
@@ -110,11 +111,14 @@ function waitExit(child: ChildProcess | undefined, signal: NodeJS.Signals): Prom
   })
 }
 
-/** Starts a redis-server; throws (never skips) when the binary is missing. */
-export async function startRedis(): Promise<TestRedis> {
+/**
+ * Starts a redis-server; throws (never skips) when the binary is missing.
+ * @param extra - more `redis-server` arguments, e.g. `['--requirepass', 'secret']`
+ */
+export async function startRedis(extra: string[] = []): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'restthumbs-redis-'))
   const port = await freePort()
-  let child: ChildProcess | undefined = await launch(port, dir)
+  let child: ChildProcess | undefined = await launch(port, dir, extra)
   return {
     url: `redis://127.0.0.1:${port}/0`,
     port,
@@ -129,7 +133,7 @@ export async function startRedis(): Promise<TestRedis> {
     },
     async restart() {
       await waitExit(child, 'SIGKILL')
-      child = await launch(port, dir)
+      child = await launch(port, dir, extra)
     },
     pause() {
       child?.kill('SIGSTOP')

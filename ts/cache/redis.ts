@@ -162,6 +162,7 @@ export class RedisCache extends BaseCache {
         db: Number(url.pathname.slice(1) || 0),
         password: url.password ? decodeURIComponent(url.password) : undefined,
         username: url.username ? decodeURIComponent(url.username) : undefined,
+        ...(url.protocol === 'rediss:' ? { tls: {}, enableTLSForSentinelMode: true } : {}),
       })
     } else {
       client = new Redis(this.location, opts)
