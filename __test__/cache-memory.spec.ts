@@ -66,3 +66,20 @@ test('bad memory options raise InvalidOptionError with expected-vs-received text
     message: "Expected number or null for timeout but received 'soon' of type string",
   })
 })
+
+test('bad timeouts, versions and deltas raise InvalidOptionError', async (t) => {
+  const cache = new MemoryCache({ location: 'validation' })
+  await t.throwsAsync(cache.set('k', 'v', '10' as unknown as number), {
+    instanceOf: InvalidOptionError,
+    message: "Expected number, null or undefined for timeout but received '10' of type string",
+  })
+  await t.throwsAsync(cache.get('k', undefined, 1.5), {
+    instanceOf: InvalidOptionError,
+    message: 'Expected integer for version but received 1.5 of type number',
+  })
+  await cache.set('n', 1)
+  await t.throwsAsync(cache.incr('n', 0.5), {
+    instanceOf: InvalidOptionError,
+    message: 'Expected integer for delta but received 0.5 of type number',
+  })
+})

@@ -125,9 +125,11 @@ export function runCacheConformance(name: string, factory: CacheFactory, traits:
     const { cache } = await fresh({ timeout: 0.3 })
     await cache.set('default', 'v')
     await cache.set('forever', 'v', null)
+    await cache.set('infinite', 'v', Number.POSITIVE_INFINITY)
     await sleep(450)
     t.is(await cache.get('default'), undefined)
     t.is(await cache.get('forever'), 'v')
+    t.is(await cache.get('infinite'), 'v')
   })
 
   test(`${name}: a timeout of 0 means already expired`, async (t) => {
@@ -215,6 +217,8 @@ export function runCacheConformance(name: string, factory: CacheFactory, traits:
     t.is(await cache.get('k', undefined, 3), 'v1')
     t.is(await cache.decrVersion('k', 1, 3), 2)
     t.is(await cache.get('k', undefined, 2), 'v1')
+    t.is(await cache.incrVersion('k', 0, 2), 2)
+    t.is(await cache.get('k', undefined, 2), 'v1', 'a zero delta keeps the value')
     await t.throwsAsync(cache.incrVersion('missing'), { instanceOf: CacheKeyNotFoundError })
     const { ns } = await fresh()
     const v5 = await make(ns, { version: 5 })

@@ -194,7 +194,7 @@ export abstract class BaseCache {
 
   /**
    * Resolves a timeout in seconds into a {@link Ttl} in ms, or `-1` for "already expired".
-   * @param timeout - `undefined` = default, `null` = forever, `<= 0` = expired
+   * @param timeout - `undefined` = default, `null` or `Infinity` = forever, `<= 0` = expired
    */
   protected resolveTimeout(timeout: number | null | undefined): number | null {
     const t = timeout === undefined ? this.defaultTimeout : timeout
@@ -202,7 +202,8 @@ export abstract class BaseCache {
     if (typeof t !== 'number' || Number.isNaN(t)) {
       throw new InvalidOptionError(`Expected number, null or undefined for timeout but received ${describe(t)}`)
     }
-    return t <= 0 ? -1 : t * 1000
+    if (t <= 0) return -1
+    return Number.isFinite(t) ? t * 1000 : null
   }
 
   /**
@@ -430,6 +431,8 @@ export abstract class BaseCache {
     const entry = await this._getEntry(from)
     if (entry === undefined) throw new CacheKeyNotFoundError(`Key '${key}' not found at version ${v}`)
     const next = v + delta
+    // Moving to the same version would delete the value it just wrote.
+    if (next === v) return v
     await this._set(this.makeKey(key, next), entry.value, this.remainingTtl(entry.expiresAt))
     await this._delete(from)
     return next
