@@ -1,0 +1,109 @@
+/**
+ * The thumbnail facade: validates options in TypeScript, then runs the whole pipeline (decode →
+ * orient → resize/crop → encode → optionally write) in one native call on the libuv pool.
+ * @module
+ */
+import { AbortError, InvalidOptionError } from '../errors.js'
+import { binding, callAsync, callSync } from '../native.js'
+import { resolveThumbnailOptions, type ThumbnailFileOptions, type ThumbnailFormat, type ThumbnailOptions } from './options.js'
+
+/** An encoded thumbnail. */
+export interface Thumbnail {
+  /** The encoded bytes. */
+  data: Buffer
+  /** Container of `data`. */
+  format: ThumbnailFormat
+  /** Output width in pixels. */
+  width: number
+  /** Output height in pixels. */
+  height: number
+  /** Upright (EXIF-oriented) width of the source. */
+  sourceWidth: number
+  /** Upright height of the source. */
+  sourceHeight: number
+}
+
+/** What {@link thumbnailFile} wrote. */
+export interface ThumbnailFileInfo {
+  /** Container of the written file. */
+  format: ThumbnailFormat
+  /** Output width in pixels. */
+  width: number
+  /** Output height in pixels. */
+  height: number
+  /** Upright width of the source. */
+  sourceWidth: number
+  /** Upright height of the source. */
+  sourceHeight: number
+  /** Bytes written. */
+  size: number
+}
+
+/** Header facts of an image, read without decoding its pixels. */
+export interface ProbeInfo {
+  /** Format detected from the magic bytes. */
+  format: 'jpeg' | 'png' | 'webp' | 'gif'
+  /** Upright width (after EXIF orientation). */
+  width: number
+  /** Upright height (after EXIF orientation). */
+  height: number
+  /** EXIF orientation, 1..8. */
+  orientation: number
+  /** Whether the image has an alpha channel. */
+  hasAlpha: boolean
+  /** Animation frames (1 for stills). */
+  frames: number
+}
+
+function toBuffer(input: unknown): Buffer {
+  if (Buffer.isBuffer(input)) return input
+  if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength)
+  throw new InvalidOptionError(`Expected Buffer or Uint8Array for input but received ${input === null ? 'null' : typeof input}`)
+}
+
+function checkSignal(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('The thumbnail was aborted before it started', { cause: signal.reason })
+}
+
+/**
+ * Makes a thumbnail of an encoded JPEG, PNG, WebP or GIF (format detected from its bytes).
+ * The output is upright (EXIF orientation applied), sRGB, and carries no metadata.
+ * @param input - the encoded source image
+ * @param options - see {@link ThumbnailOptions}
+ * @throws InvalidOptionError (before any native work), DecodeError, UnsupportedFormatError,
+ *   TooLargeError, EncodeError, AbortError
+ */
+export async function thumbnail(input: Buffer | Uint8Array, options: ThumbnailOptions = {}): Promise<Thumbnail> {
+  const buf = toBuffer(input)
+  const native = resolveThumbnailOptions(options)
+  checkSignal(options.signal)
+  return (await callAsync(() => binding.thumbnail(buf, native, options.signal))) as Thumbnail
+}
+
+/**
+ * Reads `src`, makes a thumbnail and writes it to `dst` atomically: a temporary file in the same
+ * folder is renamed into place (parent folders are created), so readers never see a partial
+ * file, and nothing is left behind on error. All file I/O happens off the event loop.
+ * @param src - path of the source image
+ * @param dst - path of the thumbnail to write
+ * @param options - see {@link ThumbnailFileOptions}
+ * @throws as {@link thumbnail}, plus IoError when reading or writing fails
+ */
+export async function thumbnailFile(src: string, dst: string, options: ThumbnailFileOptions = {}): Promise<ThumbnailFileInfo> {
+  if (typeof src !== 'string' || src === '') throw new InvalidOptionError(`Expected non-empty string for src but received ${typeof src}`)
+  if (typeof dst !== 'string' || dst === '') throw new InvalidOptionError(`Expected non-empty string for dst but received ${typeof dst}`)
+  const native = resolveThumbnailOptions(options)
+  checkSignal(options.signal)
+  return (await callAsync(() => binding.thumbnailFile(src, dst, native, options.signal))) as ThumbnailFileInfo
+}
+
+/**
+ * Reads an image's header: format, upright size, orientation, alpha and frame count. Cheap and
+ * synchronous; no pixels are decoded.
+ * @param input - the encoded image (the first few KB are usually enough, except for GIF frame counts)
+ * @throws UnsupportedFormatError, DecodeError
+ */
+export function probe(input: Buffer | Uint8Array): ProbeInfo {
+  const buf = toBuffer(input)
+  return callSync(() => binding.probe(buf)) as ProbeInfo
+}
