@@ -2,6 +2,7 @@
 //! without touching entropy-coded data or allocating pixels (ITU-T T.81 annex B).
 
 use crate::error::{Error, Result};
+use crate::image::exif::orientation_from_tiff;
 
 /// One frame component as declared by SOFn.
 #[derive(Debug, Clone, Copy)]
@@ -252,81 +253,9 @@ fn assemble_icc(chunks: &[(u8, u8, &[u8])]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// EXIF orientation (tag 0x0112 in IFD0) from a TIFF structure; 1 when absent or invalid.
-fn orientation_from_tiff(tiff: &[u8]) -> u8 {
-    let be = match tiff.get(..4) {
-        Some(b"MM\0*") => true,
-        Some(b"II*\0") => false,
-        _ => return 1,
-    };
-    let u16_at = |o: usize| -> Option<u16> {
-        let b = [*tiff.get(o)?, *tiff.get(o + 1)?];
-        Some(if be {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
-    };
-    let u32_at = |o: usize| -> Option<u32> {
-        let b: [u8; 4] = tiff.get(o..o + 4)?.try_into().ok()?;
-        Some(if be {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    };
-    let find = || -> Option<u8> {
-        let ifd = u32_at(4)? as usize;
-        let n = u16_at(ifd)? as usize;
-        (0..n)
-            .find_map(|i| {
-                let e = ifd + 2 + 12 * i;
-                (u16_at(e)? == 0x0112 && u16_at(e + 2)? == 3).then(|| u16_at(e + 8))?
-            })
-            .and_then(|v| u8::try_from(v).ok())
-            .filter(|v| (1..=8).contains(v))
-    };
-    find().unwrap_or(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tiff_with_orientation(be: bool, value: u16) -> Vec<u8> {
-        let w16 = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
-        let w32 = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
-        let mut t = Vec::new();
-        t.extend_from_slice(if be { b"MM\0*" } else { b"II*\0" });
-        t.extend_from_slice(&w32(8));
-        t.extend_from_slice(&w16(2));
-        // an unrelated tag first (ImageWidth), then Orientation
-        t.extend_from_slice(&w16(0x0100));
-        t.extend_from_slice(&w16(3));
-        t.extend_from_slice(&w32(1));
-        t.extend_from_slice(&w16(640));
-        t.extend_from_slice(&[0, 0]);
-        t.extend_from_slice(&w16(0x0112));
-        t.extend_from_slice(&w16(3));
-        t.extend_from_slice(&w32(1));
-        t.extend_from_slice(&w16(value));
-        t.extend_from_slice(&[0, 0]);
-        t.extend_from_slice(&w32(0));
-        t
-    }
-
-    #[test]
-    fn orientation_is_read_in_both_byte_orders() {
-        assert_eq!(orientation_from_tiff(&tiff_with_orientation(true, 6)), 6);
-        assert_eq!(orientation_from_tiff(&tiff_with_orientation(false, 8)), 8);
-    }
-
-    #[test]
-    fn out_of_range_or_missing_orientation_is_one() {
-        assert_eq!(orientation_from_tiff(&tiff_with_orientation(true, 9)), 1);
-        assert_eq!(orientation_from_tiff(b"II*\0\xff\xff\xff\xff"), 1);
-        assert_eq!(orientation_from_tiff(b"junk"), 1);
-    }
 
     #[test]
     fn icc_chunks_are_reassembled_in_sequence_order() {

@@ -107,9 +107,22 @@ pub(super) fn prune(data: &[u8], parsed: &Parsed, denom: u32) -> Option<Vec<u8>>
     // precision known so far per coefficient, as libjpeg's coef_bits: -1 = nothing received
     let mut precision = vec![[-1i8; 64]; parsed.components.len()];
 
-    let mut out = Vec::with_capacity(parsed.first_sos + 64 * 1024);
-    out.extend_from_slice(&data[..parsed.first_sos]);
-    let mut pos = parsed.first_sos;
+    let mut out = Vec::with_capacity(64 * 1024);
+    out.extend_from_slice(&data[..2]);
+    let mut pos = 2;
+    // Metadata can be megabytes (Photoshop APP13, XMP, thumbnails) and libjpeg ignores it; only
+    // JFIF (APP0) and Adobe (APP14) segments steer its colour-space guess.
+    while let Some(m) = markers::next_marker(data, pos).filter(|m| m.start < parsed.first_sos) {
+        if markers::is_standalone(m.code) {
+            pos = m.after;
+            continue;
+        }
+        let (_, end) = markers::segment(data, m)?;
+        if !matches!(m.code, 0xE1..=0xED | 0xEF | 0xFE) {
+            out.extend_from_slice(&data[m.start..end]);
+        }
+        pos = end;
+    }
     while let Some(m) = markers::next_marker(data, pos) {
         if m.code == EOI {
             break;
