@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
 
 import test from 'ava'
 
@@ -116,4 +119,29 @@ test('a FileCache without a location is rejected', (t) => {
     instanceOf: InvalidOptionError,
     message: 'Expected non-empty string for location but received undefined of type undefined',
   })
+})
+
+test('concurrent adds from separate processes on one folder have exactly one winner', async (t) => {
+  const location = join(await root, 'processes')
+  const script = join(await root, 'adder.mjs')
+  const index = pathToFileURL(join(process.cwd(), 'ts', 'index.ts')).href
+  // Every process waits for the same wall-clock instant so the adds really overlap.
+  const startAt = Date.now() + 2500
+  await writeFile(
+    script,
+    `import { FileCache } from ${JSON.stringify(index)}
+const cache = new FileCache({ location: ${JSON.stringify(location)} })
+await new Promise((r) => setTimeout(r, ${startAt} - Date.now()))
+const wins = await Promise.all(Array.from({ length: 5 }, (_, i) => cache.add('lock', process.pid + '-' + i, 30)))
+console.log(JSON.stringify(wins.map((w, i) => (w ? process.pid + '-' + i : null)).filter(Boolean)))
+`,
+  )
+  const run = promisify(execFile)
+  const outputs = await Promise.all(
+    Array.from({ length: 4 }, () => run(process.execPath, ['--import', '@oxc-node/core/register', script])),
+  )
+  const winners = outputs.flatMap(({ stdout }) => JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as string[])
+  t.is(winners.length, 1, `winners: ${winners.join(', ')}`)
+  const cache = new FileCache({ location })
+  t.is(await cache.get('lock'), winners[0])
 })
