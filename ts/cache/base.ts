@@ -3,9 +3,8 @@
  * small `_primitives` on already-made keys with a resolved time to live.
  * @module
  */
-import { createHash } from 'node:crypto'
-
 import { InvalidOptionError } from '../errors.js'
+import { sha256Hex } from '../hash.js'
 import { CacheKeyNotFoundError, CacheUnavailableError, CacheValueError, InvalidCacheKeyError } from './errors.js'
 import { BASE_CACHE_DEFAULTS, MAX_KEY_LENGTH, type BaseCacheOptions, type CacheLogger, type KeyFunction } from './options.js'
 import { serialize } from './serialize.js'
@@ -183,7 +182,7 @@ export abstract class BaseCache {
     const problem = keyProblem(made)
     if (problem === undefined) return made
     if (this.hashLongKeys) {
-      const hashed = this.keyFunction(createHash('sha256').update(key).digest('hex'), this.keyPrefix, v)
+      const hashed = this.keyFunction(sha256Hex(key), this.keyPrefix, v)
       if (keyProblem(hashed) === undefined) return hashed
     }
     throw new InvalidCacheKeyError(

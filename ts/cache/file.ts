@@ -2,13 +2,14 @@
  * `FileCache`: one file per key on a local filesystem (Django's filebased backend).
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { deflate, deflateSync, inflate, inflateSync } from 'node:zlib'
 
 import { InvalidOptionError } from '../errors.js'
+import { sha256Hex } from '../hash.js'
 import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import { CacheKeyNotFoundError, CacheUnavailableError, CacheValueError } from './errors.js'
 import type { BaseCacheOptions } from './options.js'
@@ -116,7 +117,7 @@ export class FileCache extends BaseCache {
 
   /** The file that holds a made key. */
   pathFor(key: string): string {
-    const h = createHash('sha256').update(key).digest('hex')
+    const h = sha256Hex(key)
     return join(this.location, h.slice(0, 2), h.slice(2, 4), h + FILE_CACHE_SUFFIX)
   }
 
