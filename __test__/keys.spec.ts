@@ -142,3 +142,12 @@ test('an empty parts array or a non-string part throws InvalidOptionError', (t) 
   t.is(err?.code, 'ERR_INVALID_OPTION')
   t.throws(() => makeCacheKey(['a', 3 as unknown as string]), { instanceOf: InvalidOptionError })
 })
+
+test('encrypted keys follow a change of secret or site prefix between calls', (t) => {
+  const ref = (secret: string, data: string) => createHmac('sha256', secret).update(data).digest('hex')
+  t.is(makeCacheKey('k', { useEncryption: true, encryptionKey: 'one' }), ref('one', 'k'))
+  t.is(makeCacheKey('k', { useEncryption: true, encryptionKey: 'two' }), ref('two', 'k'))
+  t.is(makeCacheKey('k', { useEncryption: true, encryptionKey: 'two', sitePrefix: 's' }), ref('two', 's:k'))
+  t.is(makeCacheKey(['k'], { useEncryption: true, encryptionKey: 'two' }), ref('two', 'k'))
+  t.is(makeCacheKey('k', { useEncryption: true, encryptionKey: Buffer.from('one') }), ref('one', 'k'))
+})

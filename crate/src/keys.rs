@@ -132,6 +132,38 @@ pub fn make_cache_key(
     }
 }
 
+/// HMAC-SHA256 cache keys for one secret and site prefix, with the keyed hash state and the
+/// prefix absorbed once. Each key then costs two SHA-256 blocks instead of five, which is what
+/// makes encrypted `makeCacheKey` cheaper than a fresh `createHmac` per call.
+#[derive(Clone)]
+pub struct KeyHmac {
+    /// Keyed state with `prefix:` already absorbed.
+    primed: Hmac<Sha256>,
+}
+
+impl KeyHmac {
+    /// Keys the HMAC with `secret` and absorbs `site_prefix` plus the `:` separator, if any.
+    pub fn new(secret: &[u8], site_prefix: Option<&str>) -> Self {
+        let mut primed =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC accepts any key length");
+        if let Some(prefix) = site_prefix.filter(|p| !p.is_empty()) {
+            primed.update(prefix.as_bytes());
+            primed.update(b":");
+        }
+        KeyHmac { primed }
+    }
+
+    /// Hex HMAC of `prefix:key` for an already joined key, into a stack buffer.
+    pub fn hex(&self, key: &[u8]) -> [u8; 64] {
+        let mut mac = self.primed.clone();
+        mac.update(key);
+        let digest = mac.finalize().into_bytes();
+        let mut out = [0u8; 64];
+        hex::encode_to_slice(digest, &mut out).expect("64 bytes hold a hex SHA-256");
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +284,21 @@ mod tests {
         let out = make_cache_key(&[&long], None, None);
         assert_eq!(out.chars().count(), 240);
         assert!(out.starts_with(&"\u{e9}".repeat(176)));
+    }
+
+    #[test]
+    fn a_primed_key_hmac_equals_make_cache_key_with_encryption() {
+        let h = KeyHmac::new(b"secret", Some("site"));
+        let hex = h.hex(b"a:b%3Ac");
+        assert_eq!(
+            std::str::from_utf8(&hex).unwrap(),
+            make_cache_key(&["a", "b:c"], Some("site"), Some(b"secret"))
+        );
+        let bare = KeyHmac::new(b"secret", Some(""));
+        assert_eq!(
+            std::str::from_utf8(&bare.hex(b"k")).unwrap(),
+            make_cache_key(&["k"], None, Some(b"secret"))
+        );
     }
 
     #[test]

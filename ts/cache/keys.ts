@@ -41,28 +41,39 @@ export const MAKE_CACHE_KEY_DEFAULTS: Readonly<MakeCacheKeyOptions> = Object.fre
 /** djblets' `MAX_KEY_SIZE`: keys longer than this many characters are shortened with SHA-256. */
 export const MAX_KEY_SIZE = 240
 
-// The string → bytes conversion of the last string key is remembered: callers use one key for
-// millions of calls, and re-encoding it each time would cost as much as the HMAC.
-let lastKeyString: string | undefined
-let lastKeyBytes: Uint8Array | undefined
+// The keyed HMAC of the last (secret, prefix) pair is kept: callers use one secret for millions
+// of keys, and keying the HMAC (plus re-encoding a string secret) costs more than the key itself.
+let lastSecret: string | Uint8Array | undefined
+let lastPrefix: string | null = null
+let lastHmac: InstanceType<typeof binding.CacheKeyHmac> | undefined
 
 /**
  * Returns the encryption key as bytes, or throws when encryption is on without a key.
  * @param key - the configured key
  */
 function keyBytes(key: string | Uint8Array | undefined): Uint8Array {
-  if (typeof key === 'string') {
-    if (key !== lastKeyString) {
-      lastKeyBytes = Buffer.from(key, 'utf8')
-      lastKeyString = key
-    }
-    return lastKeyBytes as Uint8Array
-  }
+  if (typeof key === 'string') return Buffer.from(key, 'utf8')
   if (key instanceof Uint8Array) return key
   throw new InvalidOptionError(
     `Expected string or Uint8Array for encryptionKey when useEncryption is true but received ${String(key)} of type ${typeof key}`,
   )
 }
+
+/**
+ * The keyed HMAC for `secret` and `prefix`, reused while they stay the same. A Uint8Array secret
+ * is matched by identity, so mutating it in place after use is not supported.
+ */
+function keyHmac(secret: string | Uint8Array | undefined, prefix: string | null) {
+  if (lastHmac === undefined || secret !== lastSecret || prefix !== lastPrefix) {
+    lastHmac = new binding.CacheKeyHmac(keyBytes(secret), prefix)
+    lastSecret = secret
+    lastPrefix = prefix
+  }
+  return lastHmac
+}
+
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /[\x00-\x20\x7f]/
 
 /**
  * Builds a cache key the way djblets' `make_cache_key` does.
@@ -80,14 +91,22 @@ export function makeCacheKey(parts: string | readonly string[], options?: MakeCa
       `Expected string for sitePrefix but received ${String(sitePrefix)} of type ${typeof sitePrefix}`,
     )
   }
-  const secret = useEncryption ? keyBytes(options?.encryptionKey) : null
   const prefix = sitePrefix === '' ? null : sitePrefix
-  if (typeof parts === 'string') return binding.makeCacheKeyOne(parts, prefix, secret)
+  const single =
+    typeof parts === 'string' ? parts : Array.isArray(parts) && parts.length === 1 ? parts[0] : undefined
+  if (typeof single === 'string') {
+    if (useEncryption) return keyHmac(options?.encryptionKey, prefix).hex(single)
+    // Common case without a native call: nothing to escape and short enough. UTF-16 length
+    // bounds the code point count djblets measures.
+    const joined = prefix === null ? single : `${prefix}:${single}`
+    if (joined.length <= MAX_KEY_SIZE && !NEEDS_ESCAPE.test(joined)) return joined
+    return binding.makeCacheKeyOne(single, prefix, null)
+  }
+  const secret = useEncryption ? keyBytes(options?.encryptionKey) : null
   if (!Array.isArray(parts) || parts.length === 0 || parts.some((p) => typeof p !== 'string')) {
     throw new InvalidOptionError(
       `Expected string or non-empty array of strings for parts but received ${JSON.stringify(parts)} of type ${typeof parts}`,
     )
   }
-  if (parts.length === 1) return binding.makeCacheKeyOne(parts[0], prefix, secret)
   return binding.makeCacheKey(parts as string[], prefix, secret)
 }

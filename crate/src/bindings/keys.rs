@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 use napi::bindgen_prelude::*;
+use napi::JsString;
 use napi_derive::napi;
 
 use crate::keys;
@@ -59,4 +60,28 @@ pub fn make_cache_key_one(
     encryption_key: Option<&[u8]>,
 ) -> String {
     keys::make_cache_key(&[&key], site_prefix.as_deref(), encryption_key)
+}
+
+/// HMAC-SHA256 cache keys for one secret and site prefix, keyed once. `makeCacheKey` keeps one
+/// per encryption key so that each key costs one short native call.
+#[napi]
+pub struct CacheKeyHmac {
+    inner: keys::KeyHmac,
+}
+
+#[napi]
+impl CacheKeyHmac {
+    /// Keys the HMAC with `secret` and absorbs `sitePrefix` (joined with `:`) once.
+    #[napi(constructor)]
+    pub fn new(secret: &[u8], site_prefix: Option<String>) -> Self {
+        CacheKeyHmac {
+            inner: keys::KeyHmac::new(secret, site_prefix.as_deref()),
+        }
+    }
+
+    /// Hex HMAC-SHA256 of `sitePrefix:key`, where `key` is already joined and escaped.
+    #[napi]
+    pub fn hex<'env>(&self, env: &'env Env, key: String) -> Result<JsString<'env>> {
+        env.create_string_latin1(self.inner.hex(key.as_bytes()))
+    }
 }

@@ -1,0 +1,297 @@
+#!/usr/bin/env node
+// Cache framework benchmark, one run, one table with ratios (build first: `npm run build`, i.e.
+// the release native build plus tsc; `--src` loads ts/ through @oxc-node instead of dist/):
+//   1. RedisCache get/set vs raw ioredis on the same redis-server         (target >= 0.9x)
+//   2. MemoryCache get/set vs lru-cache                                   (target >= 0.8x)
+//   3. chunked storage of an 8 MB JSON-like value: native zlib + split / join MB/s vs
+//      node:zlib deflateSync/inflateSync at level 6                       (target >= 1.5x)
+//      plus the whole cacheMemoize store/load against the same pipeline written by hand in JS
+//   4. makeCacheKey with HMAC vs node:crypto createHmac                   (target >= 1.5x)
+// A throw-away redis-server is started on a free loopback port and stopped at the end.
+//   usage: node bench/cache.mjs [--seconds 1.5] [--concurrency 16] [--src]
+import { spawn } from 'node:child_process'
+import { createHmac, randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { deflateSync, inflateSync } from 'node:zlib'
+
+import { Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const args = process.argv.slice(2)
+const flag = (name, dflt) => {
+  const i = args.indexOf(`--${name}`)
+  return i === -1 ? dflt : Number(args[i + 1])
+}
+const SECONDS = flag('seconds', 1.5)
+const CONCURRENCY = flag('concurrency', 16)
+const useSrc = args.includes('--src')
+if (useSrc) await import('@oxc-node/core/register')
+const lib = await import(path.join(HERE, '..', useSrc ? 'ts/index.ts' : 'dist/index.js'))
+const { MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize, native } = lib
+
+const rows = []
+/** Adds a table row; `higher` = restthumbs figure, `base` = baseline figure, same unit. */
+function row(name, unit, ours, base, target) {
+  rows.push({ name, unit, ours, base, ratio: base ? ours / base : NaN, target })
+}
+
+/** Runs `fn(i)` on `concurrency` async workers for `SECONDS`; returns ops/s. */
+async function opsPerSecAsync(fn, concurrency = 1) {
+  for (let i = 0; i < 2000; i++) await fn(i) // warm up the JIT and connections
+  let count = 0
+  const end = performance.now() + SECONDS * 1000
+  const worker = async (w) => {
+    let i = w * 1_000_000
+    while (true) {
+      for (let k = 0; k < 64; k++) await fn(i++)
+      count += 64
+      if (performance.now() >= end) return
+    }
+  }
+  const start = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)))
+  return count / ((performance.now() - start) / 1000)
+}
+
+/** Same, for a synchronous `fn`. */
+function opsPerSecSync(fn) {
+  for (let i = 0; i < 20000; i++) fn(i)
+  let count = 0
+  const start = performance.now()
+  const end = start + SECONDS * 1000
+  let i = 0
+  while (true) {
+    for (let k = 0; k < 1024; k++) fn(i++)
+    count += 1024
+    if (performance.now() >= end) break
+  }
+  return count / ((performance.now() - start) / 1000)
+}
+
+/** Median MB/s of `runs` runs of `fn` over `bytes` of payload. */
+async function mbPerSec(bytes, fn, runs = 7) {
+  await fn()
+  const times = []
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now()
+    await fn()
+    times.push(performance.now() - t0)
+  }
+  times.sort((a, b) => a - b)
+  return bytes / 1048576 / (times[Math.floor(runs / 2)] / 1000)
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+async function startRedis() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-bench-redis-'))
+  const port = await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: 'ignore',
+  })
+  await new Promise((resolve, reject) => {
+    child.once('error', (err) =>
+      reject(err.code === 'ENOENT' ? new Error('redis-server not found: apt-get install redis-server') : err),
+    )
+    child.once('spawn', resolve)
+  })
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  probe.on('error', () => {}) // refused connections while the server boots are expected
+  for (let i = 0; ; i++) {
+    try {
+      await probe.connect()
+      await probe.ping()
+      break
+    } catch (err) {
+      if (i > 200) throw err
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+  probe.disconnect()
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    async stop() {
+      await new Promise((r) => {
+        child.once('exit', r)
+        child.kill('SIGTERM')
+      })
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** About 8 MB of realistic, compressible, JSON-like records (deterministic). */
+function jsonLikeValue(targetBytes = 8 * 1024 * 1024) {
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike']
+  let seed = 42
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
+  const out = []
+  let size = 0
+  for (let i = 0; size < targetBytes; i++) {
+    const r = {
+      id: i,
+      uuid: Math.floor(rnd() * 1e16).toString(36) + Math.floor(rnd() * 1e16).toString(36),
+      name: `${words[Math.floor(rnd() * 13)]} ${words[Math.floor(rnd() * 13)]}`,
+      email: `user${Math.floor(rnd() * 100000)}@example.com`,
+      score: Math.round(rnd() * 10000) / 100,
+      tags: [words[i % 13], words[(i * 7) % 13]],
+      created: new Date(1.6e12 + Math.floor(rnd() * 1e10)).toISOString(),
+      active: rnd() > 0.5,
+    }
+    size += JSON.stringify(r).length + 1
+    out.push(r)
+  }
+  return out
+}
+
+// ---- 1. Redis --------------------------------------------------------------------------------
+async function benchRedis() {
+  const redis = await startRedis()
+  const raw = new Redis(redis.url)
+  const cache = new RedisCache({ location: redis.url, timeout: 300 })
+  const value = 'x'.repeat(100)
+  const N = 1000
+  try {
+    for (let i = 0; i < N; i++) {
+      await raw.set(`raw:${i}`, value, 'PX', 300_000)
+      await cache.set(`k:${i}`, value)
+    }
+    const rawSet = await opsPerSecAsync((i) => raw.set(`raw:${i % N}`, value, 'PX', 300_000), CONCURRENCY)
+    const ourSet = await opsPerSecAsync((i) => cache.set(`k:${i % N}`, value), CONCURRENCY)
+    const rawGet = await opsPerSecAsync((i) => raw.get(`raw:${i % N}`), CONCURRENCY)
+    const ourGet = await opsPerSecAsync((i) => cache.get(`k:${i % N}`), CONCURRENCY)
+    if ((await cache.get('k:1')) !== value) throw new Error('RedisCache returned a wrong value')
+    row(`RedisCache.get (${CONCURRENCY} in flight)`, 'ops/s', ourGet, rawGet, 0.9)
+    row(`RedisCache.set (${CONCURRENCY} in flight)`, 'ops/s', ourSet, rawSet, 0.9)
+  } finally {
+    raw.disconnect()
+    await cache.close()
+    await redis.stop()
+  }
+}
+
+// ---- 2. Memory -------------------------------------------------------------------------------
+async function benchMemory() {
+  const N = 1000
+  const value = Buffer.alloc(4096, 1) // a small thumbnail
+  const lru = new LRUCache({ max: 10_000, ttl: 300_000 })
+  const cache = new MemoryCache({ location: randomUUID(), maxEntries: 10_000, timeout: 300 })
+  for (let i = 0; i < N; i++) {
+    lru.set(`k:${i}`, value)
+    await cache.set(`k:${i}`, value)
+  }
+  const lruGet = opsPerSecSync((i) => lru.get(`k:${i % N}`))
+  const ourGet = await opsPerSecAsync((i) => cache.get(`k:${i % N}`))
+  const lruSet = opsPerSecSync((i) => lru.set(`k:${i % N}`, value))
+  const ourSet = await opsPerSecAsync((i) => cache.set(`k:${i % N}`, value))
+  row('MemoryCache.get (awaited) vs lru-cache', 'ops/s', ourGet, lruGet, 0.8)
+  row('MemoryCache.set (awaited) vs lru-cache', 'ops/s', ourSet, lruSet, 0.8)
+}
+
+// ---- 3. Chunked 8 MB value -------------------------------------------------------------------
+async function benchChunks() {
+  const value = jsonLikeValue()
+  const bytes = serialize(value)
+  const level = 1
+  const opts = { cacheKey: 'bench:memo', level }
+  const split = await native.splitChunks(bytes, opts)
+  const z6 = deflateSync(bytes, { level: 6 })
+  const ours = split.chunks.reduce((a, c) => a + c.length, 0)
+  const mb = bytes.length
+  const cOurs = await mbPerSec(mb, () => native.splitChunks(bytes, opts))
+  const cNode = await mbPerSec(mb, () => deflateSync(bytes, { level: 6 }))
+  const dOurs = await mbPerSec(mb, () => native.joinChunks(split.chunks, split.manifest, opts))
+  const dNode = await mbPerSec(mb, () => inflateSync(z6))
+  const joined = await native.joinChunks(split.chunks, split.manifest, opts)
+  if (!joined.equals(bytes)) throw new Error('joinChunks returned different bytes')
+  const size = `${(mb / 1048576).toFixed(1)} MB → ${(ours / 1048576).toFixed(2)} MB (node L6 ${(z6.length / 1048576).toFixed(2)} MB)`
+  row(`8 MB chunk compress, zlib L${level} vs node L6`, 'MB/s', cOurs, cNode, 1.5)
+  row(`8 MB chunk decompress vs node inflateSync`, 'MB/s', dOurs, dNode, 1.5)
+
+  const secret = Buffer.from('bench-secret')
+  const enc = { ...opts, encryptionKey: secret }
+  const sealed = await native.splitChunks(bytes, enc)
+  row('  same, + AES-256-GCM, compress', 'MB/s', await mbPerSec(mb, () => native.splitChunks(bytes, enc)), cNode, null)
+  row('  same, + AES-256-GCM, decompress', 'MB/s', await mbPerSec(mb, () => native.joinChunks(sealed.chunks, sealed.manifest, enc)), dNode, null)
+
+  // The whole memoize path (serialize, compress, chunk, store / fetch, join, deserialize) against
+  // the same steps written by hand with node:zlib level 6 over the same MemoryCache.
+  const cache = new MemoryCache({ location: randomUUID(), maxEntries: 1000, timeout: null })
+  const CHUNK = native.CHUNK_SIZE
+  const handStore = async () => {
+    const z = deflateSync(serialize(value), { level: 6 })
+    const entries = new Map()
+    let i = 0
+    for (let at = 0; at < z.length; at += CHUNK) entries.set(`hand-${i++}`, z.subarray(at, at + CHUNK))
+    await cache.setMany(entries)
+    await cache.set('hand', i)
+  }
+  const handLoad = async () => {
+    const n = await cache.get('hand')
+    const keys = Array.from({ length: n }, (_, i) => `hand-${i}`)
+    const got = await cache.getMany(keys)
+    return deserialize(inflateSync(Buffer.concat(keys.map((k) => got.get(k)))))
+  }
+  const memo = { largeData: true, compressionLevel: level }
+  const ourStore = () => cacheMemoize(cache, 'memo', () => value, { ...memo, forceOverwrite: true })
+  const ourLoad = () => cacheMemoize(cache, 'memo', () => { throw new Error('cache miss in load benchmark') }, memo)
+  row('cacheMemoize 8 MB store (end to end)', 'MB/s', await mbPerSec(mb, ourStore, 5), await mbPerSec(mb, handStore, 5), null)
+  await ourStore()
+  row('cacheMemoize 8 MB load (end to end)', 'MB/s', await mbPerSec(mb, ourLoad, 5), await mbPerSec(mb, handLoad, 5), null)
+  const ser = await mbPerSec(mb, () => serialize(value), 5)
+  const de = await mbPerSec(mb, () => deserialize(bytes), 5)
+  return { size, ser, de }
+}
+
+// ---- 4. makeCacheKey with HMAC ---------------------------------------------------------------
+function benchKeys() {
+  const secret = 'bench-encryption-key'
+  const opts = { sitePrefix: 'example.com', useEncryption: true, encryptionKey: secret }
+  if (makeCacheKey('a', opts) !== createHmac('sha256', secret).update('example.com:a').digest('hex')) {
+    throw new Error('makeCacheKey disagrees with createHmac')
+  }
+  const ours = opsPerSecSync((i) => makeCacheKey(`thumbnails/${i}`, opts))
+  const node = opsPerSecSync((i) => createHmac('sha256', secret).update(`example.com:thumbnails/${i}`).digest('hex'))
+  row('makeCacheKey (HMAC-SHA256) vs createHmac', 'ops/s', ours, node, 1.5)
+  const plain = opsPerSecSync((i) => makeCacheKey(`thumbnails/${i}`, { sitePrefix: 'example.com' }))
+  row('  makeCacheKey without encryption', 'ops/s', plain, node, null)
+}
+
+const fmt = (n) => (n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1))
+await benchRedis()
+await benchMemory()
+const chunkInfo = await benchChunks()
+benchKeys()
+
+const header = ['benchmark', 'restthumbs', 'baseline', 'ratio', 'target']
+const table = rows.map((r) => [
+  r.name,
+  `${fmt(r.ours)} ${r.unit}`,
+  `${fmt(r.base)} ${r.unit}`,
+  `${r.ratio.toFixed(2)}x`,
+  r.target == null ? '' : `>= ${r.target}x ${r.ratio >= r.target ? 'ok' : 'MISSED'}`,
+])
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)))
+const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
+console.log(line(header))
+console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+for (const t of table) console.log(line(t))
+console.log(
+  `\n8 MB value: ${chunkInfo.size}; serialize ${fmt(chunkInfo.ser)} MB/s, deserialize ${fmt(chunkInfo.de)} MB/s ` +
+    `(part of both end-to-end rows). Node ${process.version}, ${SECONDS}s per figure.`,
+)
