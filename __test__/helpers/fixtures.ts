@@ -2,6 +2,8 @@
  * Test images, generated with sharp (never checked in) and built once per test process.
  * Helpers decode outputs back to raw pixels so tests assert pixels, not bytes.
  */
+import { deflateSync } from 'node:zlib'
+
 import sharp from 'sharp'
 
 /** Raw interleaved pixels. */
@@ -143,18 +145,18 @@ export const fixtures = {
   pngInterlaced: () => once('png-interlaced', () => fromRaw(quadrants(300, 200)).png({ progressive: true }).toBuffer()),
   /** 300×200 quadrants as a palette PNG. */
   pngPalette: () => once('png-palette', () => fromRaw(quadrants(300, 200)).png({ palette: true, colours: 16, dither: 0 }).toBuffer()),
-  /** 120×80 16-bit gradient PNG (values 0..65535 along x), and its expected 8-bit mean. */
+  /** 120×80 16-bit RGB PNG whose samples ramp 0..65535 along x (hand-encoded: sharp takes 8-bit raw input only). */
   png16: () =>
     once('png16', async () => {
       const w = 120
       const h = 80
-      const data = Buffer.alloc(w * h * 3 * 2)
-      const view = new Uint16Array(data.buffer, data.byteOffset, w * h * 3)
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) view[(y * w + x) * 3 + c] = Math.round((x / (w - 1)) * 65535)
-      return sharp(data, { raw: { width: w, height: h, channels: 3, premultiplied: false } })
-        .toColourspace('rgb16')
-        .png()
-        .toBuffer()
+      const rows: Buffer[] = []
+      for (let y = 0; y < h; y++) {
+        const row = Buffer.alloc(1 + w * 6)
+        for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) row.writeUInt16BE(Math.round((x / (w - 1)) * 65535), 1 + x * 6 + c * 2)
+        rows.push(row)
+      }
+      return encodePng(w, h, 16, 2, Buffer.concat(rows))
     }),
   /** 100×100 red square, left half opaque, right half fully transparent. */
   pngAlpha: () =>
@@ -187,18 +189,42 @@ export const fixtures = {
     once('large-jpeg', () => fromRaw(flatWithNoise(2000, 1500, 0, 0, 1500)).jpeg({ quality: 85 }).toBuffer()),
 }
 
+/** Frames of the same size as one animated image (GIF or WebP). */
+export function animated(frames: Raw[], format: 'gif' | 'webp'): Promise<Buffer> {
+  const { width, height, channels } = frames[0]
+  const s = sharp(Buffer.concat(frames.map((f) => f.data)), {
+    raw: { width, height: height * frames.length, channels: channels as 3 | 4, pageHeight: height },
+  })
+  return format === 'gif' ? s.gif().toBuffer() : s.webp({ lossless: true }).toBuffer()
+}
+
+/** A minimal PNG from already-filtered scanlines (each row starts with its filter byte). */
+export function encodePng(width: number, height: number, depth: number, colorType: number, scanlines: Buffer): Buffer {
+  const ihdr = Buffer.alloc(13)
+  ihdr.writeUInt32BE(width, 0)
+  ihdr.writeUInt32BE(height, 4)
+  ihdr.set([depth, colorType, 0, 0, 0], 8)
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(scanlines)), chunk('IEND', Buffer.alloc(0))])
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+
+function chunk(type: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data])
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(data.length)
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(body))
+  return Buffer.concat([len, body, crc])
+}
+
 /** A PNG whose IHDR claims `width` × `height` and that has no image data. */
 export function pngHeaderBomb(width: number, height: number): Buffer {
   const ihdr = Buffer.alloc(13)
   ihdr.writeUInt32BE(width, 0)
   ihdr.writeUInt32BE(height, 4)
   ihdr.set([8, 2, 0, 0, 0], 8)
-  const chunk = Buffer.concat([Buffer.from('IHDR'), ihdr])
-  const len = Buffer.alloc(4)
-  len.writeUInt32BE(13)
-  const crc = Buffer.alloc(4)
-  crc.writeUInt32BE(crc32(chunk))
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), len, chunk, crc])
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr)])
 }
 
 function crc32(buf: Buffer): number {

@@ -1,0 +1,201 @@
+import test from 'ava'
+import { Transformer } from '@napi-rs/image'
+import sharp from 'sharp'
+
+import { DecodeError, probe, thumbnail, TooLargeError, UnsupportedFormatError } from '../ts/index.js'
+import { animated, decode, fixtures, meanColour, pixelAt, pngHeaderBomb, QUADRANT_COLOURS, quadrants } from './helpers/fixtures.js'
+
+/** Asserts each channel of `got` is within `tol` of `want`. */
+function near(t: { true: (v: boolean, m?: string) => void }, got: number[], want: readonly number[], tol: number, what: string): void {
+  want.forEach((w, c) => t.true(Math.abs(got[c] - w) <= tol, `${what}: got ${got.map((v) => v.toFixed(1))} want ${want}`))
+}
+
+/** Quadrant centres of a thumbnail of {@link quadrants}. */
+function quadrantCentres(raw: { width: number; height: number }): Array<[number, number]> {
+  const { width: w, height: h } = raw
+  return [
+    [Math.floor(w / 4), Math.floor(h / 4)],
+    [Math.floor((3 * w) / 4), Math.floor(h / 4)],
+    [Math.floor(w / 4), Math.floor((3 * h) / 4)],
+    [Math.floor((3 * w) / 4), Math.floor((3 * h) / 4)],
+  ]
+}
+
+const QUADRANT_INPUTS = {
+  'an 8-bit PNG': fixtures.png,
+  'an interlaced PNG': fixtures.pngInterlaced,
+  'a palette PNG': fixtures.pngPalette,
+  'a lossy WebP': fixtures.webpLossy,
+  'a lossless WebP': fixtures.webpLossless,
+  'a GIF': fixtures.gif,
+  'a JPEG': fixtures.jpeg,
+}
+
+for (const [name, build] of Object.entries(QUADRANT_INPUTS)) {
+  test(`${name} decodes to the right colours in the right places`, async (t) => {
+    const out = await thumbnail(await build(), { width: 150, height: 100, format: 'png' })
+    t.deepEqual([out.width, out.height, out.sourceWidth, out.sourceHeight], [150, 100, 300, 200])
+    const raw = await decode(out.data)
+    quadrantCentres(raw).forEach(([x, y], q) => near(t, pixelAt(raw, x, y), QUADRANT_COLOURS[q], 8, `${name} quadrant ${q}`))
+  })
+
+  // @napi-rs/image does not decode GIF; sharp is the reference there.
+  const reference = name === 'a GIF' ? 'sharp' : '@napi-rs/image'
+  test(`${name} matches ${reference} in size and mean colour`, async (t) => {
+    const input = await build()
+    let meta: { width: number; height: number }
+    let refRaw: { data: Buffer; width: number; height: number; channels: number }
+    if (reference === 'sharp') {
+      refRaw = await decode(input)
+      meta = refRaw
+    } else {
+      const tr = new Transformer(input)
+      meta = tr.metadataSync()
+      const px = tr.rawPixelsSync()
+      refRaw = { data: px, width: meta.width, height: meta.height, channels: px.length / (meta.width * meta.height) }
+    }
+    const info = probe(input)
+    t.deepEqual([info.width, info.height], [meta.width, meta.height])
+    const out = await thumbnail(input, { width: meta.width, height: meta.height, format: 'png' })
+    const ours = await decode(out.data)
+    t.deepEqual([ours.width, ours.height], [meta.width, meta.height])
+    near(t, meanColour(ours, 3), meanColour(refRaw, 3), 2, name)
+  })
+}
+
+test('a 16-bit PNG is reduced to 8 bits with rounding', async (t) => {
+  const out = await thumbnail(await fixtures.png16(), { width: 120, height: 80, format: 'png' })
+  const raw = await decode(out.data)
+  t.deepEqual(pixelAt(raw, 0, 10), [0, 0, 0])
+  t.deepEqual(pixelAt(raw, 119, 10), [255, 255, 255])
+  // x = 60 holds round(60/119 * 65535) = 33042 → 33042 * 255 / 65535 = 128.56 → 129 (truncation gives 128).
+  t.deepEqual(pixelAt(raw, 60, 10), [129, 129, 129])
+})
+
+test('a transparent PNG flattened to JPEG sits on a white background by default', async (t) => {
+  const out = await thumbnail(await fixtures.pngAlpha(), { width: 100, height: 100 })
+  t.is(out.format, 'jpeg')
+  const raw = await decode(out.data)
+  t.is(raw.channels, 3)
+  near(t, pixelAt(raw, 20, 50), [255, 0, 0], 10, 'opaque half')
+  near(t, pixelAt(raw, 80, 50), [255, 255, 255], 4, 'transparent half')
+})
+
+test('the flattening background is configurable', async (t) => {
+  const out = await thumbnail(await fixtures.pngAlpha(), { width: 100, height: 100, background: '#000080' })
+  near(t, pixelAt(await decode(out.data), 80, 50), [0, 0, 128], 6, 'transparent half')
+})
+
+test('alpha survives into PNG and WebP outputs', async (t) => {
+  for (const format of ['png', 'webp'] as const) {
+    const out = await thumbnail(await fixtures.webpAlpha(), { width: 50, height: 50, format })
+    const raw = await decode(out.data)
+    t.is(raw.channels, 4, format)
+    t.is(pixelAt(raw, 10, 25)[3], 255, format)
+    t.is(pixelAt(raw, 40, 25)[3], 0, format)
+    near(t, pixelAt(raw, 10, 25).slice(0, 3), [0, 255, 0], 3, format)
+  }
+})
+
+test('a CMYK JPEG with an embedded profile is converted to sRGB through that profile', async (t) => {
+  const input = await fixtures.cmykJpeg(true)
+  t.true((await sharp(input).metadata()).hasProfile)
+  const out = await thumbnail(input, { width: 100, height: 100, format: 'png' })
+  const raw = await decode(out.data)
+  t.is(raw.channels, 3)
+  // The reference is libvips' own profile-based CMYK → sRGB conversion of the same file (the
+  // original RGB is partly out of the CMYK gamut, so it cannot be the reference).
+  const { data, info } = await sharp(input).toColourspace('srgb').resize(100, 100).raw().toBuffer({ resolveWithObject: true })
+  const ref = { data, width: info.width, height: info.height, channels: info.channels }
+  quadrantCentres(raw).forEach(([x, y], q) => near(t, pixelAt(raw, x, y), pixelAt(ref, x, y), 12, `quadrant ${q}`))
+  // And it is not the naive conversion, which would leave the green far more saturated.
+  const naive = await decode((await thumbnail(await fixtures.cmykJpeg(false), { width: 100, height: 100, format: 'png' })).data)
+  t.notDeepEqual(pixelAt(naive, 75, 25), pixelAt(raw, 75, 25))
+})
+
+test('a CMYK JPEG without a profile keeps black black and white white', async (t) => {
+  const raw = Buffer.alloc(40 * 20 * 3, 0)
+  for (let y = 0; y < 20; y++) for (let x = 20; x < 40; x++) raw.fill(255, (y * 40 + x) * 3, (y * 40 + x) * 3 + 3)
+  const src = await sharp(raw, { raw: { width: 40, height: 20, channels: 3 } }).toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer()
+  t.is((await sharp(src).metadata()).space, 'cmyk')
+  const out = await decode((await thumbnail(src, { width: 40, height: 20, format: 'png' })).data)
+  near(t, pixelAt(out, 5, 10), [0, 0, 0], 40, 'black half')
+  near(t, pixelAt(out, 35, 10), [255, 255, 255], 8, 'white half')
+})
+
+test('a corrupt JPEG is a DecodeError', async (t) => {
+  const good = await fixtures.jpeg()
+  // Keep every header up to and including SOS, then entropy data that is a run of stuffed 0xFF
+  // bytes (all 1 bits: no Huffman table may use that code); and a file cut before its first scan.
+  const sos = good.indexOf(Buffer.from([0xff, 0xda]))
+  const sosEnd = sos + 2 + good.readUInt16BE(sos + 2)
+  const garbage = Buffer.from(Array.from({ length: 512 }, (_, i) => (i % 2 ? 0x00 : 0xff)))
+  for (const bad of [Buffer.concat([good.subarray(0, sosEnd), garbage, Buffer.from([0xff, 0xd9])]), good.subarray(0, sos)]) {
+    const err = await t.throwsAsync(thumbnail(bad, { width: 50, height: 50 }))
+    t.true(err instanceof DecodeError, String(err))
+    t.is((err as DecodeError).code, 'ERR_DECODE')
+  }
+})
+
+test('a truncated PNG is a DecodeError', async (t) => {
+  const good = await fixtures.png()
+  const err = await t.throwsAsync(thumbnail(good.subarray(0, Math.floor(good.length / 2)), { width: 50, height: 50 }))
+  t.true(err instanceof DecodeError, String(err))
+  t.is((err as DecodeError).code, 'ERR_DECODE')
+})
+
+test('a header claiming 100000×100000 fails fast with TooLargeError naming the option', async (t) => {
+  const started = performance.now()
+  const err = await t.throwsAsync(thumbnail(pngHeaderBomb(100_000, 100_000), { width: 100, height: 100 }))
+  t.true(performance.now() - started < 500)
+  t.true(err instanceof TooLargeError, String(err))
+  t.is((err as TooLargeError).code, 'ERR_TOO_LARGE')
+  t.regex((err as Error).message, /maxInputPixels/)
+  t.is((err as TooLargeError).status, 413)
+})
+
+test('the pixel limit is configurable and counts every animation frame', async (t) => {
+  const img = await fixtures.png()
+  await t.throwsAsync(thumbnail(img, { width: 10, maxInputPixels: 300 * 200 - 1 }), { instanceOf: TooLargeError })
+  await t.notThrowsAsync(thumbnail(img, { width: 10, maxInputPixels: 300 * 200 }))
+  // Distinct frames: encoders merge identical consecutive frames.
+  const black = { ...quadrants(40, 30), data: Buffer.alloc(40 * 30 * 3) }
+  const white = { ...quadrants(40, 30), data: Buffer.alloc(40 * 30 * 3, 255) }
+  const anim = await animated([quadrants(40, 30), black, white], 'gif')
+  t.is(probe(anim).frames, 3)
+  await t.throwsAsync(thumbnail(anim, { width: 10, maxInputPixels: 40 * 30 * 2 }), { instanceOf: TooLargeError })
+  const out = await thumbnail(anim, { width: 40, height: 30, format: 'png', maxInputPixels: 40 * 30 * 3 })
+  near(t, pixelAt(await decode(out.data), 5, 5), QUADRANT_COLOURS[0], 8, 'first frame')
+})
+
+test('the byte limit rejects large inputs before decoding', async (t) => {
+  const img = await fixtures.png()
+  const err = await t.throwsAsync(thumbnail(img, { width: 10, maxInputBytes: img.length - 1 }), { instanceOf: TooLargeError })
+  t.regex(err!.message, /maxInputBytes/)
+})
+
+test('random bytes are an UnsupportedFormatError', async (t) => {
+  const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251))
+  const err = await t.throwsAsync(thumbnail(bytes, { width: 10 }))
+  t.true(err instanceof UnsupportedFormatError, String(err))
+  t.is((err as UnsupportedFormatError).code, 'ERR_UNSUPPORTED_FORMAT')
+  t.throws(() => probe(bytes), { instanceOf: UnsupportedFormatError })
+})
+
+test('the format is detected from the bytes, not trusted from anywhere else', async (t) => {
+  t.is(probe(await fixtures.png()).format, 'png')
+  t.is(probe(await fixtures.jpeg()).format, 'jpeg')
+  t.is(probe(await fixtures.webpLossy()).format, 'webp')
+  t.is(probe(await fixtures.gif()).format, 'gif')
+  t.true(probe(await fixtures.webpAlpha()).hasAlpha)
+  t.false(probe(await fixtures.jpeg()).hasAlpha)
+})
+
+test('an animated WebP thumbnails its first frame', async (t) => {
+  const black = { ...quadrants(40, 30), data: Buffer.alloc(40 * 30 * 3) }
+  const anim = await animated([quadrants(40, 30), black], 'webp')
+  const info = probe(anim)
+  t.is(info.frames, 2)
+  const out = await decode((await thumbnail(anim, { width: 40, height: 30, format: 'png' })).data)
+  near(t, pixelAt(out, 5, 5), QUADRANT_COLOURS[0], 4, 'top-left of frame 1')
+})
