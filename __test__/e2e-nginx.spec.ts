@@ -9,7 +9,6 @@ import sharp from 'sharp'
 import { createServer } from '../ts/server/server.js'
 import { Signer } from '../ts/server/signing.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
-import { TEMP_RENDERER } from './helpers/worker-renderer.js'
 import { startNginx } from './helpers/nginx.js'
 
 const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
@@ -31,7 +30,6 @@ test('nginx forwards a miss to the handler, sends the file via X-Accel-Redirect,
     outputRoot: outputs,
     responseMode: 'nginx',
     accessLog: false,
-    renderer: TEMP_RENDERER,
   })
   const backend = new URL(await server.start())
   let nginx

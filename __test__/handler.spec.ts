@@ -21,23 +21,6 @@ const signer = new Signer({ keys: [KEY] })
 const sign = (source: string, size: string, method: string, ext: string) =>
   thumbnailUrl(source, size, method, ext, { signer, baseUrl: '/thumbnails' })
 
-// TEMP until the native pipeline lands
-const TEMP_RENDERER = {
-  async thumbnail(input: Buffer, o: { width: number; height: number; method: string; format: string; quality: number }) {
-    let img = sharp(input)
-    try { await img.metadata() } catch (e) { throw Object.assign(new Error('bad'), { code: 'ERR_DECODE', status: 415 }) }
-    img = img.resize(o.width || null, o.height || null, { fit: o.method === 'scale' ? 'inside' : 'cover', position: o.method === 'smart' ? 'entropy' : 'centre' })
-    const data = await (img as any).toFormat(o.format, { quality: o.quality }).toBuffer()
-    const m = await sharp(data).metadata()
-    return { data, format: o.format, width: m.width, height: m.height, size: data.length }
-  },
-  async thumbnailFile(src: string, dst: string, o: any) {
-    const r = await TEMP_RENDERER.thumbnail(await readFile(src), o)
-    await writeFile(dst + '.t', r.data); await (await import('node:fs/promises')).rename(dst + '.t', dst)
-    return r
-  },
-}
-
 interface Rig {
   url: string
   handler: ThumbnailHandler
@@ -60,7 +43,6 @@ async function rig(options: ThumbnailHandlerOptions = {}, wrap?: (h: ThumbnailHa
     outputRoot: outputs,
     cache: new MemoryCache({ location: `handler-${randomUUID()}`, timeout: null, maxEntries: 10_000 }),
     logger: { error: () => undefined },
-    renderer: TEMP_RENDERER,
     ...options,
   })
   const server = createServer(wrap ? wrap(handler) : (req, res) => handler(req, res))

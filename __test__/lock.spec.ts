@@ -53,10 +53,11 @@ test('a lock whose owner died without releasing it expires after the timeout', a
 
 test('the owner keeps its lock alive while it works longer than the timeout', async (t) => {
   const cache = freshCache()
-  const lock = new DogpileLock(cache, { timeout: 0.3, refreshRatio: 0.3 })
+  // Refreshes every 200 ms for a 1 s lock: room for timer delays on a loaded machine.
+  const lock = new DogpileLock(cache, { timeout: 1, refreshRatio: 0.2 })
   const h = await lock.tryAcquire('slow')
   t.truthy(h)
-  await sleep(700)
+  await sleep(2500)
   t.true(await lock.isLocked('slow'))
   t.is(await lock.tryAcquire('slow'), null)
   t.true(await h!.extend())
@@ -114,7 +115,7 @@ test('waitFor polls with backoff until the check resolves, or gives up at the de
     { timeoutMs: 2000, initialDelayMs: 5, maxDelayMs: 40 },
   )
   t.is(v, 'done')
-  t.true(calls >= 3 && calls < 30, `calls=${calls}`)
+  t.true(calls >= 2 && calls < 30, `calls=${calls}`)
   const t0 = Date.now()
   t.is(await waitFor(async () => undefined, { timeoutMs: 100 }), undefined)
   t.true(Date.now() - t0 >= 95)

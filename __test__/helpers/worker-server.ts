@@ -5,10 +5,9 @@
  */
 import { resolveConfig } from '../../ts/server/config.js'
 import { createServer } from '../../ts/server/server.js'
-import { TEMP_RENDERER } from './worker-renderer.js'
 
 const config = resolveConfig({ port: 0, accessLog: false }, { env: process.env })
-const server = createServer({ ...config, renderer: TEMP_RENDERER })
+const server = createServer(config)
 const url = await server.start()
 process.send!({ type: 'ready', url })
 process.on('message', (msg: { type: string }) => {

@@ -12,6 +12,8 @@ import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import { RestthumbsError } from '../errors.js'
+import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js'
+import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
 import { DogpileLock, type LockCache, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
 import { SourceTooLargeError } from './errors.js'
@@ -381,27 +383,8 @@ export async function writeAtomic(dst: string, bytes: Uint8Array): Promise<void>
   }
 }
 
-/**
- * The native pipeline from the public entry, loaded on first use (the entry re-exports this
- * module too, so a static import would be circular).
- */
+/** The native pipeline (`thumbnail`/`thumbnailFile` of the image module). */
 export const nativeRenderer: RendererLike = {
-  async thumbnailFile(src, dst, options) {
-    return (await loadPipeline()).thumbnailFile(src, dst, options)
-  },
-  async thumbnail(input, options) {
-    return (await loadPipeline()).thumbnail(input, options)
-  },
-}
-
-let pipeline: Promise<RendererLike> | undefined
-function loadPipeline(): Promise<RendererLike> {
-  const entry = '../index.js'
-  pipeline ??= import(entry).then((m: Partial<RendererLike>) => {
-    if (typeof m.thumbnailFile !== 'function' || typeof m.thumbnail !== 'function') {
-      throw new RestthumbsError('ERR_NO_RENDERER', 'The native thumbnail pipeline is not available in this build', { status: 500 })
-    }
-    return { thumbnailFile: m.thumbnailFile, thumbnail: m.thumbnail } as RendererLike
-  })
-  return pipeline
+  thumbnailFile: (src, dst, options) => thumbnailFile(src, dst, options as ThumbnailFileOptions),
+  thumbnail: (input, options) => thumbnail(input, options as ThumbnailOptions),
 }

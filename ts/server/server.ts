@@ -35,9 +35,12 @@ export function createServer(options: ServerOptions = {}): ThumbnailServer {
   const server = createHttpServer({ keepAliveTimeout: 30_000 }, (req, res) => {
     if (write) {
       const started = process.hrtime.bigint()
+      // Bytes sent including headers (nginx's $bytes_sent): headers given to writeHead() are
+      // not readable back with getHeader(), the socket counter always is.
+      const sentBefore = req.socket.bytesWritten
       res.once('finish', () => {
         const ms = Number(process.hrtime.bigint() - started) / 1e6
-        const length = res.getHeader('content-length') ?? '-'
+        const length = req.socket.bytesWritten - sentBefore
         const accel = res.getHeader('x-accel-redirect') ? ' accel' : ''
         write(
           `${new Date().toISOString()} ${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${res.statusCode} ${length} ${ms.toFixed(1)}ms${accel}`,
