@@ -19,8 +19,8 @@ export type CacheFactory = (ns: string, options?: BaseCacheOptions) => Promise<B
 let counter = 0
 // Values that must still be alive at the first check get a TTL with room for a loaded machine
 // (other spec files run in parallel); values only checked for expiry use 0.3 s.
-const ALIVE_TTL = 0.8
-const PAST_ALIVE_TTL_MS = 1100
+const ALIVE_TTL = 2
+const PAST_ALIVE_TTL_MS = 2300
 
 /** Backend traits the suite must respect. */
 export interface ConformanceTraits {
