@@ -186,7 +186,14 @@ export async function startRedisCluster(size = 3): Promise<TestRedisCluster> {
       const port = await clusterPort()
       ports.push(port)
       children.push(
-        await launch(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']),
+        await launch(port, dir, [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '2000',
+        ]),
       )
     }
     await runCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])

@@ -246,12 +246,15 @@ export abstract class BaseCache {
     if (!this.isUnavailable(err)) throw err
     if (!this.outage) {
       this.outage = true
-      this.logger.warn(`${this.constructor.name} unavailable (${what}); reads miss and writes are dropped until it recovers`, err)
+      this.logger.warn(
+        `${this.constructor.name} unavailable (${what}); reads miss and writes are dropped until it recovers`,
+        err,
+      )
     }
     if (this.strict) {
-      throw err instanceof CacheUnavailableError
-        ? err
-        : new CacheUnavailableError(`${this.constructor.name} unavailable during ${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+      if (err instanceof CacheUnavailableError) throw err
+      const reason = err instanceof Error ? err.message : String(err)
+      throw new CacheUnavailableError(`${this.constructor.name} unavailable during ${what}: ${reason}`, { cause: err })
     }
     return fallback
   }

@@ -438,8 +438,8 @@ export class RedisCache extends BaseCache {
     this.clientInstance = undefined
     this.everReady = false
     if (c.status === 'end') return
-    const bounded = (p: Promise<unknown>) =>
-      Promise.race([p, new Promise((r) => setTimeout(r, this.options.commandTimeout ?? REDIS_CACHE_DEFAULTS.commandTimeout).unref())])
+    const limit = this.options.commandTimeout ?? REDIS_CACHE_DEFAULTS.commandTimeout
+    const bounded = (p: Promise<unknown>) => Promise.race([p, new Promise((r) => setTimeout(r, limit).unref())])
     const ended = new Promise((r) => c.once('end', r))
     if (c.status === 'ready') await bounded(c.quit().catch(() => undefined))
     c.disconnect()

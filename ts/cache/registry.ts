@@ -69,7 +69,10 @@ function describeBackend(backend: unknown): string {
 }
 
 function expected(): string {
-  return `expected one of ${Object.keys(BUILTIN_BACKENDS).join(', ')}, a BaseCache subclass, or an importable module specifier ('pkg' or 'pkg#ExportName')`
+  return (
+    `expected one of ${Object.keys(BUILTIN_BACKENDS).join(', ')}, a BaseCache subclass, ` +
+    `or an importable module specifier ('pkg' or 'pkg#ExportName')`
+  )
 }
 
 function unknownAlias(alias: string): InvalidCacheBackendError {
@@ -122,7 +125,8 @@ async function resolveBackend(backend: string | CacheClass, alias?: string): Pro
   if (!isCacheClass(cls)) {
     const exports = Object.keys(mod).filter((k) => isCacheClass(mod[k]))
     throw new InvalidCacheBackendError(
-      `Module '${specifier}' has no BaseCache subclass export '${exportName}'; cache exports: ${exports.length ? exports.join(', ') : '(none)'}`,
+      `Module '${specifier}' has no BaseCache subclass export '${exportName}'; ` +
+        `cache exports: ${exports.length ? exports.join(', ') : '(none)'}`,
     )
   }
   loadedModules.set(spec, cls)
@@ -255,9 +259,14 @@ export async function getCache(
     return caches.get(aliasOrBackend)
   }
   const cfg: CacheConfig = { ...params, backend: aliasOrBackend }
-  if (typeof aliasOrBackend === 'string' && !Object.hasOwn(BUILTIN_BACKENDS, aliasOrBackend) && !looksLikeModule(aliasOrBackend)) {
+  if (
+    typeof aliasOrBackend === 'string' &&
+    !Object.hasOwn(BUILTIN_BACKENDS, aliasOrBackend) &&
+    !looksLikeModule(aliasOrBackend)
+  ) {
     throw new InvalidCacheBackendError(
-      `Unknown cache alias or backend '${aliasOrBackend}'; configured aliases: ${Object.keys(config).join(', ') || '(none)'}; backends: ${expected()}`,
+      `Unknown cache alias or backend '${aliasOrBackend}'; ` +
+        `configured aliases: ${Object.keys(config).join(', ') || '(none)'}; backends: ${expected()}`,
     )
   }
   await preload(cfg, typeof aliasOrBackend === 'string' ? aliasOrBackend : aliasOrBackend.name)
