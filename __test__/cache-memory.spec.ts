@@ -83,3 +83,10 @@ test('bad timeouts, versions and deltas raise InvalidOptionError', async (t) => 
     message: 'Expected integer for delta but received 0.5 of type number',
   })
 })
+
+test('a logger without warn and info is rejected', (t) => {
+  t.throws(() => new MemoryCache({ logger: { warn: () => {} } as never }), {
+    instanceOf: InvalidOptionError,
+    message: 'Expected { warn, info } functions for logger but received [object Object] of type object',
+  })
+})

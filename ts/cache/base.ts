@@ -75,6 +75,9 @@ export abstract class BaseCache {
     if (typeof o.keyFunction !== 'function') {
       throw new InvalidOptionError(`Expected function for keyFunction but received ${describe(o.keyFunction)}`)
     }
+    if (!o.logger || typeof o.logger.warn !== 'function' || typeof o.logger.info !== 'function') {
+      throw new InvalidOptionError(`Expected { warn, info } functions for logger but received ${describe(o.logger)}`)
+    }
     this.defaultTimeout = o.timeout
     this.keyPrefix = o.keyPrefix
     this.version = o.version
