@@ -3,7 +3,7 @@ import { Transformer } from '@napi-rs/image'
 import sharp from 'sharp'
 
 import { DecodeError, probe, thumbnail, TooLargeError, UnsupportedFormatError } from '../ts/index.js'
-import { animated, decode, fixtures, meanColour, pixelAt, pngHeaderBomb, QUADRANT_COLOURS, quadrants } from './helpers/fixtures.js'
+import { animated, decode, fixtures, fromRaw, meanColour, pixelAt, pngHeaderBomb, QUADRANT_COLOURS, quadrants } from './helpers/fixtures.js'
 
 /** Asserts each channel of `got` is within `tol` of `want`. */
 function near(t: { true: (v: boolean, m?: string) => void }, got: number[], want: readonly number[], tol: number, what: string): void {
@@ -198,4 +198,27 @@ test('an animated WebP thumbnails its first frame', async (t) => {
   t.is(info.frames, 2)
   const out = await decode((await thumbnail(anim, { width: 40, height: 30, format: 'png' })).data)
   near(t, pixelAt(out, 5, 5), QUADRANT_COLOURS[0], 4, 'top-left of frame 1')
+})
+
+for (const format of ['png', 'jpeg', 'webp'] as const) {
+  test(`a ${format} with an embedded Display P3 profile is converted to sRGB`, async (t) => {
+    const input = await fromRaw(quadrants(40, 40)).withIccProfile('p3')[format]({ quality: 95 } as never).toBuffer()
+    // The stored samples are P3 values (green is about 95,197,66): without the conversion the
+    // assertion below fails by far more than its tolerance.
+    const out = await decode((await thumbnail(input, { width: 40, height: 40, format: 'png' })).data)
+    quadrantCentres(out).forEach(([x, y], q) => near(t, pixelAt(out, x, y), QUADRANT_COLOURS[q], format === 'png' ? 6 : 12, `quadrant ${q}`))
+  })
+}
+
+test('a JPEG header claiming 65000×65000 fails fast with TooLargeError', async (t) => {
+  const header = Buffer.from([
+    0xff, 0xd8,
+    0xff, 0xc0, 0x00, 0x11, 0x08, 0xfd, 0xe8, 0xfd, 0xe8, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01,
+    0xff, 0xda, 0x00, 0x0c, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11, 0x00, 0x3f, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0xff, 0xd9,
+  ])
+  t.deepEqual([probe(header).width, probe(header).height], [65000, 65000])
+  const started = performance.now()
+  await t.throwsAsync(thumbnail(header, { width: 100 }), { instanceOf: TooLargeError, message: /maxInputPixels/ })
+  t.true(performance.now() - started < 500)
 })
