@@ -16,7 +16,6 @@ import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js
 import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
 import { DogpileLock, type LockCache, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
-import { SourceTooLargeError } from './errors.js'
 import type { ThumbnailFile } from './responses.js'
 
 /** The fields of a parsed thumbnail URL the generator needs. */
@@ -87,6 +86,8 @@ export interface RenderOptions {
   method: string
   format: string
   quality: number
+  /** Largest source in bytes the renderer accepts. */
+  maxInputBytes?: number
   signal?: AbortSignal
 }
 
@@ -254,12 +255,13 @@ export class ThumbnailGenerator {
       }
       if (handle) {
         try {
-          // Re-check under the lock: the previous owner may have finished between our stat and add.
-          if (await exists(file.absolutePath)) return { ...file, via: waited ? 'wait' : 'hit' }
-          // A URL signed with a rotated key: link the bytes rendered for the old key.
-          if (spec.variantPath && o.output.adopt && (await o.output.adopt(spec.outputPath, spec.variantPath))) {
-            return { ...file, via: 'hit' }
-          }
+          // Re-check under the lock: the previous owner may have finished between our stat and
+          // add. `adopt` does that check too, and also links bytes rendered for a rotated key.
+          const present =
+            spec.variantPath && o.output.adopt
+              ? await o.output.adopt(spec.outputPath, spec.variantPath)
+              : await exists(file.absolutePath)
+          if (present) return { ...file, via: waited ? 'wait' : 'hit' }
           await this.#render(spec, file.absolutePath)
           return { ...file, via: 'render' }
         } finally {
@@ -293,17 +295,17 @@ export class ThumbnailGenerator {
       method: spec.method,
       format: formatFor(spec.ext),
       quality: o.quality,
+      ...(o.maxSourceBytes ? { maxInputBytes: o.maxSourceBytes } : {}),
     }
-    await mkdir(path.dirname(dst), { recursive: true })
     let info: RenderInfo
     try {
       if (o.source.localPath) {
         const src = await o.source.localPath(spec.source)
-        // The native side reads the file itself, so the byte cap is checked here first.
-        if (o.maxSourceBytes && (await stat(src)).size > o.maxSourceBytes) throw new SourceTooLargeError(o.maxSourceBytes)
+        // The native side reads the file itself and enforces the byte cap (TooLargeError, 413).
         info = await o.renderer.thumbnailFile(src, dst, opts)
       } else {
         const input = await o.source.read(spec.source)
+        await mkdir(path.dirname(dst), { recursive: true })
         const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
         const bytes = bytesOf(out)
         await writeAtomic(dst, bytes)
@@ -318,7 +320,9 @@ export class ThumbnailGenerator {
     }
     o.stats.renders++
     if (spec.variantPath && o.output.remember) {
-      await o.output.remember(spec.outputPath, spec.variantPath).catch(() => undefined)
+      // Only needed by a later key rotation, so it does not delay this response; a request that
+      // misses the variant meanwhile just renders once more.
+      void o.output.remember(spec.outputPath, spec.variantPath).catch(() => undefined)
     }
     if (o.records) {
       const record: ThumbnailRecord = {
