@@ -208,7 +208,10 @@ export class RedisCache extends BaseCache {
   protected override isUnavailable(err: unknown): boolean {
     if (err instanceof CacheUnavailableError) return true
     if (err instanceof ReplyError) return TRANSIENT_REPLY.test((err as Error).message)
-    return !(err instanceof CacheSerializationError || err instanceof InvalidOptionError)
+    // ioredis reports connection loss, timeouts and retries as plain Errors; programming errors
+    // must still surface rather than pass for an outage.
+    const bug = err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError
+    return !(bug || err instanceof CacheSerializationError || err instanceof InvalidOptionError)
   }
 
   private decode(key: string, buf: Buffer | null): unknown {
