@@ -21,6 +21,24 @@ fn pixel_type(channels: Channels) -> PixelType {
     }
 }
 
+/// Copies the whole-pixel box `(left, top, w, h)` out of a `width` × `height` buffer.
+fn copy_box(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    bpp: usize,
+    (left, top, w, h): (u32, u32, u32, u32),
+) -> Vec<u8> {
+    let left = left.min(width - w) as usize;
+    let top = top.min(height - h) as usize;
+    let (width, w) = (width as usize, w as usize);
+    let mut out = Vec::with_capacity(w * h as usize * bpp);
+    for y in top..top + h as usize {
+        out.extend_from_slice(&pixels[(y * width + left) * bpp..(y * width + left + w) * bpp]);
+    }
+    out
+}
+
 /// Resamples the `crop` box of a `width` × `height` buffer to `out_w` × `out_h`.
 pub fn resize(
     pixels: &[u8],
@@ -35,14 +53,16 @@ pub fn resize(
     let top = crop.top.clamp(0.0, height as f64 - 1.0);
     let cw = crop.width.min(width as f64 - left).max(1.0);
     let ch = crop.height.min(height as f64 - top).max(1.0);
-    let is_identity = out_w == width
-        && out_h == height
-        && left == 0.0
-        && top == 0.0
-        && cw == width as f64
-        && ch == height as f64;
-    if is_identity {
-        return Ok(pixels.to_vec());
+    // Shrink-on-load often leaves a box that already has the output size; resampling it 1:1
+    // would only blur it, so the box is copied instead (offsets rounded to whole pixels).
+    if (cw - out_w as f64).abs() < 0.5 && (ch - out_h as f64).abs() < 0.5 {
+        return Ok(copy_box(
+            pixels,
+            width,
+            height,
+            channels.count(),
+            (left.round() as u32, top.round() as u32, out_w, out_h),
+        ));
     }
     let pt = pixel_type(channels);
     let src = ImageRef::new(width, height, pixels, pt)
@@ -81,6 +101,21 @@ mod tests {
         };
         let out = resize(&img, 32, 4, Channels::Rgb, crop, 4, 2).unwrap();
         assert!(out.iter().all(|&v| v == 255), "{out:?}");
+    }
+
+    #[test]
+    fn a_box_of_the_output_size_is_copied() {
+        let img: Vec<u8> = (0..16).collect();
+        let crop = Rect {
+            left: 1.2,
+            top: 2.0,
+            width: 2.0,
+            height: 2.0,
+        };
+        assert_eq!(
+            resize(&img, 4, 4, Channels::Gray, crop, 2, 2).unwrap(),
+            vec![9, 10, 13, 14]
+        );
     }
 
     #[test]
