@@ -31,8 +31,20 @@ mod tests {
 
     /// A minimal big- or little-endian TIFF with one IFD holding only the orientation tag.
     pub(crate) fn tiff_with_orientation(value: u16, little: bool) -> Vec<u8> {
-        let w16 = |v: u16| if little { v.to_le_bytes() } else { v.to_be_bytes() };
-        let w32 = |v: u32| if little { v.to_le_bytes() } else { v.to_be_bytes() };
+        let w16 = |v: u16| {
+            if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            }
+        };
+        let w32 = |v: u32| {
+            if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            }
+        };
         let mut t = Vec::new();
         t.extend_from_slice(if little { b"II" } else { b"MM" });
         t.extend_from_slice(&w16(42));
@@ -50,8 +62,14 @@ mod tests {
     #[test]
     fn reads_every_orientation_in_both_byte_orders() {
         for o in 1..=8u16 {
-            assert_eq!(orientation_from_tiff(&tiff_with_orientation(o, true)), o as u8);
-            assert_eq!(orientation_from_tiff(&tiff_with_orientation(o, false)), o as u8);
+            assert_eq!(
+                orientation_from_tiff(&tiff_with_orientation(o, true)),
+                o as u8
+            );
+            assert_eq!(
+                orientation_from_tiff(&tiff_with_orientation(o, false)),
+                o as u8
+            );
         }
     }
 
