@@ -11,6 +11,7 @@ import {
   InvalidOptionError,
   IoError,
   probe,
+  probeFile,
   thumbnail,
   THUMBNAIL_DEFAULTS,
   thumbnailFile,
@@ -191,6 +192,14 @@ test('probe reads format, upright size, orientation, alpha and frames from heade
   t.deepEqual(probe(await fixtures.png()), { format: 'png', width: 300, height: 200, orientation: 1, hasAlpha: false, frames: 1 })
   t.deepEqual(probe(await fixtures.pngAlpha()), { format: 'png', width: 100, height: 100, orientation: 1, hasAlpha: true, frames: 1 })
   t.throws(() => probe(Buffer.from('\x89PNG\r\n\x1a\nbroken', 'latin1')), { instanceOf: DecodeError })
+})
+
+test('probeFile reads the header of a file and maps a missing file to IoError', async (t) => {
+  const dir = await tempDir(t)
+  const file = path.join(dir, 'a.gif')
+  await writeFile(file, await fixtures.gif())
+  t.like(await probeFile(file), { format: 'gif', width: 300, height: 200, frames: 1 })
+  await t.throwsAsync(probeFile(path.join(dir, 'missing.gif')), { instanceOf: IoError })
 })
 
 test('an AbortSignal aborted before the call rejects with AbortError', async (t) => {

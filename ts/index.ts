@@ -45,7 +45,7 @@ export { createServer, type ServerOptions, type ThumbnailServer } from './server
 export { nginxConfig, NGINX_DEFAULTS, type NginxConfigOptions } from './cli/nginx-config.js'
 export { cacheMemoize, cacheMemoizeIter, CACHE_MEMOIZE_DEFAULTS, type CacheMemoizeOptions, type ItemsSource } from './cache/memoize.js'
 export { ThumbnailCache, thumbnailRecordProblem, THUMBNAIL_CACHE_DEFAULTS, type ThumbnailCacheOptions, type ThumbnailRecord } from './cache/thumbnails.js'
-export { thumbnail, thumbnailFile, probe, type Thumbnail, type ThumbnailFileInfo, type ProbeInfo } from './image/thumbnail.js'
+export { thumbnail, thumbnailFile, probe, probeFile, type Thumbnail, type ThumbnailFileInfo, type ProbeInfo } from './image/thumbnail.js'
 export {
   THUMBNAIL_DEFAULTS,
   resolveThumbnailOptions,

@@ -3,7 +3,9 @@
  * orient → resize/crop → encode → optionally write) in one native call on the libuv pool.
  * @module
  */
-import { AbortError, InvalidOptionError } from '../errors.js'
+import { readFile } from 'node:fs/promises'
+
+import { AbortError, InvalidOptionError, IoError } from '../errors.js'
 import { binding, callAsync, callSync } from '../native.js'
 import { resolveThumbnailOptions, type ThumbnailFileOptions, type ThumbnailFormat, type ThumbnailOptions } from './options.js'
 
@@ -106,4 +108,20 @@ export async function thumbnailFile(src: string, dst: string, options: Thumbnail
 export function probe(input: Buffer | Uint8Array): ProbeInfo {
   const buf = toBuffer(input)
   return callSync(() => binding.probe(buf)) as ProbeInfo
+}
+
+/**
+ * {@link probe} for a file. The whole file is read because GIF frames can only be counted by
+ * walking every block.
+ * @param file - path of the image
+ * @throws IoError when the file cannot be read, UnsupportedFormatError, DecodeError
+ */
+export async function probeFile(file: string): Promise<ProbeInfo> {
+  let bytes: Buffer
+  try {
+    bytes = await readFile(file)
+  } catch (err) {
+    throw new IoError(`Cannot read ${file}: ${(err as Error).message}`, { cause: err })
+  }
+  return probe(bytes)
 }

@@ -201,6 +201,28 @@ mod tests {
     }
 
     #[test]
+    fn gray_profile_is_applied_and_expands_to_rgb() {
+        // A linear (gamma 1.0) gray profile: 50% linear light is about 188 in sRGB.
+        let d65 = lcms2::white_point_from_temp(6504.0).unwrap();
+        let linear = Profile::new_gray(&d65, &lcms2::ToneCurve::new(1.0)).unwrap();
+        let icc = linear.icc().unwrap();
+        let (rgb, ch) = to_srgb(vec![128, 255, 128, 128], Channels::GrayAlpha, Some(&icc)).unwrap();
+        assert_eq!(ch, Channels::Rgba);
+        assert!((185..=191).contains(&rgb[0]), "{rgb:?}");
+        assert_eq!((rgb[0], rgb[1], rgb[3]), (rgb[2], rgb[0], 255));
+        assert!((185..=191).contains(&rgb[4]) && rgb[7] == 128, "{rgb:?}");
+    }
+
+    #[test]
+    fn a_profile_of_another_colour_space_is_ignored() {
+        let icc = Profile::new_srgb().icc().unwrap();
+        let (rgb, _) = to_srgb(vec![128], Channels::Gray, Some(&icc)).unwrap();
+        assert_eq!(rgb, vec![128, 128, 128]);
+        let (rgb, _) = to_srgb(vec![1, 2, 3], Channels::Rgb, Some(b"not a profile")).unwrap();
+        assert_eq!(rgb, vec![1, 2, 3]);
+    }
+
+    #[test]
     fn flatten_blends_onto_background() {
         assert_eq!(
             flatten(
