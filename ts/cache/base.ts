@@ -6,7 +6,14 @@
 import { InvalidOptionError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import { CacheKeyNotFoundError, CacheUnavailableError, CacheValueError, InvalidCacheKeyError } from './errors.js'
-import { BASE_CACHE_DEFAULTS, MAX_KEY_LENGTH, type BaseCacheOptions, type CacheLogger, type KeyFunction } from './options.js'
+import {
+  BASE_CACHE_DEFAULTS,
+  MAX_KEY_LENGTH,
+  defaultKeyFunction,
+  type BaseCacheOptions,
+  type CacheLogger,
+  type KeyFunction,
+} from './options.js'
 import { serialize } from './serialize.js'
 
 /**
@@ -25,6 +32,9 @@ export interface CacheEntry {
  * timeouts never reach primitives: the base class turns them into deletes.
  */
 export type Ttl = number | null
+
+// Bound of the made-key memo; cleared wholesale when full (cheaper than LRU bookkeeping).
+const MADE_KEYS_LIMIT = 10_000
 
 // Memcached's rule, which Django enforces for every backend so keys stay portable.
 // eslint-disable-next-line no-control-regex
@@ -56,6 +66,8 @@ export abstract class BaseCache {
   protected readonly keyFunction: KeyFunction
   /** Whether invalid keys are hashed instead of rejected. */
   protected readonly hashLongKeys: boolean
+  /** Recently made keys at the default version (only with the default key function). */
+  private readonly madeKeys: Map<string, string> | undefined
   /** Whether the backend is currently considered down (set by {@link guard}). */
   protected outage = false
 
@@ -78,6 +90,7 @@ export abstract class BaseCache {
     if (!o.logger || typeof o.logger.warn !== 'function' || typeof o.logger.info !== 'function') {
       throw new InvalidOptionError(`Expected { warn, info } functions for logger but received ${describe(o.logger)}`)
     }
+    this.madeKeys = o.keyFunction === defaultKeyFunction ? new Map() : undefined
     this.defaultTimeout = o.timeout
     this.keyPrefix = o.keyPrefix
     this.version = o.version
@@ -178,6 +191,21 @@ export abstract class BaseCache {
    * @throws {@link InvalidCacheKeyError}
    */
   makeKey(key: string, version?: number): string {
+    // Hot keys at the default version skip building and validating the key again: this is a
+    // third of a MemoryCache hit. Only the built-in key function is pure enough to memoize.
+    if (version === undefined || version === this.version) {
+      const memo = this.madeKeys?.get(key)
+      if (memo !== undefined) return memo
+    }
+    const made = this.buildKey(key, version)
+    if (this.madeKeys !== undefined && (version === undefined || version === this.version)) {
+      if (this.madeKeys.size >= MADE_KEYS_LIMIT) this.madeKeys.clear()
+      this.madeKeys.set(key, made)
+    }
+    return made
+  }
+
+  private buildKey(key: string, version: number | undefined): string {
     if (typeof key !== 'string') throw new InvalidCacheKeyError(`Expected string for key but received ${describe(key)}`)
     const v = version ?? this.version
     if (!Number.isInteger(v)) throw new InvalidOptionError(`Expected integer for version but received ${describe(v)}`)
