@@ -163,7 +163,7 @@ pub fn run_cancellable(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Res
     }
     let (uw, uh) = upright(&header);
     let o = header.orientation;
-    let mut plan = plan(
+    let plan = plan(
         uw,
         uh,
         opts.width,
@@ -181,17 +181,17 @@ pub fn run_cancellable(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Res
     let decoded = decode(input, &header, min_w, min_h, max_bytes)?;
     check_cancel(cancel)?;
 
-    if opts.method == Method::Smart
-        && (plan.width < plan.scaled_width || plan.height < plan.scaled_height)
-    {
-        plan = smart_plan(&decoded, &header, plan, uw, uh)?;
+    let smart = opts.method == Method::Smart
+        && (plan.width < plan.scaled_width || plan.height < plan.scaled_height);
+    let (mut pixels, channels, w, h) = if smart {
+        smart_thumbnail(&decoded, &header, &plan, uw, uh, cancel)?
+    } else {
+        let (pixels, w, h) = resize_planned(&decoded, &header, &plan, plan.width, plan.height)?;
         check_cancel(cancel)?;
-    }
-
-    let (pixels, w, h) = resize_planned(&decoded, &header, &plan, plan.width, plan.height)?;
-    check_cancel(cancel)?;
-    let (pixels, channels) = to_srgb(pixels, decoded.channels, decoded.icc.as_deref())?;
-    let (mut pixels, w, h) = orient::apply(pixels, w, h, channels.count(), o);
+        let (pixels, channels) = to_srgb(pixels, decoded.channels, decoded.icc.as_deref())?;
+        let (pixels, w, h) = orient::apply(pixels, w, h, channels.count(), o);
+        (pixels, channels, w, h)
+    };
     let mut channels = channels;
     if channels == Channels::Rgba && !opts.encode.format.supports_alpha() {
         pixels = flatten(&pixels, opts.background);
@@ -254,14 +254,18 @@ fn resize_planned(
     Ok((pixels, sw, sh))
 }
 
-/// Runs the entropy crop on a small upright sRGB copy of the cover-scaled image and returns the
-/// plan with the chosen window.
-fn smart_plan(d: &Decoded, header: &Header, plan: Plan, uw: u32, uh: u32) -> Result<Plan> {
-    let k = (SMART_ANALYSIS_SIDE / plan.scaled_width.max(plan.scaled_height) as f64).min(1.0);
-    let aw = ((plan.scaled_width as f64 * k).round() as u32).max(1);
-    let ah = ((plan.scaled_height as f64 * k).round() as u32).max(1);
-    let tw = ((plan.width as f64 * k).round() as usize).clamp(1, aw as usize);
-    let th = ((plan.height as f64 * k).round() as usize).clamp(1, ah as usize);
+/// Smart crop, B3 style: resize the whole source to the cover size once, run the entropy crop on
+/// it (or on a copy shrunk to [`SMART_ANALYSIS_SIDE`] when it is larger, offsets mapped back),
+/// then cut the window out of the cover image. Returns upright sRGB pixels.
+fn smart_thumbnail(
+    d: &Decoded,
+    header: &Header,
+    plan: &Plan,
+    uw: u32,
+    uh: u32,
+    cancel: &AtomicBool,
+) -> Result<(Vec<u8>, Channels, u32, u32)> {
+    let (sw, sh) = (plan.scaled_width, plan.scaled_height);
     let whole = Plan {
         crop: Rect {
             left: 0.0,
@@ -269,20 +273,49 @@ fn smart_plan(d: &Decoded, header: &Header, plan: Plan, uw: u32, uh: u32) -> Res
             width: uw as f64,
             height: uh as f64,
         },
-        ..plan
+        ..*plan
     };
-    let (pixels, w, h) = resize_planned(d, header, &whole, aw, ah)?;
-    let (pixels, channels) = to_srgb(pixels, d.channels, d.icc.as_deref())?;
-    let (pixels, w, h) = orient::apply(pixels, w, h, channels.count(), header.orientation);
-    let (left, top) = smartcrop::find(&pixels, w as usize, h as usize, channels.count(), tw, th);
-    let (left, top) = (left as f64 / k, top as f64 / k);
-    let left = left
-        .round()
-        .clamp(0.0, (plan.scaled_width - plan.width) as f64);
-    let top = top
-        .round()
-        .clamp(0.0, (plan.scaled_height - plan.height) as f64);
-    Ok(plan.with_offset(uw, uh, left, top))
+    let (cover, w, h) = resize_planned(d, header, &whole, sw, sh)?;
+    check_cancel(cancel)?;
+    let (cover, channels) = to_srgb(cover, d.channels, d.icc.as_deref())?;
+    let (cover, w, h) = orient::apply(cover, w, h, channels.count(), header.orientation);
+    debug_assert_eq!((w, h), (sw, sh));
+    let bpp = channels.count();
+    let k = (SMART_ANALYSIS_SIDE / sw.max(sh) as f64).min(1.0);
+    let (left, top) = if k < 1.0 {
+        let aw = ((sw as f64 * k).round() as u32).max(1);
+        let ah = ((sh as f64 * k).round() as u32).max(1);
+        let full = Rect {
+            left: 0.0,
+            top: 0.0,
+            width: sw as f64,
+            height: sh as f64,
+        };
+        let small = resize(&cover, sw, sh, channels, full, aw, ah)?;
+        let tw = ((plan.width as f64 * k).round() as usize).clamp(1, aw as usize);
+        let th = ((plan.height as f64 * k).round() as usize).clamp(1, ah as usize);
+        let (l, t) = smartcrop::find(&small, aw as usize, ah as usize, bpp, tw, th);
+        ((l as f64 / k).round() as u32, (t as f64 / k).round() as u32)
+    } else {
+        let (l, t) = smartcrop::find(
+            &cover,
+            sw as usize,
+            sh as usize,
+            bpp,
+            plan.width as usize,
+            plan.height as usize,
+        );
+        (l as u32, t as u32)
+    };
+    let left = left.min(sw - plan.width) as usize;
+    let top = top.min(sh - plan.height) as usize;
+    let (ow, oh) = (plan.width as usize, plan.height as usize);
+    let mut out = Vec::with_capacity(ow * oh * bpp);
+    for y in top..top + oh {
+        let row = (y * sw as usize + left) * bpp;
+        out.extend_from_slice(&cover[row..row + ow * bpp]);
+    }
+    Ok((out, channels, plan.width, plan.height))
 }
 
 #[cfg(test)]
