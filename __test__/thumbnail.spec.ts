@@ -241,7 +241,7 @@ test('the event loop keeps ticking while 20 thumbnails run', async (t) => {
   clearInterval(timer)
   outs.forEach((o, i) => t.deepEqual([o.width, o.height], [200 + i, 150]))
   t.true(ticks >= Math.min(5, elapsed / 20), `${ticks} ticks in ${elapsed.toFixed(0)} ms`)
-  t.true(maxGap < 250, `longest stall ${maxGap.toFixed(0)} ms`)
+  t.true(maxGap < 400, `longest stall ${maxGap.toFixed(0)} ms`)
 })
 
 test('thumbnailFile writes the thumbnail and leaves no temporary file', async (t) => {
