@@ -532,3 +532,24 @@ test('when the shared Redis is down, a request still renders (fail open without 
     await r.close()
   }
 })
+
+test('with trustCache a recorded thumbnail is served without a stat, and a vanished file is rendered again', async (t) => {
+  const r = await rig({ trustCache: true, hotCacheBytes: 0 })
+  try {
+    const u = sign('sunset.jpg', '58x58', 'crop', '.jpg')
+    const file = path.join(r.outputs, u.slice('/thumbnails/'.length))
+    t.is((await get(r.url + u)).res.status, 200)
+    const record = await r.handler.generator.records!.get(u.slice('/thumbnails/'.length))
+    t.like(record, { width: 58, height: 58, format: 'jpeg' })
+    await rm(file)
+    const again = await get(r.url + u)
+    t.is(again.res.status, 200)
+    t.is((await sharp(again.body).metadata()).width, 58)
+    t.true((await stat(file)).isFile())
+    // One hit from the trusted record (no stat), one from re-linking the variant after the open
+    // failed; without trustCache the stat would have found no file and counted only the second.
+    t.is(r.handler.stats.hits, 2)
+  } finally {
+    await r.close()
+  }
+})

@@ -208,6 +208,11 @@ export class ThumbnailGenerator {
     this.#lock = new DogpileLock(options.cache, { timeout: options.lockTimeout, prefix: `${options.keyPrefix}:lock:` })
   }
 
+  /** The thumbnail records, if any. */
+  get records(): ThumbnailRecordsLike | null {
+    return this.#o.records ?? null
+  }
+
   /** The lock guarding renders (exposed so tests and tools can inspect or hold it). */
   get lock(): DogpileLock {
     return this.#lock

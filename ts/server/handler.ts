@@ -6,9 +6,10 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
-import type { BaseCache } from '../cache/base.js'
+import { BaseCache } from '../cache/base.js'
 import { MemoryCache } from '../cache/memory.js'
 import { RedisCache } from '../cache/redis.js'
+import { ThumbnailCache } from '../cache/thumbnails.js'
 
 import { RestthumbsError } from '../errors.js'
 import { ConfigError, resolveConfig, type ServerConfig } from './config.js'
@@ -295,9 +296,19 @@ export function buildDependencies(config: Readonly<ServerConfig>, given: Partial
     cache = built
     closers.push(() => built.close())
   }
+  // Records live next to the locks: in-process for 'memory', shared through Redis otherwise,
+  // so with trustCache a warm hit in any worker skips the stat.
+  const records =
+    given.records !== undefined
+      ? given.records
+      : new ThumbnailCache({
+          backend: cache instanceof BaseCache ? cache : null,
+          keyPrefix: `${config.keyPrefix}:thumbnails`,
+          maxEntries: 10_000,
+        })
   return {
     cache,
-    records: given.records ?? null,
+    records,
     source,
     output: given.output ?? new LocalOutputStorage({ root: config.outputRoot }),
     renderer: given.renderer ?? nativeRenderer,
