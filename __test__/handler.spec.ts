@@ -553,3 +553,29 @@ test('with trustCache a recorded thumbnail is served without a stat, and a vanis
     await r.close()
   }
 })
+
+test('a render that outlives renderTimeout is aborted, answered 503 and its lock released', async (t) => {
+  const origin = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'image/jpeg' })
+    res.write(Buffer.from([0xff, 0xd8, 0xff]))
+    // Never finishes the body: only the render deadline can end this.
+  })
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
+  const { port } = origin.address() as { port: number }
+  const source = new HttpSourceStorage({ baseUrl: `http://127.0.0.1:${port}/`, allowPrivate: true })
+  const r = await rig({ source, renderTimeout: 0.3 })
+  try {
+    const u = sign('stuck.jpg', '50x50', 'crop', '.jpg')
+    const started = Date.now()
+    const { res, text } = await get(r.url + u)
+    t.is(res.status, 503)
+    t.is(text, 'Temporarily unavailable, retry shortly (ERR_ABORTED)\n')
+    t.true(Date.now() - started < 5000)
+    t.false(await r.handler.generator.lock.isLocked(r.handler.generator.lockName({ outputPath: u.slice(12) })))
+  } finally {
+    await r.close()
+    await source.close()
+    origin.closeAllConnections()
+    await new Promise((res) => origin.close(res))
+  }
+})

@@ -124,6 +124,12 @@ export interface ServerConfig {
    */
   maxSourceBytes: number
   /**
+   * Seconds a render may take before it is aborted (503); bounds how long a stuck render can
+   * keep its lock alive.
+   * @default 30
+   */
+  renderTimeout: number
+  /**
    * Bytes of hot thumbnails kept in memory (`0` disables): warm hits then cost no syscall.
    * @default 33554432
    */
@@ -163,6 +169,7 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   trustCache: false,
   quality: 85,
   maxSourceBytes: 20_000_000,
+  renderTimeout: 30,
   hotCacheBytes: 32 * 1024 * 1024,
   hotCacheMs: 1000,
   accessLog: true,
@@ -199,6 +206,7 @@ const KINDS: { [K in keyof ServerConfig]: Kind } = {
   trustCache: 'bool',
   quality: 'int',
   maxSourceBytes: 'int',
+  renderTimeout: 'number',
   hotCacheBytes: 'int',
   hotCacheMs: 'int',
   accessLog: 'bool',

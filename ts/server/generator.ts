@@ -179,6 +179,8 @@ export interface GeneratorOptions {
   quality: number
   /** Largest local source in bytes (remote sources are capped by their storage). */
   maxSourceBytes?: number
+  /** Seconds before a render (fetch + decode + encode) is aborted. */
+  renderTimeout?: number
   /** Counters to update. */
   stats: HandlerStats
 }
@@ -301,6 +303,9 @@ export class ThumbnailGenerator {
       format: formatFor(spec.ext),
       quality: o.quality,
       ...(o.maxSourceBytes ? { maxInputBytes: o.maxSourceBytes } : {}),
+      // Not the client's signal: the render is shared by every waiter, so one client leaving
+      // must not cancel it. Only the deadline does, so a stuck render cannot hold its lock forever.
+      ...(o.renderTimeout ? { signal: AbortSignal.timeout(o.renderTimeout * 1000) } : {}),
     }
     let info: RenderInfo
     try {
@@ -309,7 +314,7 @@ export class ThumbnailGenerator {
         // The native side reads the file itself and enforces the byte cap (TooLargeError, 413).
         info = await o.renderer.thumbnailFile(src, dst, opts)
       } else {
-        const input = await o.source.read(spec.source)
+        const input = await o.source.read(spec.source, { signal: opts.signal })
         await mkdir(path.dirname(dst), { recursive: true })
         const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
         const bytes = bytesOf(out)

@@ -100,7 +100,7 @@ const PHRASES: Record<number, string> = {
   422: 'Image too large to process',
   500: 'Internal server error',
   502: 'Bad gateway',
-  503: 'Thumbnail is being generated, retry shortly',
+  503: 'Temporarily unavailable, retry shortly',
   504: 'Origin timed out',
 }
 
@@ -133,6 +133,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     trustCache: config.trustCache,
     quality: config.quality,
     maxSourceBytes: config.maxSourceBytes,
+    renderTimeout: config.renderTimeout,
     stats,
   })
   const respondOpts = { maxAge: config.maxAge }
