@@ -56,38 +56,57 @@ export interface OutputStorageLike {
 
 /** The record the generator keeps per thumbnail in the {@link ThumbnailRecordsLike} cache. */
 export interface ThumbnailRecord {
+  /** Output path; the record's key. */
   name: string
+  /** Path relative to the output root (equal to `name` here). */
   path: string
+  /** Public URL, when known. */
   url?: string
+  /** Output width in pixels. */
   width: number
+  /** Output height in pixels. */
   height: number
+  /** File size in bytes. */
   size: number
+  /** Output format (`jpeg`, `png`, `webp`). */
   format: string
 }
 
 /** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
 export interface ThumbnailRecordsLike {
+  /** The record of an output path, or nothing. */
   get(name: string): Promise<ThumbnailRecord | null | undefined> | ThumbnailRecord | null | undefined
+  /** Stores a record under its `name`. */
   set(record: ThumbnailRecord): Promise<unknown> | unknown
 }
 
 /** What the native pipeline reports for a written thumbnail. */
 export interface RenderInfo {
+  /** Format written. */
   format: string
+  /** Output width in pixels. */
   width: number
+  /** Output height in pixels. */
   height: number
+  /** Bytes written. */
   size?: number
 }
 
 /** Options passed to the renderer (the `thumbnail`/`thumbnailFile` contract). */
 export interface RenderOptions {
+  /** Target width, `0` = from the aspect ratio. */
   width: number
+  /** Target height, `0` = from the aspect ratio. */
   height: number
+  /** `crop`, `scale` or `smart`. */
   method: string
+  /** `jpeg`, `png` or `webp`. */
   format: string
+  /** Encoder quality 1–100. */
   quality: number
   /** Largest source in bytes the renderer accepts. */
   maxInputBytes?: number
+  /** Aborts the render. */
   signal?: AbortSignal
 }
 
@@ -101,6 +120,7 @@ export interface RendererLike {
 
 /** A cache for locks and negative entries. */
 export interface GeneratorCache extends LockCache {
+  /** Stores a value for `timeout` seconds. */
   set(key: string, value: unknown, timeout?: number | null): Promise<unknown> | unknown
 }
 
@@ -138,6 +158,7 @@ export class ThumbnailBusyError extends RestthumbsError {
 
 /** Another worker is rendering this thumbnail (`'404'` waiter mode, the seed's answer). HTTP 404. */
 export class ThumbnailPendingError extends RestthumbsError {
+  /** No arguments: the message is fixed. */
   constructor() {
     super('ERR_THUMBNAIL_PENDING', 'The thumbnail is being generated', { status: 404 })
   }
