@@ -285,12 +285,14 @@ export class ThumbnailGenerator {
         try {
           // Re-check under the lock: the previous owner may have finished between our stat and
           // add. `adopt` does that check too, and also links bytes rendered for a rotated key.
+          // Resolving the source overlaps that check: on a cold miss both are needed anyway.
+          const src = o.source.localPath ? settle(o.source.localPath(spec.source)) : undefined
           const present =
             spec.variantPath && o.output.adopt
               ? await o.output.adopt(spec.outputPath, spec.variantPath)
               : await exists(file.absolutePath)
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
-          await this.#render(spec, file.absolutePath)
+          await this.#render(spec, file.absolutePath, src)
           return { ...file, via: 'render' }
         } finally {
           await handle.release().catch(() => false)
@@ -315,7 +317,7 @@ export class ThumbnailGenerator {
     }
   }
 
-  async #render(spec: ThumbnailSpec, dst: string): Promise<void> {
+  async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>): Promise<void> {
     const o = this.#o
     const opts: RenderOptions = {
       width: spec.width,
@@ -331,7 +333,7 @@ export class ThumbnailGenerator {
     let info: RenderInfo
     try {
       if (o.source.localPath) {
-        const src = await o.source.localPath(spec.source)
+        const src = localSource ? unwrap(await localSource) : await o.source.localPath(spec.source)
         // The native side reads the file itself and enforces the byte cap (TooLargeError, 413).
         info = await o.renderer.thumbnailFile(src, dst, opts)
       } else {
@@ -384,6 +386,21 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false
   }
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
+
+/** A promise that never rejects, so it can be started early and awaited later (or never). */
+function settle<T>(value: T | Promise<T>): Promise<Settled<T>> {
+  return Promise.resolve(value).then(
+    (v) => ({ ok: true as const, value: v }),
+    (error: unknown) => ({ ok: false as const, error }),
+  )
+}
+
+function unwrap<T>(s: Settled<T>): T {
+  if (s.ok) return s.value
+  throw s.error
 }
 
 function isCacheOutage(err: unknown): boolean {
