@@ -15,4 +15,4 @@ app.get('/', (req, res) => {
   res.send(`<img src="${src}">`)
 })
 
-app.listen(3000, () => console.log('http://127.0.0.1:3000/'))
+app.listen(Number(process.env.PORT ?? 3000), () => console.log('listening'))

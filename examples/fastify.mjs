@@ -19,4 +19,4 @@ app.get('/thumbnails/*', (request, reply) => {
   thumbnails(request.raw, reply.raw)
 })
 
-await app.listen({ port: 3000 })
+await app.listen({ port: Number(process.env.PORT ?? 3000) })

@@ -13,4 +13,4 @@ createServer((req, res) => {
     const url = thumbnailUrl('sunset.jpg', '300x200', 'smart', '.jpg', { signer: new Signer({ keys }), baseUrl: '/thumbnails' })
     res.writeHead(200, { 'Content-Type': 'text/html' }).end(`<img src="${url}">`)
   })
-}).listen(8080, () => console.log('http://127.0.0.1:8080/'))
+}).listen(Number(process.env.PORT ?? 8080), () => console.log(`http://127.0.0.1:${process.env.PORT ?? 8080}/`))
