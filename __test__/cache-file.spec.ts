@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 
@@ -144,4 +144,19 @@ console.log(JSON.stringify(wins.map((w, i) => (w ? process.pid + '-' + i : null)
   t.is(winners.length, 1, `winners: ${winners.join(', ')}`)
   const cache = new FileCache({ location })
   t.is(await cache.get('lock'), winners[0])
+})
+
+test('culling removes temp files abandoned by a crashed writer, and only old ones', async (t) => {
+  const { cache } = await cacheIn('stale-temp', { maxEntries: 4 })
+  const shard = dirname(cache.pathFor(cache.makeKey('x')))
+  await mkdir(shard, { recursive: true })
+  const old = join(shard, '.abandoned.tmp')
+  const fresh = join(shard, '.inflight.tmp')
+  await writeFile(old, 'half a value')
+  await writeFile(fresh, 'being written')
+  const hourAgo = new Date(Date.now() - 3600_000)
+  await utimes(old, hourAgo, hourAgo)
+  for (let i = 0; i < 6; i++) await cache.set(`k${i}`, i)
+  await t.throwsAsync(readFile(old), { code: 'ENOENT' })
+  t.is(await readFile(fresh, 'utf8'), 'being written')
 })

@@ -3,7 +3,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { deflate, deflateSync, inflate, inflateSync } from 'node:zlib'
@@ -55,6 +55,8 @@ const HEADER = 20
 const COMPRESSED = 1
 // Below this size zlib runs inline: a libuv round trip costs more than compressing.
 const SYNC_ZLIB_LIMIT = 16 * 1024
+// A writer holds its temp file for milliseconds; anything older than this was abandoned.
+const STALE_TEMP_MS = 10 * 60 * 1000
 const FS_DOWN = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EIO', 'EROFS', 'EMFILE', 'ENFILE', 'EDQUOT'])
 
 function code(err: unknown): string | undefined {
@@ -261,10 +263,20 @@ export class FileCache extends BaseCache {
         if (depth < 2) {
           if (/^[0-9a-f]{2}$/.test(name)) await level(join(dir, name), depth + 1)
         } else if (name.endsWith(FILE_CACHE_SUFFIX)) out.push(join(dir, name))
+        else if (name.endsWith('.tmp') || name.endsWith('.claim')) await this.removeIfStale(join(dir, name))
       }
     }
     await level(this.location, 0)
     return out
+  }
+
+  /** Temp and claim files left by a crashed writer are removed once clearly abandoned. */
+  private async removeIfStale(file: string): Promise<void> {
+    try {
+      if (Date.now() - (await stat(file)).mtimeMs > STALE_TEMP_MS) await unlink(file)
+    } catch {
+      // Already renamed or removed by its writer.
+    }
   }
 
   /**
