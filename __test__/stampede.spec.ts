@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -55,14 +56,15 @@ async function startWorker(env: NodeJS.ProcessEnv): Promise<Worker> {
 }
 
 function stopWorker(w: Worker): Promise<void> {
-  if (w.child.exitCode !== null) return Promise.resolve()
+  if (w.child.exitCode !== null || w.child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => {
     const t = setTimeout(() => w.child.kill('SIGKILL'), 3000)
     w.child.once('exit', () => {
       clearTimeout(t)
       resolve()
     })
-    w.child.send({ type: 'stop' })
+    if (w.child.connected) w.child.send({ type: 'stop' })
+    else w.child.kill('SIGKILL')
   })
 }
 
@@ -125,6 +127,69 @@ test('200 concurrent requests for 10 new thumbnails over 3 processes sharing Red
     )
   } finally {
     await Promise.all(workers.map(stopWorker))
+    await redis.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('a worker killed mid-render leaves no partial file, its lock expires and another worker renders', async (t) => {
+  const redis = await startRedis()
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-crash-'))
+  const photo = await readFile(path.join(MEDIA, 'sunset.jpg'))
+  let originHits = 0
+  let firstArrived: () => void = () => undefined
+  const arrived = new Promise<void>((resolve) => (firstArrived = resolve))
+  // The first fetch hangs forever (the render is "in progress" when its worker dies); later
+  // fetches get the image.
+  const origin = createServer((req, res) => {
+    originHits++
+    if (originHits === 1) {
+      firstArrived()
+      return
+    }
+    res.writeHead(200, { 'Content-Type': 'image/jpeg' }).end(photo)
+  })
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
+  const workers: Worker[] = []
+  try {
+    const output = path.join(dir, 'thumbnails')
+    const env = {
+      RESTTHUMBS_KEYS: KEY,
+      RESTTHUMBS_CACHE: redis.url,
+      RESTTHUMBS_SOURCE_URL: `http://127.0.0.1:${(origin.address() as { port: number }).port}/`,
+      RESTTHUMBS_SOURCE_ALLOW_PRIVATE: 'true',
+      RESTTHUMBS_OUTPUT_ROOT: output,
+      RESTTHUMBS_WAITER: 'wait',
+      RESTTHUMBS_LOCK_TIMEOUT: '1.5',
+      RESTTHUMBS_KEY_PREFIX: 'crash',
+    }
+    const [a, b] = await Promise.all([startWorker(env), startWorker(env)])
+    workers.push(a, b)
+    const u = thumbnailUrl('photos/sunset.jpg', '120x90', 'crop', '.jpg', { signer: new Signer({ keys: [KEY] }), baseUrl: '/thumbnails' })
+    const doomed = fetch(a.url + u).then(
+      (r) => r.status,
+      () => 'connection lost',
+    )
+    await arrived
+    a.child.kill('SIGKILL')
+    t.is(await doomed, 'connection lost')
+    const started = Date.now()
+    const res = await fetch(b.url + u)
+    const body = Buffer.from(await res.arrayBuffer())
+    t.is(res.status, 200)
+    const meta = await sharp(body).metadata()
+    t.is(meta.width, 120)
+    t.is(meta.height, 90)
+    // B waited for the dead owner's lock to expire (keep-alive stopped with the process).
+    const waited = Date.now() - started
+    t.true(waited >= 300 && waited < 10_000, `waited ${waited} ms`)
+    t.is((await b.stats()).renders, 1)
+    const leftovers = (await readdir(output, { recursive: true })).filter((f) => String(f).endsWith('.tmp'))
+    t.deepEqual(leftovers, [], 'no partial or temporary file was left behind')
+  } finally {
+    await Promise.all(workers.map(stopWorker))
+    origin.closeAllConnections()
+    await new Promise((r) => origin.close(r))
     await redis.stop()
     await rm(dir, { recursive: true, force: true })
   }

@@ -47,6 +47,12 @@ export interface ServerConfig {
    */
   sourceUrl: string
   /**
+   * Let `sourceUrl` resolve to loopback or private addresses (an origin on a trusted network).
+   * Off by default: the SSRF guard refuses them.
+   * @default false
+   */
+  sourceAllowPrivate: boolean
+  /**
    * Directory thumbnails are written to; the proxy serves it directly (`try_files`).
    * @default 'thumbnails'
    */
@@ -154,6 +160,7 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   basePath: '/thumbnails/',
   sourceRoot: 'media',
   sourceUrl: '',
+  sourceAllowPrivate: false,
   outputRoot: 'thumbnails',
   keys: Object.freeze([]) as unknown as string[],
   legacySignatures: false,
@@ -191,6 +198,7 @@ const KINDS: { [K in keyof ServerConfig]: Kind } = {
   basePath: 'string',
   sourceRoot: 'string',
   sourceUrl: 'string',
+  sourceAllowPrivate: 'bool',
   outputRoot: 'string',
   keys: 'list',
   legacySignatures: 'bool',

@@ -284,7 +284,11 @@ export function buildDependencies(config: Readonly<ServerConfig>, given: Partial
   let source = given.source
   if (!source) {
     if (config.sourceUrl) {
-      const http = new HttpSourceStorage({ baseUrl: config.sourceUrl, maxBytes: config.maxSourceBytes })
+      const http = new HttpSourceStorage({
+        baseUrl: config.sourceUrl,
+        maxBytes: config.maxSourceBytes,
+        allowPrivate: config.sourceAllowPrivate,
+      })
       source = http
       closers.push(() => http.close())
     } else {
