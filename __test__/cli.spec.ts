@@ -132,6 +132,20 @@ test('thumbnail renders a directory of inputs into an output directory', async (
   }
 })
 
+test('thumbnail expands a quoted glob itself', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-cli-'))
+  try {
+    const out = path.join(dir, 'thumbs')
+    const r = await run(['thumbnail', path.join(MEDIA, '*.jpg'), out, '--size', 'x40', '--method', 'scale'])
+    t.is(r.code, 0, r.stderr)
+    t.deepEqual((await readdir(out)).sort(), ['mandelbrot.jpg', 'sunset.jpg'])
+    t.is((await sharp(path.join(out, 'sunset.jpg')).metadata()).height, 40)
+    t.is((await sharp(path.join(out, 'sunset.jpg')).metadata()).width, 60)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
 test('invalid thumbnail options exit 1 with the typed error and its message', async (t) => {
   const r = await run(['thumbnail', path.join(MEDIA, 'sunset.jpg'), '/nonexistent/x.jpg', '--size', '0x0'])
   t.is(r.code, 1)
