@@ -56,6 +56,13 @@ function ping(port: number): Promise<boolean> {
   })
 }
 
+// Servers still running when the test process exits (a failed or timed-out test skipped its
+// teardown) are killed with it rather than left behind.
+const live = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
 function launch(port: number, dir: string, extra: string[] = [], leading: string[] = []): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -79,6 +86,8 @@ function launch(port: number, dir: string, extra: string[] = [], leading: string
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     child.stdout?.resume()
+    live.add(child)
+    child.once('exit', () => live.delete(child))
     let stderr = ''
     child.stderr?.on('data', (d) => (stderr += d.toString()))
     child.once('error', (err: NodeJS.ErrnoException) => {
