@@ -222,3 +222,14 @@ test('a JPEG header claiming 65000×65000 fails fast with TooLargeError', async 
   await t.throwsAsync(thumbnail(header, { width: 100 }), { instanceOf: TooLargeError, message: /maxInputPixels/ })
   t.true(performance.now() - started < 500)
 })
+
+test('a large WebP is scaled while decoding and keeps its colours and geometry', async (t) => {
+  const input = await fromRaw(quadrants(1600, 1200)).webp({ quality: 90 }).toBuffer()
+  const out = await thumbnail(input, { width: 100, height: 100, format: 'png' })
+  t.deepEqual([out.width, out.height, out.sourceWidth, out.sourceHeight], [100, 100, 1600, 1200])
+  const raw = await decode(out.data)
+  quadrantCentres(raw).forEach(([x, y], q) => near(t, pixelAt(raw, x, y), QUADRANT_COLOURS[q], 10, `quadrant ${q}`))
+  // The quadrant border stays in the middle: a shrink that broke the geometry would move it.
+  near(t, pixelAt(raw, 48, 25), QUADRANT_COLOURS[0], 30, 'left of the border')
+  near(t, pixelAt(raw, 51, 25), QUADRANT_COLOURS[1], 30, 'right of the border')
+})
