@@ -101,6 +101,8 @@ interface StoredManifest {
   id: string
   compressed: boolean
   encrypted: boolean
+  /** Where each 1 MiB segment starts in the compressed stream (parallel inflate). */
+  segments: number[]
 }
 
 /** Items of {@link cacheMemoizeIter}: an (async) iterable, or a function returning one. */
@@ -172,7 +174,10 @@ function isManifest(v: unknown, o: Resolved): v is StoredManifest {
     typeof m.crc32 === 'number' &&
     typeof m.id === 'string' &&
     typeof m.compressed === 'boolean' &&
-    typeof m.encrypted === 'boolean'
+    typeof m.encrypted === 'boolean' &&
+    Array.isArray(m.segments) &&
+    m.segments.length <= maxCount * 2 &&
+    m.segments.every((x) => typeof x === 'number')
   )
 }
 

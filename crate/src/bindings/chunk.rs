@@ -30,6 +30,9 @@ pub struct ChunkManifest {
     pub compressed: bool,
     /// Whether the chunks are sealed with AES-256-GCM.
     pub encrypted: bool,
+    /// Offsets in the compressed stream where each 1 MiB plaintext segment starts, so that
+    /// segments inflate in parallel. Empty when not compressed.
+    pub segments: Vec<f64>,
 }
 
 /// How to write or read chunks.
@@ -69,6 +72,7 @@ fn manifest_to_js(m: &Manifest) -> ChunkManifest {
         id: hex::encode(m.id),
         compressed: m.compressed,
         encrypted: m.encrypted,
+        segments: m.segments.iter().map(|&o| o as f64).collect(),
     }
 }
 
@@ -82,7 +86,17 @@ fn manifest_from_js(m: &ChunkManifest) -> std::result::Result<Manifest, CoreErro
             m.length
         )));
     }
+    let mut segments = Vec::with_capacity(m.segments.len());
+    for &o in &m.segments {
+        if !(o.is_finite() && o >= 0.0 && o.fract() == 0.0) {
+            return Err(CoreError::chunk_corrupt(format!(
+                "Manifest segment offset {o} is not a byte offset"
+            )));
+        }
+        segments.push(o as u64);
+    }
     Ok(Manifest {
+        segments,
         count: m.count,
         length: m.length as u64,
         crc32: m.crc32,
