@@ -29,12 +29,25 @@ fn decode_error(e: png::DecodingError) -> Error {
     Error::decode(format!("Invalid PNG: {e}"))
 }
 
-fn decoder(data: &[u8]) -> png::Decoder<Cursor<&[u8]>> {
-    // Pixel limits are enforced from the header by the pipeline; the crate's own default (64 MiB)
-    // would reject legitimate 50 MP images, so its allocation cap is only a backstop.
-    let mut d = png::Decoder::new_with_limits(Cursor::new(data), png::Limits { bytes: 1 << 32 });
+/// Allocation cap while reading chunks before IDAT: bounds a zlib bomb hidden in iCCP or eXIf.
+const HEADER_BYTES: usize = 64 << 20;
+
+fn decoder(data: &[u8], max_bytes: usize) -> png::Decoder<Cursor<&[u8]>> {
+    let mut d = png::Decoder::new_with_limits(Cursor::new(data), png::Limits { bytes: max_bytes });
     d.set_ignore_text_chunk(true);
     d
+}
+
+/// Allocation cap for a full decode: the pixel limit was checked from IHDR before this runs, so
+/// the cap follows the image (16-bit RGBA plus slack) instead of the crate's fixed 64 MiB, which
+/// would refuse legitimate 50 MP photos.
+fn decode_bytes(data: &[u8]) -> usize {
+    let dim = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap()) as usize)
+            .unwrap_or(0)
+    };
+    (dim(16).saturating_mul(dim(20)).saturating_mul(8)).saturating_add(HEADER_BYTES)
 }
 
 /// Reads the header without decoding pixels. IHDR alone is enough to enforce limits, so when
@@ -44,7 +57,7 @@ pub fn read_header(data: &[u8]) -> Result<PngHeader> {
     match read_full_header(data) {
         Ok(h) => Ok(h),
         Err(e) => {
-            let mut d = decoder(data);
+            let mut d = decoder(data, HEADER_BYTES);
             let Ok(info) = d.read_header_info() else {
                 return Err(e);
             };
@@ -60,7 +73,7 @@ pub fn read_header(data: &[u8]) -> Result<PngHeader> {
 }
 
 fn read_full_header(data: &[u8]) -> Result<PngHeader> {
-    let mut d = decoder(data);
+    let mut d = decoder(data, HEADER_BYTES);
     d.set_transformations(png::Transformations::EXPAND);
     let reader = d.read_info().map_err(decode_error)?;
     let info = reader.info();
@@ -83,7 +96,7 @@ fn read_full_header(data: &[u8]) -> Result<PngHeader> {
 
 /// Decodes the (first / default) image to 8-bit gray, gray+alpha, RGB or RGBA.
 pub fn decode(data: &[u8]) -> Result<Decoded> {
-    let mut d = decoder(data);
+    let mut d = decoder(data, decode_bytes(data));
     d.set_transformations(png::Transformations::EXPAND);
     let mut reader = d.read_info().map_err(decode_error)?;
     let (color, depth) = reader.output_color_type();
