@@ -91,6 +91,15 @@ async function parent() {
     const bestOurs = Math.max(oursStream, oursStream2)
     const bestStatic = Math.max(staticRps, staticRps2)
     rows.push(['warm hit, stream mode', bestOurs, 'serve-static, same file', bestStatic, bestOurs / bestStatic, '>= 1.0'])
+    // The same without the in-memory hot cache: every hit opens and reads the file, as serve-static does.
+    const cold = await startChild({
+      kind: 'restthumbs',
+      options: { sourceRoot: media, outputRoot: out, responseMode: 'stream', hotCacheBytes: 0, accessLog: false },
+    })
+    await cannon(cold.url + warm, 2, connections)
+    const oursNoHot = await cannon(cold.url + warm, duration, connections)
+    cold.proc.kill()
+    rows.push(['warm hit, stream mode, hot cache off', oursNoHot, 'serve-static, same file', bestStatic, oursNoHot / bestStatic, 'info'])
     const nginx = await startChild({ kind: 'restthumbs', options: { sourceRoot: media, outputRoot: out, responseMode: 'nginx', accessLog: false } })
     await cannon(nginx.url + warm, 2, connections)
     const oursNginx = await cannon(nginx.url + warm, duration, connections)
