@@ -8,7 +8,8 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { stat as fsStat } from 'node:fs'
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import { RestthumbsError } from '../errors.js'
@@ -380,12 +381,9 @@ export function hashKey(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 40)
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isFile()
-  } catch {
-    return false
-  }
+// Callback stat in one promise: cheaper than fs/promises on the warm path.
+function exists(p: string): Promise<boolean> {
+  return new Promise((resolve) => fsStat(p, (err, st) => resolve(!err && st.isFile())))
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }

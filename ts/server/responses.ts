@@ -4,8 +4,7 @@
  * send the file. Plus the plain-text error response.
  * @module
  */
-import { createReadStream } from 'node:fs'
-import { open } from 'node:fs/promises'
+import fs from 'node:fs'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
 import { RestthumbsError } from '../errors.js'
@@ -192,6 +191,44 @@ export function sendBuffer(
   return 200
 }
 
+/** An open file with its stats and, when small, its bytes. */
+interface OpenedFile {
+  fd: number
+  size: number
+  mtimeMs: number
+  body?: Buffer
+}
+
+/*
+ * open → fstat → (read) with the callback API in one promise: a warm hit is four syscalls on the
+ * libuv pool, and the FileHandle promise API costs about twice as much per call in allocations
+ * and promise hops (measured: it made stream mode slower than serve-static without the hot cache).
+ */
+function openAndRead(file: string, method: string | undefined): Promise<OpenedFile> {
+  return new Promise((resolve, reject) => {
+    fs.open(file, 'r', (err, fd) => {
+      if (err) return reject(err)
+      fs.fstat(fd, (err2, st) => {
+        if (err2) return fs.close(fd, () => reject(err2))
+        const opened: OpenedFile = { fd, size: st.size, mtimeMs: st.mtimeMs }
+        if (st.size > SMALL_FILE || method === 'HEAD') return resolve(opened)
+        const buf = Buffer.allocUnsafe(st.size)
+        let off = 0
+        const more = () => {
+          if (off >= st.size) return resolve({ ...opened, body: buf })
+          fs.read(fd, buf, off, st.size - off, off, (err3, n) => {
+            if (err3) return fs.close(fd, () => reject(err3))
+            if (n === 0) return resolve({ ...opened, body: buf.subarray(0, off) })
+            off += n
+            more()
+          })
+        }
+        more()
+      })
+    })
+  })
+}
+
 /**
  * Sends the file from Node with validators, `Cache-Control`, 304 and HEAD support.
  * @param hot - when given, small files read here are remembered under `hotKey`
@@ -204,65 +241,51 @@ export async function sendStream(
   options: RespondOptions,
   hot?: { cache: HotFiles; key: string },
 ): Promise<number> {
-  let handle
+  let opened: OpenedFile
   try {
-    handle = await open(file.absolutePath, 'r')
+    opened = await openAndRead(file.absolutePath, req.method)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ThumbnailGoneError({ cause: err })
     throw err
   }
-  let closeHandle = true
-  try {
-    const st = await handle.stat()
-    const etag = etagFor(st.size, st.mtimeMs)
-    if (st.size <= SMALL_FILE && req.method !== 'HEAD') {
-      const buf = Buffer.allocUnsafe(st.size)
-      let off = 0
-      while (off < st.size) {
-        const { bytesRead } = await handle.read(buf, off, st.size - off, off)
-        if (bytesRead === 0) break
-        off += bytesRead
-      }
-      const body = off === st.size ? buf : buf.subarray(0, off)
-      hot?.cache.set(hot.key, { file, body, etag, mtimeMs: st.mtimeMs })
-      return sendBuffer(req, res, file, body, etag, st.mtimeMs, options)
-    }
-    const headers = validators(etag, st.mtimeMs, options)
-    if (isNotModified(req, etag, st.mtimeMs)) {
-      res.writeHead(304, headers)
-      res.end()
-      return 304
-    }
-    headers['Content-Type'] = contentTypeFor(file.ext)
-    headers['Content-Length'] = st.size
-    headers['X-Content-Type-Options'] = 'nosniff'
-    res.writeHead(200, headers)
-    if (req.method === 'HEAD') {
-      res.end()
-      return 200
-    }
-    closeHandle = false
-    const fh = handle
-    const stream = createReadStream('', { fd: fh.fd, autoClose: false, start: 0, end: st.size - 1 })
-    await new Promise<void>((resolve) => {
-      let closed = false
-      const done = () => {
-        if (closed) return
-        closed = true
-        void fh.close().catch(() => undefined)
-        resolve()
-      }
-      stream.on('error', () => {
-        res.destroy()
-        done()
-      })
-      res.on('close', done)
-      stream.pipe(res)
-    })
-    return 200
-  } finally {
-    if (closeHandle) await handle.close().catch(() => undefined)
+  const { fd, size, mtimeMs, body } = opened
+  const etag = etagFor(size, mtimeMs)
+  if (body) {
+    fs.close(fd, () => undefined)
+    hot?.cache.set(hot.key, { file, body, etag, mtimeMs })
+    return sendBuffer(req, res, file, body, etag, mtimeMs, options)
   }
+  const headers = validators(etag, mtimeMs, options)
+  const notModified = isNotModified(req, etag, mtimeMs)
+  if (notModified || req.method === 'HEAD') {
+    fs.close(fd, () => undefined)
+    if (!notModified) {
+      headers['Content-Type'] = contentTypeFor(file.ext)
+      headers['Content-Length'] = size
+      headers['X-Content-Type-Options'] = 'nosniff'
+    }
+    res.writeHead(notModified ? 304 : 200, headers)
+    res.end()
+    return notModified ? 304 : 200
+  }
+  headers['Content-Type'] = contentTypeFor(file.ext)
+  headers['Content-Length'] = size
+  headers['X-Content-Type-Options'] = 'nosniff'
+  res.writeHead(200, headers)
+  // Large files stream from the descriptor we already hold, so the bytes match the fstat.
+  const stream = fs.createReadStream('', { fd, autoClose: true, start: 0, end: Math.max(0, size - 1) })
+  await new Promise<void>((resolve) => {
+    stream.on('error', () => {
+      res.destroy()
+      resolve()
+    })
+    res.on('close', () => {
+      stream.destroy()
+      resolve()
+    })
+    stream.pipe(res)
+  })
+  return 200
 }
 
 /**
