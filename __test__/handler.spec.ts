@@ -579,3 +579,29 @@ test('a render that outlives renderTimeout is aborted, answered 503 and its lock
     await new Promise((res) => origin.close(res))
   }
 })
+
+test('large thumbnails are streamed from the open descriptor with the same headers', async (t) => {
+  const r = await rig()
+  try {
+    // Noise does not compress: a 900×900 PNG is well over the 256 KiB buffered-read threshold.
+    const noise = await sharp({ create: { width: 900, height: 900, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+      .png()
+      .toBuffer()
+    await writeFile(path.join(r.sources, 'noise.png'), noise)
+    const u = r.url + sign('noise.png', '900x900', 'scale', '.png')
+    const { res, body } = await get(u)
+    t.is(res.status, 200)
+    t.true(body.length > 256 * 1024, `only ${body.length} bytes`)
+    t.is(Number(res.headers.get('content-length')), body.length)
+    const meta = await sharp(body).metadata()
+    t.is(meta.width, 900)
+    t.is(meta.height, 900)
+    const head = await get(u, { method: 'HEAD' })
+    t.is(head.body.length, 0)
+    t.is(Number(head.res.headers.get('content-length')), body.length)
+    const cond = await get(u, { headers: { 'If-None-Match': res.headers.get('etag')! } })
+    t.is(cond.res.status, 304)
+  } finally {
+    await r.close()
+  }
+})
