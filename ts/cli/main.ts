@@ -83,7 +83,7 @@ export function buildProgram(): Command {
     .addOption(new Option('-m, --method <method>', 'resize method').choices(['crop', 'scale', 'smart']).default('crop'))
     .option('-q, --quality <1-100>', 'JPEG/WebP quality', '85')
     .addOption(new Option('-f, --format <format>', 'output format (default: from the output extension, else jpeg)').choices(['jpeg', 'png', 'webp']))
-    .option('--no-progress', 'never show the progress bar')
+    .option('--no-progress', 'never show the progress bar (shown on a terminal when there are several inputs)')
     .action(async (paths: string[], opts: { size: string; method: string; quality: string; format?: string; progress: boolean }) => {
       const results = await thumbnailCommand(paths, { ...opts, progress: opts.progress === false ? false : undefined })
       for (const r of results) process.stdout.write(`${r.output} ${r.width}x${r.height} ${r.format}\n`)
