@@ -332,3 +332,19 @@ test('chunked memoization works against a real Redis server', async (t) => {
     await redis.stop()
   }
 })
+
+test('a chunk manifest is never returned as the value of a plain memoization of the same key', async (t) => {
+  const cache = memory()
+  await cacheMemoize(cache, 'mixed', () => 'chunked value', { largeData: true })
+  t.is(await cacheMemoize(cache, 'mixed', () => 'plain value'), 'plain value')
+})
+
+test('a chunked value spanning several 1 MiB segments round-trips through parallel inflation', async (t) => {
+  const cache = memory()
+  const rows = Array.from({ length: 120_000 }, (_, i) => ({ id: i, name: `user-${i % 977}`, score: (i * 37) % 1000 }))
+  await cacheMemoize(cache, 'segmented', () => rows, { largeData: true })
+  const manifest = (await cache.get('segmented')) as { length: number; segments: number[] }
+  t.true(manifest.length > 3 * 1024 * 1024)
+  t.is(manifest.segments.length, Math.ceil(manifest.length / (1024 * 1024)))
+  t.deepEqual(await cacheMemoize(cache, 'segmented', () => [], { largeData: true }), rows)
+})
