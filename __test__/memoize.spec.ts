@@ -7,8 +7,8 @@ import { MemoryCache } from '../ts/cache/memory.js'
 import { cacheMemoize, cacheMemoizeIter, CACHE_MEMOIZE_DEFAULTS } from '../ts/cache/memoize.js'
 import { RedisCache } from '../ts/cache/redis.js'
 import type { CacheLogger } from '../ts/cache/options.js'
-import { InvalidOptionError } from '../ts/errors.js'
-import { binding } from '../ts/native.js'
+import { AbortError, ChunkCorruptError, InvalidOptionError, TooLargeError } from '../ts/errors.js'
+import { binding, callAsync, callSync } from '../ts/native.js'
 import { startRedis } from './helpers/redis.js'
 
 const quiet: CacheLogger = { warn: () => {}, info: () => {} }
@@ -347,4 +347,73 @@ test('a chunked value spanning several 1 MiB segments round-trips through parall
   t.true(manifest.length > 3 * 1024 * 1024)
   t.is(manifest.segments.length, Math.ceil(manifest.length / (1024 * 1024)))
   t.deepEqual(await cacheMemoize(cache, 'segmented', () => [], { largeData: true }), rows)
+})
+
+test('with lockTimeout, two processes sharing a store compute a missing value once', async (t) => {
+  // Two MemoryCache instances on one location stand for two processes: the in-process single
+  // flight is per cache instance, so only the lock in the store can keep the second one waiting.
+  const location = randomUUID()
+  const a = new MemoryCache({ location, maxEntries: 100, timeout: null, logger: quiet })
+  const b = new MemoryCache({ location, maxEntries: 100, timeout: null, logger: quiet })
+  let calls = 0
+  const fn = async () => {
+    calls++
+    await new Promise((r) => setTimeout(r, 150))
+    return { from: calls }
+  }
+  const [x, y] = await Promise.all([
+    cacheMemoize(a, 'locked', fn, { lockTimeout: 5 }),
+    cacheMemoize(b, 'locked', fn, { lockTimeout: 5 }),
+  ])
+  t.is(calls, 1)
+  t.deepEqual(x, { from: 1 })
+  t.deepEqual(y, { from: 1 })
+  t.is(await a.get(makeCacheKey('_lock_:locked')), undefined, 'the lock was released')
+})
+
+test('a process that waited lockWait seconds for a held lock computes anyway', async (t) => {
+  const cache = memory()
+  t.true(await cache.add(makeCacheKey('_lock_:stuck'), 'another-owner', 10))
+  const started = Date.now()
+  t.is(await cacheMemoize(cache, 'stuck', () => 'computed', { lockTimeout: 5, lockWait: 0.3 }), 'computed')
+  t.true(Date.now() - started >= 250)
+  t.is(await cache.get(makeCacheKey('_lock_:stuck')), 'another-owner', "another owner's lock is never deleted")
+})
+
+test('an aborted signal stops memoization with AbortError', async (t) => {
+  const ctl = new AbortController()
+  ctl.abort()
+  const err = await t.throwsAsync(cacheMemoize(memory(), 'k', () => 1, { signal: ctl.signal }), { instanceOf: AbortError })
+  t.is(err?.code, 'ERR_ABORTED')
+})
+
+test('native chunk errors surface as typed errors with stable codes', async (t) => {
+  const data = randomBytes(100_000)
+  const opts = { cacheKey: 'k', level: 2, encryptionKey: Buffer.from('s') }
+  const { chunks, manifest } = await binding.splitChunks(data, opts)
+  t.true((await binding.joinChunks(chunks, manifest, opts)).equals(data))
+  const tampered = [Buffer.from(chunks[0])]
+  tampered[0][20] ^= 1
+  const corrupt = await t.throwsAsync(callAsync(() => binding.joinChunks(tampered, manifest, opts)), { instanceOf: ChunkCorruptError })
+  t.is(corrupt?.code, 'ERR_CHUNK_CORRUPT')
+  t.regex(corrupt?.message ?? '', /failed authentication/)
+  await t.throwsAsync(callAsync(() => binding.joinChunks(chunks, manifest, { cacheKey: 'other', encryptionKey: opts.encryptionKey })), {
+    instanceOf: ChunkCorruptError,
+  })
+  const big = await t.throwsAsync(callAsync(() => binding.joinChunks(chunks, manifest, opts, 1000)), { instanceOf: TooLargeError })
+  t.is(big?.code, 'ERR_TOO_LARGE')
+  const writer = new binding.ChunkWriter({ cacheKey: 'w' })
+  writer.finish()
+  t.throws(() => callSync(() => writer.push(Buffer.from('x'))), { instanceOf: InvalidOptionError })
+})
+
+test('a signal aborted while the value is computed stops the chunked write with AbortError', async (t) => {
+  const cache = memory()
+  const ctl = new AbortController()
+  const fn = async () => {
+    ctl.abort()
+    return { blob: randomBytes(10_000) }
+  }
+  await t.throwsAsync(cacheMemoize(cache, 'aborted', fn, { largeData: true, signal: ctl.signal }), { instanceOf: AbortError })
+  t.is(await cache.get('aborted'), undefined)
 })

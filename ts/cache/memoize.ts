@@ -11,6 +11,7 @@
  * @module
  */
 import { AbortError, ChunkCorruptError, InvalidOptionError, TooLargeError } from '../errors.js'
+import { DogpileLock } from '../lock.js'
 import { binding, callAsync, callSync } from '../native.js'
 import type { BaseCache } from './base.js'
 import { CacheSerializationError } from './errors.js'
@@ -69,6 +70,20 @@ export interface CacheMemoizeOptions {
    */
   maxSize?: number
   /**
+   * Seconds of a cross-process lock (djblets' `CacheLock`) taken in the cache on a miss, so that
+   * one process computes while the others wait for its value; `null` relies on the in-process
+   * single flight only. The lock is an atomic `add` of a random token, extended while the owner
+   * works and released with a compare-and-delete.
+   * @default null
+   */
+  lockTimeout?: number | null
+  /**
+   * Seconds a process waits for another one's locked computation before computing anyway
+   * (djblets logs and computes too). Defaults to `lockTimeout`.
+   * @default undefined
+   */
+  lockWait?: number
+  /**
    * Aborts native compression/decompression and the wait for a value.
    * @default undefined
    */
@@ -86,8 +101,13 @@ export const CACHE_MEMOIZE_DEFAULTS = Object.freeze({
   encryptionKey: undefined as string | Uint8Array | undefined,
   sitePrefix: '',
   maxSize: 512 * 1024 * 1024,
+  lockTimeout: null as number | null,
+  lockWait: undefined as number | undefined,
   signal: undefined as AbortSignal | undefined,
 })
+
+/** Pause between lock polls, in ms, plus up to the same again at random (djblets: 0.25 s). */
+const LOCK_RETRY_MS = 250
 
 type Resolved = typeof CACHE_MEMOIZE_DEFAULTS & { secret: Buffer | undefined }
 
@@ -125,6 +145,12 @@ function resolveOptions(options: CacheMemoizeOptions | undefined): Resolved {
   const level = o.compressionLevel
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new InvalidOptionError(`Expected integer between 0 and 9 for compressionLevel but received ${describe(level)}`)
+  }
+  if (o.lockTimeout !== null && !(typeof o.lockTimeout === 'number' && o.lockTimeout > 0 && Number.isFinite(o.lockTimeout))) {
+    throw new InvalidOptionError(`Expected positive number or null for lockTimeout but received ${describe(o.lockTimeout)}`)
+  }
+  if (o.lockWait !== undefined && !(typeof o.lockWait === 'number' && o.lockWait >= 0 && Number.isFinite(o.lockWait))) {
+    throw new InvalidOptionError(`Expected non-negative number for lockWait but received ${describe(o.lockWait)}`)
   }
   if (!Number.isSafeInteger(o.maxSize) || o.maxSize <= 0) {
     throw new InvalidOptionError(`Expected positive integer for maxSize but received ${describe(o.maxSize)}`)
@@ -224,6 +250,7 @@ async function readChunked(cache: BaseCache, mainKey: string, o: Resolved): Prom
     }
     chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength))
   }
+  checkAborted(o)
   try {
     const { restthumbsChunks: _, ...m } = manifest
     return await callAsync(() =>
@@ -262,7 +289,16 @@ async function storeManifest(
   await cache.set(mainKey, stored, o.expiration)
 }
 
+/**
+ * Throws {@link AbortError} when `o.signal` has fired. napi-rs only cancels a task whose signal
+ * fires after it was queued, so an already aborted signal is checked here first.
+ */
+function checkAborted(o: Resolved): void {
+  if (o.signal?.aborted) throw new AbortError()
+}
+
 async function writeChunked(cache: BaseCache, mainKey: string, value: unknown, o: Resolved): Promise<void> {
+  checkAborted(o)
   const bytes = serialize(value)
   const { chunks, manifest } = await callAsync(() => binding.splitChunks(bytes, nativeOptions(mainKey, o), o.signal))
   if (await storeChunks(cache, mainKey, 0, chunks, o)) await storeManifest(cache, mainKey, manifest, o)
@@ -294,7 +330,7 @@ export async function cacheMemoize<T>(
 ): Promise<T> {
   if (typeof fn !== 'function') throw new InvalidOptionError(`Expected function for fn but received ${describe(fn)}`)
   const o = resolveOptions(options)
-  o.signal?.throwIfAborted()
+  checkAborted(o)
   const mainKey = memoKey(key, o)
   const chunked = o.largeData || o.encrypt
 
@@ -303,33 +339,20 @@ export async function cacheMemoize<T>(
   if (running) return (await running) as T
 
   if (!o.forceOverwrite) {
-    if (chunked) {
-      const bytes = await readChunked(cache, mainKey, o)
-      if (bytes !== undefined) {
-        try {
-          return callSync(() => deserialize(bytes)) as T
-        } catch (err) {
-          if (!isUnusable(err)) throw err
-          warn(cache, `cacheMemoize: recomputing '${mainKey}' because its stored value does not deserialize`, err)
-        }
-      }
-    } else {
-      const hit = await cache.get<T>(mainKey)
-      // A manifest left by a chunked write under the same key is not this call's value.
-      const isChunkManifest = typeof hit === 'object' && hit !== null && (hit as Partial<StoredManifest>).restthumbsChunks === 1
-      if (hit !== undefined && !isChunkManifest) return hit
-    }
+    const hit = await readValue<T>(cache, mainKey, o)
+    if (hit.found) return hit.value
     // Another caller may have started while we were reading.
     const started = inflight.get(cache)?.get(mainKey)
     if (started) return (await started) as T
   }
 
-  const work = (async () => {
+  const compute = async () => {
     const value = await fn()
     if (chunked) await writeChunked(cache, mainKey, value, o)
     else await cache.set(mainKey, value, o.expiration)
     return value
-  })()
+  }
+  const work = o.lockTimeout === null ? compute() : underLock(cache, mainKey, o, compute)
   if (!perCache) {
     perCache = new Map()
     inflight.set(cache, perCache)
@@ -340,6 +363,63 @@ export async function cacheMemoize<T>(
   } finally {
     if (perCache.get(mainKey) === work) perCache.delete(mainKey)
     if (perCache.size === 0) inflight.delete(cache)
+  }
+}
+
+/** Reads a memoized value; `found` is false on a miss or an unusable stored value. */
+async function readValue<T>(cache: BaseCache, mainKey: string, o: Resolved): Promise<{ found: boolean; value: T }> {
+  const miss = { found: false, value: undefined as T }
+  if (o.largeData || o.encrypt) {
+    const bytes = await readChunked(cache, mainKey, o)
+    if (bytes === undefined) return miss
+    try {
+      return { found: true, value: callSync(() => deserialize(bytes)) as T }
+    } catch (err) {
+      if (!isUnusable(err)) throw err
+      warn(cache, `cacheMemoize: recomputing '${mainKey}' because its stored value does not deserialize`, err)
+      return miss
+    }
+  }
+  const hit = await cache.get<T>(mainKey)
+  // A manifest left by a chunked write under the same key is not this call's value.
+  const isChunkManifest = typeof hit === 'object' && hit !== null && (hit as Partial<StoredManifest>).restthumbsChunks === 1
+  return hit !== undefined && !isChunkManifest ? { found: true, value: hit } : miss
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Runs `compute` while holding the cross-process lock of `mainKey`. Without the lock it polls
+ * the cache for the owner's value, and computes anyway once `lockWait` has passed.
+ */
+async function underLock<T>(cache: BaseCache, mainKey: string, o: Resolved, compute: () => Promise<T>): Promise<T> {
+  const lock = new DogpileLock(cache, { timeout: o.lockTimeout as number, prefix: '' })
+  const name = makeCacheKey(`_lock_:${mainKey}`)
+  const deadline = Date.now() + (o.lockWait ?? (o.lockTimeout as number)) * 1000
+  for (;;) {
+    const handle = await lock.tryAcquire(name)
+    if (handle) {
+      try {
+        // The previous owner may have stored the value between our read and our lock.
+        if (!o.forceOverwrite) {
+          const hit = await readValue<T>(cache, mainKey, o)
+          if (hit.found) return hit.value
+        }
+        return await compute()
+      } finally {
+        await handle.release()
+      }
+    }
+    if (Date.now() >= deadline) {
+      warn(cache, `cacheMemoize: lock on '${mainKey}' still held after waiting; computing anyway`)
+      return compute()
+    }
+    await sleep(LOCK_RETRY_MS + Math.random() * LOCK_RETRY_MS)
+    checkAborted(o)
+    if (!o.forceOverwrite) {
+      const hit = await readValue<T>(cache, mainKey, o)
+      if (hit.found) return hit.value
+    }
   }
 }
 
@@ -389,7 +469,7 @@ export async function* cacheMemoizeIter<T>(
   options?: CacheMemoizeOptions,
 ): AsyncGenerator<T, void, undefined> {
   const o = resolveOptions(options)
-  o.signal?.throwIfAborted()
+  checkAborted(o)
   const mainKey = memoKey(key, o)
 
   if (!o.forceOverwrite) {
@@ -420,7 +500,7 @@ export async function* cacheMemoizeIter<T>(
     written += done.length
   }
   for await (const item of source as AsyncIterable<T>) {
-    if (o.signal?.aborted) throw new AbortError()
+    checkAborted(o)
     const body = serialize(item)
     const header = Buffer.allocUnsafe(FRAME_HEADER)
     header.writeUInt32BE(body.length, 0)
