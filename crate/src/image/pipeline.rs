@@ -16,7 +16,7 @@ use super::orient::{self, Rect};
 use super::resize::resize;
 use super::smartcrop;
 use super::{Channels, Decoded};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{catch_panic, Error, ErrorCode, Result};
 
 /// Longest side of the copy the entropy smart crop analyses. B3 runs on the cover-scaled image;
 /// for thumbnails up to this size that is exactly what happens, larger ones are analysed on a
@@ -149,7 +149,14 @@ fn validate(opts: &Options) -> Result<()> {
 }
 
 /// Makes a thumbnail, returning `ERR_ABORTED` at the next stage boundary once `cancel` is set.
+///
+/// A panic anywhere in the pipeline (a bug, or a codec failing in an unforeseen way) becomes an
+/// `ERR_DECODE` error: it runs on a libuv worker, where an unwinding panic would abort Node.
 pub fn run_cancellable(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output> {
+    catch_panic(ErrorCode::Decode, || run_inner(input, opts, cancel))
+}
+
+fn run_inner(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output> {
     validate(opts)?;
     let limits = &opts.limits;
     limits.check_bytes(input.len())?;
@@ -422,5 +429,49 @@ mod tests {
         // The bottom-right output pixel must come from the noisy patch, not the flat gray.
         let p = &d.pixels[(99 * 100 + 99) * 3..(99 * 100 + 99) * 3 + 3];
         assert_ne!(p, &[128, 128, 128]);
+    }
+
+    #[test]
+    fn mutated_inputs_fail_cleanly() {
+        let src = png_rgb(48, 32, |x, y| [(x * 5) as u8, (y * 7) as u8, (x ^ y) as u8]);
+        let decoded = super::super::png::decode(&src).unwrap();
+        let mut inputs = vec![src];
+        for format in [OutputFormat::Webp, OutputFormat::Jpeg] {
+            let enc = EncodeOptions {
+                format,
+                quality: 70,
+                progressive: false,
+                lossless: false,
+            };
+            inputs.push(encode(&decoded.pixels, 48, 32, Channels::Rgb, &enc).unwrap());
+        }
+        let mut gif = Vec::new();
+        {
+            let mut e = ::gif::Encoder::new(&mut gif, 4, 4, &[0, 0, 0, 255, 255, 255]).unwrap();
+            let f = ::gif::Frame {
+                width: 4,
+                height: 4,
+                buffer: vec![1; 16].into(),
+                ..Default::default()
+            };
+            e.write_frame(&f).unwrap();
+        }
+        inputs.push(gif);
+        let mut seed = 0x9E37_79B9_u32;
+        for input in inputs {
+            for _ in 0..150 {
+                let mut m = input.clone();
+                for _ in 0..3 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    let at = 8 + seed as usize % (m.len() - 8);
+                    m[at] = (seed >> 24) as u8;
+                }
+                if let Ok(out) = run(&m, &opts(16, 16, OutputFormat::Png)) {
+                    assert!(out.width <= 16 && out.height <= 16 && !out.data.is_empty());
+                }
+            }
+        }
     }
 }
