@@ -5,6 +5,7 @@
 //! [`prune`], which drops the scans the scaled IDCT would not read, so their cost follows the
 //! output size instead of the file size.
 
+mod dc;
 mod libjpeg;
 mod markers;
 mod prune;
@@ -60,12 +61,23 @@ pub fn scale_denominator(width: u32, height: u32, min_width: u32, min_height: u3
 pub fn decode(data: &[u8], min_width: u32, min_height: u32) -> Result<Decoded> {
     let parsed = markers::parse(data)?;
     let denom = scale_denominator(parsed.width, parsed.height, min_width, min_height);
-    let pruned = prune::prune(data, &parsed, denom);
-    let stream = pruned.as_deref().unwrap_or(data);
-    let adobe = parsed.adobe_transform.is_some();
-    let raw = catch_panic(ErrorCode::Decode, || {
-        libjpeg::decompress(stream, denom, adobe)
-    })?;
+    // Progressive photos without chroma subsampling at 1/8: only their DC scans are decoded
+    let fast = if dc::eligible(&parsed, denom) {
+        catch_panic(ErrorCode::Decode, || Ok(dc::decode(data, &parsed)))?
+    } else {
+        None
+    };
+    let raw = match fast {
+        Some(raw) => raw,
+        None => {
+            let pruned = prune::prune(data, &parsed, denom);
+            let stream = pruned.as_deref().unwrap_or(data);
+            let adobe = parsed.adobe_transform.is_some();
+            catch_panic(ErrorCode::Decode, || {
+                libjpeg::decompress(stream, denom, adobe)
+            })?
+        }
+    };
     Ok(Decoded {
         pixels: raw.pixels,
         width: raw.width,

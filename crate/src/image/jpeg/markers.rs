@@ -24,6 +24,8 @@ pub(super) struct Parsed {
     /// Arithmetic-coded frames (SOF9..SOF15): our libjpeg build has no arithmetic decoder.
     pub arithmetic: bool,
     pub components: Vec<Component>,
+    /// Whether a JFIF APP0 segment is present (libjpeg then assumes YCbCr).
+    pub jfif: bool,
     /// The transform byte of an Adobe APP14 segment, when one is present.
     pub adobe_transform: Option<u8>,
     pub orientation: u8,
@@ -131,6 +133,7 @@ pub(super) fn parse(data: &[u8]) -> Result<Parsed> {
     }
     let mut frame: Option<(u32, u32, bool, bool, Vec<Component>)> = None;
     let mut adobe_transform = None;
+    let mut jfif = false;
     let mut orientation = None;
     let mut icc_chunks: Vec<(u8, u8, &[u8])> = Vec::new();
     let mut pos = 2;
@@ -173,12 +176,14 @@ pub(super) fn parse(data: &[u8]) -> Result<Parsed> {
                     progressive,
                     arithmetic,
                     components,
+                    jfif,
                     adobe_transform,
                     orientation: orientation.unwrap_or(1),
                     icc: assemble_icc(&icc_chunks),
                     first_sos: m.start,
                 });
             }
+            0xE0 if payload.starts_with(b"JFIF\0") => jfif = true,
             0xE1 if orientation.is_none() && payload.starts_with(b"Exif\0\0") => {
                 orientation = Some(orientation_from_tiff(&payload[6..]));
             }

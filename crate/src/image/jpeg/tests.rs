@@ -332,3 +332,53 @@ fn mutated_files_never_crash_the_decoder() {
         }
     }
 }
+
+fn rgb_444_jpeg(w: usize, h: usize, progressive: bool) -> Vec<u8> {
+    let mut c = Compress::new(ColorSpace::JCS_RGB);
+    c.set_fastest_defaults();
+    c.set_size(w, h);
+    c.set_quality(90.0);
+    c.set_chroma_sampling_pixel_sizes((1, 1), (1, 1));
+    if progressive {
+        c.set_progressive_mode();
+    }
+    let mut s = c.start_compress(Vec::new()).unwrap();
+    s.write_scanlines(&gradient(w, h)).unwrap();
+    s.finish().unwrap()
+}
+
+#[test]
+fn dc_only_decoding_matches_libjpeg_at_one_eighth() {
+    // odd sizes: partial blocks at the right and bottom edges
+    let (w, h) = (803, 597);
+    let prog = rgb_444_jpeg(w, h, true);
+    let base = rgb_444_jpeg(w, h, false);
+    let parsed = markers::parse(&prog).unwrap();
+    assert!(dc::eligible(&parsed, 8));
+    let raw = dc::decode(&prog, &parsed).expect("the DC-only path handles this file");
+    assert_eq!((raw.width, raw.height), (101, 75));
+    assert_eq!(raw.channels, Channels::Rgb);
+    assert_eq!(raw.pixels, full_decode(&base, 8));
+    assert_eq!(raw.pixels, full_decode(&prog, 8));
+    assert_eq!(decode(&prog, 101, 75).unwrap().pixels, raw.pixels);
+}
+
+#[test]
+fn dc_only_decoding_is_not_used_for_subsampled_or_baseline_files() {
+    let prog_420 = rgb_jpeg(320, 240, true);
+    assert!(!dc::eligible(&markers::parse(&prog_420).unwrap(), 8));
+    let base = rgb_444_jpeg(320, 240, false);
+    assert!(!dc::eligible(&markers::parse(&base).unwrap(), 8));
+    let prog = rgb_444_jpeg(320, 240, true);
+    assert!(!dc::eligible(&markers::parse(&prog).unwrap(), 4));
+}
+
+#[test]
+fn truncated_dc_scans_fall_back_to_libjpeg_and_fail() {
+    let prog = rgb_444_jpeg(400, 300, true);
+    let parsed = markers::parse(&prog).unwrap();
+    let cut = &prog[..parsed.first_sos + 300];
+    assert!(dc::decode(cut, &parsed).is_none());
+    let e = decode(cut, 50, 38).map(|d| d.width).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Decode);
+}

@@ -1,0 +1,430 @@
+//! DC-only decoding of progressive JPEGs at scale 1/8, without libjpeg.
+//!
+//! At 1/8 each 8×8 block becomes one pixel, `DC × quant / 8 + 128` (libjpeg's `jpeg_idct_1x1`).
+//! Pruning alone ([`super::prune`]) already skips the AC scans, but libjpeg still allocates and
+//! clears a coefficient buffer for the whole image (64 coefficients per block, 70 MB for a
+//! 5640×3172 photo) and walks it block by block. Here only the DC scans are Huffman-decoded, into
+//! one `i16` per block, so a progressive photo costs little more than reading its DC scans.
+//!
+//! Only used when every component's IDCT is 1×1 at 1/8, i.e. no chroma subsampling: libjpeg
+//! computes subsampled chroma with a 2×2 IDCT that reads AC coefficients, and this path must give
+//! the same pixels as libjpeg. Anything unexpected returns `None` and the caller falls back to
+//! libjpeg, which then reports corruption with its own messages.
+
+use super::markers::{self, Parsed, EOI, SOS};
+use crate::image::Channels;
+
+use super::libjpeg::Raw;
+
+/// Whether the DC-only path can produce libjpeg's exact 1/8 output for this file.
+pub(super) fn eligible(parsed: &Parsed, denom: u32) -> bool {
+    let first = parsed.components[0];
+    denom == 8
+        && parsed.progressive
+        && !parsed.arithmetic
+        && matches!(parsed.components.len(), 1 | 3)
+        && parsed
+            .components
+            .iter()
+            .all(|c| c.h == first.h && c.v == first.v)
+}
+
+/// A canonical Huffman table (T.81 annex C), decoded with an 8-bit lookahead table and
+/// libjpeg-style `maxcode` limits for longer codes.
+struct Huffman {
+    /// (code length, value) for every 8-bit prefix; length 0 = longer code.
+    fast: [(u8, u8); 256],
+    /// Largest code of each length 1..=16, or -1.
+    maxcode: [i32; 17],
+    /// Index into `values` of the first code of each length, minus that code.
+    offset: [i32; 17],
+    values: Vec<u8>,
+}
+
+impl Huffman {
+    fn new(counts: &[u8], values: &[u8]) -> Option<Huffman> {
+        let mut h = Huffman {
+            fast: [(0, 0); 256],
+            maxcode: [-1; 17],
+            offset: [0; 17],
+            values: values.to_vec(),
+        };
+        let mut code = 0i32;
+        let mut k = 0usize;
+        for len in 1..=16usize {
+            let n = counts[len - 1] as usize;
+            if n > 0 {
+                h.offset[len] = k as i32 - code;
+                for _ in 0..n {
+                    if len <= 8 {
+                        let first = (code as usize) << (8 - len);
+                        for e in &mut h.fast[first..first + (1 << (8 - len))] {
+                            *e = (len as u8, *values.get(k)?);
+                        }
+                    }
+                    code += 1;
+                    k += 1;
+                }
+                h.maxcode[len] = code - 1;
+            }
+            if code > 1 << len {
+                return None;
+            }
+            code <<= 1;
+        }
+        (k <= values.len()).then_some(h)
+    }
+}
+
+/// Reads entropy-coded bits, removing byte stuffing. At a marker or past the end of the slice
+/// it feeds zero bits (as libjpeg does) and notes when the decoder actually consumed any of them.
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    acc: u64,
+    n: u32,
+    /// Zero bits at the tail of `acc` that are not in the data.
+    fake: u32,
+    overrun: bool,
+}
+
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Bits {
+            data,
+            pos: 0,
+            acc: 0,
+            n: 0,
+            fake: 0,
+            overrun: false,
+        }
+    }
+
+    fn fill(&mut self) {
+        while self.n <= 56 {
+            let byte = match (self.data.get(self.pos), self.data.get(self.pos + 1)) {
+                (Some(0xFF), Some(0)) => {
+                    self.pos += 2;
+                    0xFF
+                }
+                // never step over a marker: restart() expects to find it
+                (Some(0xFF), _) | (None, _) => {
+                    self.fake += 8;
+                    0
+                }
+                (Some(&b), _) => {
+                    self.pos += 1;
+                    b
+                }
+            };
+            self.acc |= u64::from(byte) << (56 - self.n);
+            self.n += 8;
+        }
+    }
+
+    fn peek(&mut self, bits: u32) -> u32 {
+        if self.n < bits {
+            self.fill();
+        }
+        (self.acc >> (64 - bits)) as u32
+    }
+
+    fn skip(&mut self, bits: u32) {
+        self.acc <<= bits;
+        self.n -= bits;
+        if self.n < self.fake {
+            self.overrun = true;
+            self.fake = self.n;
+        }
+    }
+
+    fn get(&mut self, bits: u32) -> u32 {
+        if bits == 0 {
+            return 0;
+        }
+        let v = self.peek(bits);
+        self.skip(bits);
+        v
+    }
+
+    fn symbol(&mut self, h: &Huffman) -> Option<u8> {
+        let (len, value) = h.fast[self.peek(8) as usize];
+        if len > 0 {
+            self.skip(u32::from(len));
+            return Some(value);
+        }
+        for len in 9..=16u32 {
+            let code = self.peek(len) as i32;
+            if code <= h.maxcode[len as usize] {
+                self.skip(len);
+                return h
+                    .values
+                    .get((h.offset[len as usize] + code) as usize)
+                    .copied();
+            }
+        }
+        None
+    }
+
+    /// At a restart interval: drop the padding bits and step over the RSTn marker. Every data
+    /// byte before the marker is already in the accumulator, because `fill` stops at markers.
+    fn restart(&mut self) -> Option<()> {
+        self.acc = 0;
+        self.n = 0;
+        self.fake = 0;
+        while self.data.get(self.pos) == Some(&0xFF) && self.data.get(self.pos + 1) == Some(&0xFF) {
+            self.pos += 1;
+        }
+        match (self.data.get(self.pos), self.data.get(self.pos + 1)) {
+            (Some(0xFF), Some(0xD0..=0xD7)) => {
+                self.pos += 2;
+                Some(())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// DC-only decode at 1/8. `None` means "let libjpeg do it".
+pub(super) fn decode(data: &[u8], parsed: &Parsed) -> Option<Raw> {
+    let comps = &parsed.components;
+    let (h, v) = (usize::from(comps[0].h), usize::from(comps[0].v));
+    let (w, ht) = (parsed.width as usize, parsed.height as usize);
+    // all components share the sampling factors, so each has the full-size block grid
+    let mcus_x = w.div_ceil(8 * h);
+    let mcus_y = ht.div_ceil(8 * v);
+    let (stride, rows) = (mcus_x * h, mcus_y * v);
+    let (blocks_w, blocks_h) = (w.div_ceil(8), ht.div_ceil(8));
+    let mut coefs = vec![vec![0i16; stride * rows]; comps.len()];
+    let mut precision = vec![-1i8; comps.len()];
+    let mut quant: [Option<u16>; 4] = [None; 4];
+    let mut comp_quant: Vec<Option<i32>> = vec![None; comps.len()];
+    let mut tq = vec![0usize; comps.len()];
+    let mut tables: [Option<Huffman>; 4] = [None, None, None, None];
+    let mut restart_interval = 0usize;
+    let mut sof2 = false;
+
+    let mut pos = 2;
+    while let Some(m) = markers::next_marker(data, pos) {
+        if m.code == EOI {
+            break;
+        }
+        if markers::is_standalone(m.code) {
+            pos = m.after;
+            continue;
+        }
+        let (p, end) = markers::segment(data, m)?;
+        let seg = &data[p..end];
+        match m.code {
+            0xC2 => {
+                sof2 = true;
+                for (i, c) in seg.get(6..6 + 3 * comps.len())?.chunks_exact(3).enumerate() {
+                    tq[i] = usize::from(c[2] & 3);
+                }
+            }
+            0xC0 | 0xC1 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
+            0xDB => {
+                let mut s = seg;
+                while let Some(&pq_tq) = s.first() {
+                    let (wide, id) = (pq_tq >> 4 != 0, usize::from(pq_tq & 3));
+                    let size = if wide { 128 } else { 64 };
+                    let t = s.get(1..1 + size)?;
+                    // element 0 (the DC quantiser) is the same in zigzag and natural order
+                    quant[id] = Some(if wide {
+                        u16::from_be_bytes([t[0], t[1]])
+                    } else {
+                        u16::from(t[0])
+                    });
+                    s = &s[1 + size..];
+                }
+            }
+            0xC4 => {
+                let mut s = seg;
+                while let Some(&tc_th) = s.first() {
+                    let counts = s.get(1..17)?;
+                    let n: usize = counts.iter().map(|&c| c as usize).sum();
+                    let values = s.get(17..17 + n)?;
+                    if tc_th >> 4 == 0 {
+                        tables[usize::from(tc_th & 3)] = Some(Huffman::new(counts, values)?);
+                    }
+                    s = &s[17 + n..];
+                }
+            }
+            0xDD => {
+                restart_interval = usize::from(u16::from_be_bytes([*seg.first()?, *seg.get(1)?]))
+            }
+            SOS => {
+                let scan_end = markers::entropy_end(data, end)?;
+                if !sof2 {
+                    return None;
+                }
+                let n = usize::from(*seg.first()?);
+                let ss = *seg.get(1 + 2 * n)?;
+                if ss == 0 {
+                    let a = *seg.get(3 + 2 * n)?;
+                    let (ah, al) = ((a >> 4) as i8, (a & 15) as i8);
+                    let mut members = Vec::with_capacity(n);
+                    for s in seg.get(1..1 + 2 * n)?.chunks_exact(2) {
+                        let c = comps.iter().position(|c| c.id == s[0])?;
+                        // libjpeg latches a component's table when it first appears in a scan
+                        if comp_quant[c].is_none() {
+                            comp_quant[c] = Some(i32::from(quant[tq[c]]?));
+                        }
+                        let expected = if ah == 0 { -1 } else { ah };
+                        if precision[c] != expected || al > 13 {
+                            return None;
+                        }
+                        members.push((c, usize::from(s[1] >> 4)));
+                    }
+                    let mut bits = Bits::new(&data[end..scan_end]);
+                    let mut pred = vec![0i32; comps.len()];
+                    let interleaved = n > 1;
+                    let (units_x, units_y) = if interleaved {
+                        (mcus_x, mcus_y)
+                    } else {
+                        (blocks_w, blocks_h)
+                    };
+                    let mut unit = 0usize;
+                    for uy in 0..units_y {
+                        for ux in 0..units_x {
+                            if restart_interval > 0
+                                && unit > 0
+                                && unit.is_multiple_of(restart_interval)
+                            {
+                                bits.restart()?;
+                                pred.iter_mut().for_each(|p| *p = 0);
+                            }
+                            unit += 1;
+                            for &(c, td) in &members {
+                                let (bh, bv) = if interleaved { (h, v) } else { (1, 1) };
+                                for by in 0..bv {
+                                    for bx in 0..bh {
+                                        let idx = (uy * bv + by) * stride + ux * bh + bx;
+                                        if ah == 0 {
+                                            let t = tables[td].as_ref()?;
+                                            let s = u32::from(bits.symbol(t)?);
+                                            if s > 11 {
+                                                return None;
+                                            }
+                                            let r = bits.get(s) as i32;
+                                            let diff = if s > 0 && r < 1 << (s - 1) {
+                                                r - (1 << s) + 1
+                                            } else {
+                                                r
+                                            };
+                                            pred[c] = pred[c].wrapping_add(diff);
+                                            coefs[c][idx] = (pred[c] << al) as i16;
+                                        } else if bits.get(1) == 1 {
+                                            coefs[c][idx] |= 1 << al;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if bits.overrun {
+                        // truncated or cut short by a marker: libjpeg's warnings decide
+                        return None;
+                    }
+                    for &(c, _) in &members {
+                        precision[c] = al;
+                    }
+                    if precision.iter().all(|&p| p == 0) {
+                        break;
+                    }
+                }
+                pos = scan_end;
+                continue;
+            }
+            _ => {}
+        }
+        pos = end;
+    }
+    if precision.iter().any(|&p| p < 0) {
+        return None;
+    }
+    Some(render(
+        parsed,
+        &coefs,
+        &comp_quant,
+        stride,
+        blocks_w,
+        blocks_h,
+    ))
+}
+
+fn clamp(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+
+/// YCbCr → RGB in libjpeg's fixed point (jdcolor.c, 16 fractional bits), so pixels match it.
+fn ycc_to_rgb(y: i32, cb: i32, cr: i32) -> [u8; 3] {
+    const fn fix(x: f64) -> i32 {
+        (x * 65536.0 + 0.5) as i32
+    }
+    const HALF: i32 = 1 << 15;
+    let (cb, cr) = (cb - 128, cr - 128);
+    let r = y + ((fix(1.40200) * cr + HALF) >> 16);
+    let g = y + ((-fix(0.34414) * cb + HALF - fix(0.71414) * cr) >> 16);
+    let b = y + ((fix(1.77200) * cb + HALF) >> 16);
+    [clamp(r), clamp(g), clamp(b)]
+}
+
+fn render(
+    parsed: &Parsed,
+    coefs: &[Vec<i16>],
+    quant: &[Option<i32>],
+    stride: usize,
+    width: usize,
+    height: usize,
+) -> Raw {
+    // jpeg_idct_1x1: DESCALE(DC × quant, 3) + 128, clamped
+    let sample = |c: usize, i: usize| -> i32 {
+        let dc = i32::from(coefs[c][i]) * quant[c].unwrap_or(1);
+        ((dc + 4) >> 3) + 128
+    };
+    let (pixels, channels) = if parsed.components.len() == 1 {
+        let mut px = Vec::with_capacity(width * height);
+        for y in 0..height {
+            px.extend((0..width).map(|x| clamp(sample(0, y * stride + x))));
+        }
+        (px, Channels::Gray)
+    } else {
+        let rgb = is_rgb(parsed);
+        let mut px = Vec::with_capacity(width * height * 3);
+        for y in 0..height {
+            for x in 0..width {
+                let i = y * stride + x;
+                let (a, b, c) = (sample(0, i), sample(1, i), sample(2, i));
+                if rgb {
+                    px.extend_from_slice(&[clamp(a), clamp(b), clamp(c)]);
+                } else {
+                    px.extend_from_slice(&ycc_to_rgb(
+                        clamp(a).into(),
+                        clamp(b).into(),
+                        clamp(c).into(),
+                    ));
+                }
+            }
+        }
+        (px, Channels::Rgb)
+    };
+    Raw {
+        pixels,
+        width: width as u32,
+        height: height as u32,
+        channels,
+    }
+}
+
+/// libjpeg's colour-space guess for 3 components (`default_decompress_parms` in jdapimin.c).
+fn is_rgb(parsed: &Parsed) -> bool {
+    if parsed.jfif {
+        return false;
+    }
+    if let Some(t) = parsed.adobe_transform {
+        return t == 0;
+    }
+    let ids: Vec<u8> = parsed.components.iter().map(|c| c.id).collect();
+    ids == [b'R', b'G', b'B']
+}
