@@ -6,7 +6,7 @@ import test from 'ava'
 
 import { InvalidOptionError } from '../ts/errors.js'
 import { PathTraversalError, SourceNotFoundError, SourceTooLargeError } from '../ts/server/errors.js'
-import { checkRelativePath, isInside, safeResolve, safeResolveSync } from '../ts/server/paths.js'
+import { checkRelativePath, isInside, SafeRoot, safeResolve, safeResolveSync } from '../ts/server/paths.js'
 import { LocalOutputStorage } from '../ts/server/storage/local-output.js'
 import { LocalSourceStorage } from '../ts/server/storage/local-source.js'
 
@@ -190,16 +190,17 @@ test('the output storage resolves not-yet-existing files and creates their paren
   const { base, root } = await layout(t)
   const out = new LocalOutputStorage({ root: path.join(base, 'thumbs') })
   const rel = 'animals/kitten.jpg/100x0/crop/abc.jpg'
-  t.is(out.pathFor(rel), path.join(base, 'thumbs', ...rel.split('/')))
+  t.is(await out.pathFor(rel), path.join(base, 'thumbs', ...rel.split('/')))
   t.false(await out.exists(rel))
   t.is(await out.stat(rel), null)
   const abs = await out.mkdirp(rel)
   t.true((await stat(path.dirname(abs))).isDirectory())
   await writeFile(abs, 'T')
   t.true(await out.exists(rel))
-  t.throws(() => out.pathFor('../root/ok.jpg'), { instanceOf: PathTraversalError })
+  await t.throwsAsync(out.pathFor('../root/ok.jpg'), { instanceOf: PathTraversalError })
   await symlink(root, path.join(base, 'thumbs', 'planted'))
-  t.throws(() => out.pathFor('planted/x.jpg'), { instanceOf: PathTraversalError })
+  await t.throwsAsync(out.pathFor('planted/x.jpg'), { instanceOf: PathTraversalError })
+  await t.throwsAsync(out.mkdirp('planted/new/x.jpg'), { instanceOf: PathTraversalError })
 })
 
 test('a new secret adopts the rendered variant by hard link instead of re-rendering', async (t) => {
@@ -213,8 +214,8 @@ test('a new secret adopts the rendered variant by hard link instead of re-render
   await writeFile(await out.mkdirp(oldPath), 'RENDERED')
   await out.remember(oldPath, variant)
   t.true(await out.adopt(newPath, variant))
-  t.is(await readFile(out.pathFor(newPath), 'utf8'), 'RENDERED')
-  t.is((await stat(out.pathFor(newPath))).ino, (await stat(out.pathFor(oldPath))).ino)
+  t.is(await readFile(await out.pathFor(newPath), 'utf8'), 'RENDERED')
+  t.is((await stat(await out.pathFor(newPath))).ino, (await stat(await out.pathFor(oldPath))).ino)
   t.true(await out.adopt(oldPath, variant), 'an existing output is reported as present')
 })
 
@@ -225,4 +226,91 @@ test('without a variant root every secret needs its own render', async (t) => {
   await writeFile(await out.mkdirp('a.jpg/1x1/crop/S1.jpg'), 'X')
   await out.remember('a.jpg/1x1/crop/S1.jpg', 'a.jpg/1x1/crop.jpg')
   t.false(await out.adopt('a.jpg/1x1/crop/S2.jpg', 'a.jpg/1x1/crop.jpg'))
+})
+
+test('every traversal payload is refused by the cached resolver before any lookup', async (t) => {
+  const { root } = await layout(t)
+  const paths = new SafeRoot(root)
+  for (const p of PAYLOADS) {
+    await t.throwsAsync(paths.lookup(p), { instanceOf: PathTraversalError }, JSON.stringify(p))
+    await t.throwsAsync(paths.resolveParent(p), { instanceOf: PathTraversalError }, JSON.stringify(p))
+    await t.throwsAsync(paths.prepare(p), { instanceOf: PathTraversalError }, JSON.stringify(p))
+  }
+})
+
+test('the cached resolver finds files, directories and missing names inside the root', async (t) => {
+  const { root } = await layout(t)
+  const paths = new SafeRoot(root)
+  const ok = await paths.lookup('sub/inner.jpg')
+  t.is(ok.path, path.join(root, 'sub', 'inner.jpg'))
+  t.true(ok.stats?.isFile())
+  t.is(ok.stats?.size, 5)
+  t.true(ok.folderExists)
+  t.true((await paths.lookup('dir')).stats?.isDirectory())
+  const missing = await paths.lookup('sub/new/deeper/x.jpg')
+  t.is(missing.path, path.join(root, 'sub', 'new', 'deeper', 'x.jpg'))
+  t.is(missing.stats, null)
+  t.false(missing.folderExists)
+  t.is((await paths.lookup('ok.jpg/child')).stats, null, 'a file where a folder is expected')
+  const made = await paths.prepare('sub/new/deeper/x.jpg')
+  t.is(made, path.join(root, 'sub', 'new', 'deeper', 'x.jpg'))
+  t.true((await stat(path.dirname(made))).isDirectory())
+})
+
+test('the cached resolver refuses symlink escapes at every depth, and dangling symlinks', async (t) => {
+  const { base, root } = await layout(t)
+  await symlink(path.join(base, 'outside'), path.join(root, 'escape'))
+  await symlink(path.join(base, 'root-evil'), path.join(root, 'sub', 'evil'))
+  await symlink(path.join(base, 'outside', 'secret.jpg'), path.join(root, 'leak.jpg'))
+  await symlink(path.join(base, 'outside', 'not-yet.jpg'), path.join(root, 'dangling.jpg'))
+  await symlink(path.join(base, 'outside', 'not-yet'), path.join(root, 'sub', 'dangling-dir'))
+  const paths = new SafeRoot(root)
+  for (const p of ['escape/secret.jpg', 'escape/new/deeper.jpg', 'sub/evil/secret.jpg', 'leak.jpg', 'dangling.jpg', 'sub/dangling-dir/x.jpg']) {
+    const err = await t.throwsAsync(paths.lookup(p), { instanceOf: PathTraversalError }, p)
+    t.false(err.message.includes(base), 'the message must not leak absolute paths')
+  }
+  for (const p of ['escape/new/x.jpg', 'sub/evil/x.jpg', 'sub/dangling-dir/x.jpg']) {
+    await t.throwsAsync(paths.prepare(p), { instanceOf: PathTraversalError }, p)
+    await t.throwsAsync(paths.resolveParent(p), { instanceOf: PathTraversalError }, p)
+  }
+  // Symlinks that stay inside are followed, like safeResolve does.
+  await symlink(path.join(root, 'sub'), path.join(root, 'alias'))
+  t.is((await paths.lookup('alias/inner.jpg')).path, path.join(root, 'sub', 'inner.jpg'))
+})
+
+test('a folder swapped for an escaping symlink is refused once the cached answer expires', async (t) => {
+  const { base, root } = await layout(t)
+  await mkdir(path.join(root, 'swap'))
+  const paths = new SafeRoot(root, { ttlMs: 30 })
+  t.is((await paths.lookup('swap/x.jpg')).path, path.join(root, 'swap', 'x.jpg'))
+  await rm(path.join(root, 'swap'), { recursive: true })
+  await symlink(path.join(base, 'outside'), path.join(root, 'swap'))
+  await new Promise((r) => setTimeout(r, 50))
+  await t.throwsAsync(paths.lookup('swap/secret.jpg'), { instanceOf: PathTraversalError })
+  // forget() drops the cache at once, whatever the lifetime.
+  const slow = new SafeRoot(root, { ttlMs: 60_000 })
+  await rm(path.join(root, 'swap'))
+  await mkdir(path.join(root, 'swap'))
+  await slow.lookup('swap/x.jpg')
+  await rm(path.join(root, 'swap'), { recursive: true })
+  await symlink(path.join(base, 'outside'), path.join(root, 'swap'))
+  slow.forget()
+  await t.throwsAsync(slow.lookup('swap/secret.jpg'), { instanceOf: PathTraversalError })
+})
+
+test('a cold output folder skips the variant lookup, an existing one adopts', async (t) => {
+  const { base } = await layout(t)
+  const out = new LocalOutputStorage({ root: path.join(base, 'thumbs') })
+  const variant = 'a.jpg/10x10/crop.jpg'
+  const oldPath = 'a.jpg/10x10/crop/OLD.jpg'
+  await writeFile(await out.mkdirp(oldPath), 'RENDERED')
+  await out.remember(oldPath, variant)
+  const newPath = 'a.jpg/10x10/crop/NEW.jpg'
+  const found = await out.lookup(newPath)
+  t.true(found.folderExists)
+  t.is(found.stats, null)
+  // A caller claiming the folder was missing is believed: no variant lookup, no link.
+  t.false(await out.adopt(newPath, variant, { path: found.path, folderExists: false }))
+  t.true(await out.adopt(newPath, variant, found))
+  t.is(await readFile(found.path, 'utf8'), 'RENDERED')
 })

@@ -49,10 +49,18 @@ export interface SourceStorageLike {
 export interface OutputStorageLike {
   /** Absolute path for an output path; throws on traversal. */
   pathFor(outputPath: string): string | Promise<string>
-  /** Links an existing variant to a new signed path (after key rotation); `true` when it now exists. */
-  adopt?(outputPath: string, variantPath: string): Promise<boolean>
-  /** Records a freshly written file as its variant. */
-  remember?(outputPath: string, variantPath: string): Promise<void>
+  /**
+   * Absolute path and stats (`null` when missing) in one step; without it the generator calls
+   * `pathFor` and then `stat`s the file.
+   */
+  lookup?(outputPath: string): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }>
+  /**
+   * Links an existing variant to a new signed path (after key rotation); `true` when the output
+   * exists now (also when it already did). `resolved` is what `lookup`/`pathFor` found.
+   */
+  adopt?(outputPath: string, variantPath: string, resolved?: { path: string; folderExists?: boolean }): Promise<boolean>
+  /** Records a freshly written file as its variant. `absolutePath` is what `pathFor` returned. */
+  remember?(outputPath: string, variantPath: string, absolutePath?: string): Promise<void>
 }
 
 /** The record the generator keeps per thumbnail in the {@link ThumbnailRecordsLike} cache. */
@@ -218,6 +226,8 @@ export function formatFor(ext: string): string {
 export interface EnsureResult extends ThumbnailFile {
   /** How the file was obtained. */
   via: 'hit' | 'render' | 'wait'
+  /** Bytes of the file, when this process just wrote it (the renderer reports it). */
+  size?: number
 }
 
 /** Makes sure thumbnails exist; see the module comment for the order of checks. */
@@ -254,19 +264,49 @@ export class ThumbnailGenerator {
    */
   async ensure(spec: ThumbnailSpec, options: { fresh?: boolean } = {}): Promise<EnsureResult> {
     const o = this.#o
-    const absolutePath = await o.output.pathFor(spec.outputPath)
-    const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
     if (o.trustCache && o.records && !options.fresh) {
-      const rec = await Promise.resolve(o.records.get(spec.outputPath)).catch(() => null)
-      if (rec) return { ...file, via: 'hit' }
+      const [absolutePath, rec] = await Promise.all([
+        o.output.pathFor(spec.outputPath),
+        Promise.resolve(o.records.get(spec.outputPath)).catch(() => null),
+      ])
+      if (rec) return { absolutePath, outputPath: spec.outputPath, ext: spec.ext, via: 'hit' }
     }
-    if (await exists(absolutePath)) return { ...file, via: 'hit' }
+    // The output path is resolved once here and handed down to the lock, adopt, render and
+    // remember steps, which used to resolve it again each. The source is resolved at the same
+    // time, speculatively: a cold render needs both, and waiting for one then the other would
+    // add a thread-pool round trip to every cold request (a disk hit wastes one lstat).
+    const src = o.source.localPath ? settle(callLocalPath(o.source, spec.source)) : undefined
+    let absolutePath: string
+    let present: boolean
+    let folderExists: boolean | undefined
+    if (o.output.lookup) {
+      const found = await o.output.lookup(spec.outputPath)
+      absolutePath = found.path
+      present = found.stats?.isFile() ?? false
+      folderExists = found.folderExists
+    } else {
+      absolutePath = await o.output.pathFor(spec.outputPath)
+      present = await exists(absolutePath)
+    }
+    const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
+    if (present) return { ...file, via: 'hit' }
     const negKey = this.#negativeKey(spec.source)
     if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) throw new SourceMissingError()
-    return this.#flight.do(spec.outputPath, () => this.#renderOrWait(spec, file))
+    const cold = folderExists === false && !options.fresh
+    return this.#flight.do(spec.outputPath, () => this.#renderOrWait(spec, file, cold, src))
   }
 
-  async #renderOrWait(spec: ThumbnailSpec, file: ThumbnailFile): Promise<EnsureResult> {
+  /*
+   * `cold`: the output's folder did not exist a moment ago, so no secret of this variant was ever
+   * rendered here (nothing to adopt) and the re-check under the lock can ask the records instead
+   * of the disk: a worker that rendered it meanwhile wrote its record before releasing the lock.
+   */
+  async #renderOrWait(
+    spec: ThumbnailSpec,
+    file: ThumbnailFile,
+    cold: boolean,
+    source: Promise<Settled<string>> | undefined,
+  ): Promise<EnsureResult> {
     const o = this.#o
     const name = this.lockName(spec)
     const deadline = Date.now() + o.lockTimeout * 1000
@@ -279,22 +319,25 @@ export class ThumbnailGenerator {
         if (!isCacheOutage(err)) throw err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        if (!(await exists(file.absolutePath))) await this.#render(spec, file.absolutePath)
-        return { ...file, via: 'render' }
+        const size = (await exists(file.absolutePath)) ? undefined : await this.#render(spec, file.absolutePath)
+        return { ...file, via: 'render', size }
       }
       if (handle) {
         try {
           // Re-check under the lock: the previous owner may have finished between our stat and
           // add. `adopt` does that check too, and also links bytes rendered for a rotated key.
-          // Resolving the source overlaps that check: on a cold miss both are needed anyway.
-          const src = o.source.localPath ? settle(o.source.localPath(spec.source)) : undefined
-          const present =
-            spec.variantPath && o.output.adopt
-              ? await o.output.adopt(spec.outputPath, spec.variantPath)
-              : await exists(file.absolutePath)
+          // After a wait the source is resolved again: it may have changed meanwhile.
+          const src = waited && o.source.localPath ? settle(callLocalPath(o.source, spec.source)) : source
+          let present: boolean
+          if (cold && !waited && o.records) {
+            present = (await Promise.resolve(o.records.get(spec.outputPath)).catch(() => null)) != null
+          } else if (spec.variantPath && o.output.adopt) {
+            present = await o.output.adopt(spec.outputPath, spec.variantPath, { path: file.absolutePath })
+          } else {
+            present = await exists(file.absolutePath)
+          }
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
-          await this.#render(spec, file.absolutePath, src)
-          return { ...file, via: 'render' }
+          return { ...file, via: 'render', size: await this.#render(spec, file.absolutePath, src) }
         } finally {
           await handle.release().catch(() => false)
         }
@@ -318,7 +361,8 @@ export class ThumbnailGenerator {
     }
   }
 
-  async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>): Promise<void> {
+  /* Renders to `dst` and returns the size written, so the response needs no extra stat. */
+  async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>): Promise<number | undefined> {
     const o = this.#o
     const opts: RenderOptions = {
       width: spec.width,
@@ -356,7 +400,7 @@ export class ThumbnailGenerator {
     if (spec.variantPath && o.output.remember) {
       // Only needed by a later key rotation, so it does not delay this response; a request that
       // misses the variant meanwhile just renders once more.
-      void o.output.remember(spec.outputPath, spec.variantPath).catch(() => undefined)
+      void o.output.remember(spec.outputPath, spec.variantPath, dst).catch(() => undefined)
     }
     if (o.records) {
       const record: ThumbnailRecord = {
@@ -369,6 +413,7 @@ export class ThumbnailGenerator {
       }
       await Promise.resolve(o.records.set(record)).catch(() => undefined)
     }
+    return info.size
   }
 
   #negativeKey(source: string): string {
@@ -394,6 +439,11 @@ function settle<T>(value: T | Promise<T>): Promise<Settled<T>> {
     (v) => ({ ok: true as const, value: v }),
     (error: unknown) => ({ ok: false as const, error }),
   )
+}
+
+// A synchronous throw becomes a rejection, so it is settled like any other failure.
+async function callLocalPath(source: SourceStorageLike, name: string): Promise<string> {
+  return source.localPath!(name)
 }
 
 function unwrap<T>(s: Settled<T>): T {

@@ -158,6 +158,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
       else if (ensured.via === 'wait') stats.waits++
       file = { absolutePath: ensured.absolutePath, outputPath: ensured.outputPath, ext: ensured.ext }
       if (config.responseMode !== 'stream') hot.set(spec.outputPath, { file })
+      else if (ensured.size !== undefined) file = { ...file, size: ensured.size }
     }
     switch (config.responseMode) {
       case 'nginx':

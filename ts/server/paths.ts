@@ -7,7 +7,7 @@
  * let absolute names bypass the root.
  * @module
  */
-import { promises as fs, lstatSync, realpathSync } from 'node:fs'
+import { promises as fs, lstatSync, realpathSync, type Stats } from 'node:fs'
 import path from 'node:path'
 
 import { PathTraversalError, SourceNotFoundError } from './errors.js'
@@ -147,6 +147,239 @@ export function safeResolveSync(root: string, relPath: string, options: SafeReso
   }
   /* c8 ignore next */
   throw new SourceNotFoundError(relPath)
+}
+
+/** Options of {@link SafeRoot}. */
+export interface SafeRootOptions {
+  /**
+   * Milliseconds a directory proven to be inside the root is trusted without another `realpath`.
+   * Thumbnail folders are created once and never moved, so the only thing a longer lifetime risks
+   * is a directory swapped for a symlink by someone who can already write into the root; within
+   * this window such a swap is followed, exactly as it would be between any check and the write.
+   * @default 2000
+   */
+  ttlMs?: number
+  /**
+   * Most directories remembered; the memory is cleared when it is full.
+   * @default 10000
+   */
+  maxEntries?: number
+}
+
+/** Defaults of {@link SafeRootOptions}. */
+export const SAFE_ROOT_DEFAULTS = Object.freeze({ ttlMs: 2000, maxEntries: 10_000 })
+
+/** What {@link SafeRoot.lookup} found. */
+export interface SafeLookup {
+  /** Real absolute path (of a regular file, a directory, or a name that does not exist yet). */
+  path: string
+  /** `stat` of the target, or `null` when nothing exists there yet. */
+  stats: Stats | null
+  /** Whether the folder of the target exists (`false`: some level of it is missing). */
+  folderExists: boolean
+}
+
+/**
+ * {@link safeResolve} for the request path: the same guarantees at a fraction of the syscalls.
+ * The real root is resolved once. Directories already proven inside it are remembered briefly, so
+ * a lookup in a known folder is a single `lstat` of the file itself; a folder seen for the first
+ * time costs one `realpath`, and one `lstat` per missing level under the deepest known folder.
+ * A symlink as the last component is resolved and contained like any other, a dangling one is
+ * refused. Any failure forgets what was remembered.
+ */
+export class SafeRoot {
+  /** The configured root, as given. */
+  readonly root: string
+  readonly #ttlMs: number
+  readonly #maxEntries: number
+  #realRoot: Promise<string> | undefined
+  readonly #dirs = new Map<string, { real: string; expires: number }>()
+
+  /**
+   * @param root - the storage root (may itself be a symlink; it is resolved on first use)
+   * @param options - see {@link SafeRootOptions}
+   */
+  constructor(root: string, options: SafeRootOptions = {}) {
+    this.root = root
+    this.#ttlMs = options.ttlMs ?? SAFE_ROOT_DEFAULTS.ttlMs
+    this.#maxEntries = options.maxEntries ?? SAFE_ROOT_DEFAULTS.maxEntries
+  }
+
+  /**
+   * The real root, resolved once (again after a failure).
+   * @param relPath - the path being resolved, for the not-found error
+   */
+  realRoot(relPath = ''): Promise<string> {
+    if (!this.#realRoot) {
+      this.#realRoot = realpathOrNotFound(this.root, relPath)
+      this.#realRoot.catch(() => {
+        this.#realRoot = undefined
+      })
+    }
+    return this.#realRoot
+  }
+
+  /**
+   * Resolves a relative path and `lstat`s its last component.
+   * @param relPath - decoded relative path
+   * @returns the real path and its stats (`null` when it does not exist: the name is then safe to
+   *   create, because every existing ancestor was checked)
+   * @throws {@link PathTraversalError} for hostile names, symlink escapes and dangling symlinks
+   */
+  async lookup(relPath: string): Promise<SafeLookup> {
+    const segments = checkRelativePath(relPath)
+    try {
+      const name = segments.pop()!
+      const { real, missing } = await this.#directory(segments, relPath)
+      if (missing.length > 0) return { path: path.join(real, ...missing, name), stats: null, folderExists: false }
+      const target = path.join(real, name)
+      const st = await lstatOrNull(target)
+      if (!st?.isSymbolicLink()) return { path: target, stats: st, folderExists: true }
+      // A symlinked file (or folder): allowed only when it stays inside and is not dangling.
+      let resolved: string
+      try {
+        resolved = await fs.realpath(target)
+      } catch (err) {
+        if (isMissing(err)) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
+        throw err
+      }
+      assertInside(await this.realRoot(relPath), resolved, relPath)
+      return { path: resolved, stats: await fs.stat(resolved), folderExists: true }
+    } catch (err) {
+      this.forget()
+      throw err
+    }
+  }
+
+  /**
+   * The real path of a relative path whose last component is not checked (it is about to be
+   * created, or it is opened with `O_NOFOLLOW`): only its folders are resolved.
+   * @param relPath - decoded relative path
+   */
+  async resolveParent(relPath: string): Promise<string> {
+    const segments = checkRelativePath(relPath)
+    const name = segments.pop()!
+    try {
+      const { real, missing } = await this.#directory(segments, relPath)
+      return path.join(real, ...missing, name)
+    } catch (err) {
+      this.forget()
+      throw err
+    }
+  }
+
+  /**
+   * Like {@link SafeRoot.resolveParent}, and creates the missing folders first. Each level is
+   * made with a plain `mkdir` under a folder already checked, so a name planted meanwhile (a
+   * symlink) makes it fail with `EEXIST` and the path is resolved again from scratch, never
+   * followed.
+   * @param relPath - decoded relative path of a file about to be created
+   * @returns the absolute path of the file
+   */
+  async prepare(relPath: string): Promise<string> {
+    const segments = checkRelativePath(relPath)
+    const name = segments.pop()!
+    try {
+      const found = await this.#directory(segments, relPath)
+      let dir = found.real
+      const made = segments.length - found.missing.length
+      for (let i = 0; i < found.missing.length; i++) {
+        dir = path.join(dir, found.missing[i])
+        try {
+          await fs.mkdir(dir)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+          // Created concurrently (another request) or planted: check what is there now.
+          this.forget()
+          const again = await this.#directory(segments, relPath)
+          // Still missing: a file sits where a folder should be.
+          if (again.missing.length > 0) throw err
+          return path.join(again.real, name)
+        }
+        this.#remember(segments.slice(0, made + i + 1).join('/'), dir)
+      }
+      return path.join(dir, name)
+    } catch (err) {
+      this.forget()
+      throw err
+    }
+  }
+
+  /** Forgets every remembered directory (after an error, or when the tree changed). */
+  forget(): void {
+    this.#dirs.clear()
+  }
+
+  /* The real path of the deepest existing directory among `segments` (all of them in the common
+     case) and the names below it that do not exist. */
+  async #directory(segments: string[], relPath: string): Promise<{ real: string; missing: string[] }> {
+    const realRoot = await this.realRoot(relPath)
+    const now = Date.now()
+    // Deepest remembered ancestor (the root itself counts as remembered).
+    let known = segments.length
+    let base = realRoot
+    for (; known > 0; known--) {
+      const hit = this.#dirs.get(segments.slice(0, known).join('/'))
+      if (hit && hit.expires > now) {
+        base = hit.real
+        break
+      }
+    }
+    if (known === segments.length) return { real: base, missing: [] }
+    if (segments.length - known > 2) {
+      // Far from a known folder: one realpath for the whole rest, enough when it exists.
+      try {
+        const real = await fs.realpath(path.join(base, ...segments.slice(known)))
+        assertInside(realRoot, real, relPath)
+        this.#remember(segments.join('/'), real)
+        return { real, missing: [] }
+      } catch (err) {
+        if (!isMissing(err)) throw err
+      }
+    }
+    // Close to a known folder, or some level is missing (a new thumbnail size): walk down from
+    // the known folder, one lstat per level, stopping at the first missing one. Every existing
+    // level is checked, so a dangling or escaping symlink cannot be created through. (A realpath
+    // would read every component of the absolute path, and fail anyway for a new size.)
+    for (let i = known; i < segments.length; i++) {
+      const next = path.join(base, segments[i])
+      const st = await lstatOrNull(next)
+      if (!st) return { real: base, missing: segments.slice(i) }
+      if (st.isSymbolicLink()) {
+        let real: string
+        try {
+          real = await fs.realpath(next)
+        } catch (err) {
+          if (isMissing(err)) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
+          throw err
+        }
+        assertInside(realRoot, real, relPath)
+        base = real
+      } else if (st.isDirectory()) {
+        base = next
+      } else {
+        // A file where a folder is expected: nothing below it can exist.
+        return { real: base, missing: segments.slice(i) }
+      }
+      this.#remember(segments.slice(0, i + 1).join('/'), base)
+    }
+    /* c8 ignore next: the realpath above would have succeeded */
+    return { real: base, missing: [] }
+  }
+
+  #remember(key: string, real: string): void {
+    if (this.#dirs.size >= this.#maxEntries) this.#dirs.clear()
+    this.#dirs.set(key, { real, expires: Date.now() + this.#ttlMs })
+  }
+}
+
+async function lstatOrNull(p: string): Promise<Stats | null> {
+  try {
+    return await fs.lstat(p)
+  } catch (err) {
+    if (isMissing(err)) return null
+    throw err
+  }
 }
 
 function realpathSyncOrNotFound(p: string, relPath: string): string {

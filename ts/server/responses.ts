@@ -17,6 +17,8 @@ export interface ThumbnailFile {
   outputPath: string
   /** Extension from the URL, with the dot (`.jpg`). */
   ext: string
+  /** Bytes of the file when already known (reported by the render that just wrote it). */
+  size?: number
 }
 
 /** The thumbnail file disappeared between lookup and response (deleted by a cleaner). */
@@ -204,10 +206,13 @@ interface OpenedFile {
  * libuv pool, and the FileHandle promise API costs about twice as much per call in allocations
  * and promise hops (measured: it made stream mode slower than serve-static without the hot cache).
  */
-function openAndRead(file: string, method: string | undefined): Promise<OpenedFile> {
+function openAndRead(file: string, method: string | undefined, knownSize?: number): Promise<OpenedFile> {
   return new Promise((resolve, reject) => {
-    fs.open(file, 'r', (err, fd) => {
+    fs.open(file, OPEN_FLAGS, (err, fd) => {
       if (err) return reject(err)
+      if (knownSize !== undefined && knownSize > 0 && knownSize <= SMALL_FILE && method !== 'HEAD') {
+        return readWithStat(fd, knownSize).then(resolve, (e: unknown) => fs.close(fd, () => reject(e)))
+      }
       fs.fstat(fd, (err2, st) => {
         if (err2) return fs.close(fd, () => reject(err2))
         const opened: OpenedFile = { fd, size: st.size, mtimeMs: st.mtimeMs }
@@ -229,6 +234,45 @@ function openAndRead(file: string, method: string | undefined): Promise<OpenedFi
   })
 }
 
+/*
+ * Just rendered: the size is known, so the read and the fstat (for the validators) run side by
+ * side on the pool instead of one after the other. One read of `size + 1` bytes also tells
+ * whether the file is still that size; if not, the sequential path is taken.
+ */
+function readWithStat(fd: number, size: number): Promise<OpenedFile> {
+  const buf = Buffer.allocUnsafe(size + 1)
+  const read = new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, size + 1, 0, (err, n) => (err ? reject(err) : resolve(n))))
+  const stat = new Promise<fs.Stats>((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))))
+  return Promise.all([read, stat]).then(([n, st]) => {
+    if (n === size && st.size === size) return { fd, size, mtimeMs: st.mtimeMs, body: buf.subarray(0, size) }
+    // Short read or a different file: fall back to reading by the fstat size.
+    return readAll(fd, st)
+  })
+}
+
+function readAll(fd: number, st: fs.Stats): Promise<OpenedFile> {
+  return new Promise((resolve, reject) => {
+    const opened: OpenedFile = { fd, size: st.size, mtimeMs: st.mtimeMs }
+    if (st.size > SMALL_FILE) return resolve(opened)
+    const buf = Buffer.allocUnsafe(st.size)
+    let off = 0
+    const more = () => {
+      if (off >= st.size) return resolve({ ...opened, body: buf })
+      fs.read(fd, buf, off, st.size - off, off, (err, n) => {
+        if (err) return reject(err)
+        if (n === 0) return resolve({ ...opened, body: buf.subarray(0, off) })
+        off += n
+        more()
+      })
+    }
+    more()
+  })
+}
+
+/* O_NOFOLLOW: output paths are resolved by their folders, so a symlink planted as the file
+   itself is refused here (ELOOP) rather than followed out of the root. Not defined on Windows. */
+const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0)
+
 /**
  * Sends the file from Node with validators, `Cache-Control`, 304 and HEAD support.
  * @param hot - when given, small files read here are remembered under `hotKey`
@@ -243,7 +287,7 @@ export async function sendStream(
 ): Promise<number> {
   let opened: OpenedFile
   try {
-    opened = await openAndRead(file.absolutePath, req.method)
+    opened = await openAndRead(file.absolutePath, req.method, file.size)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ThumbnailGoneError({ cause: err })
     throw err

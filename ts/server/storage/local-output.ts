@@ -16,7 +16,7 @@ import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 
 import { InvalidOptionError } from '../../errors.js'
-import { safeResolveSync } from '../paths.js'
+import { SafeRoot, type SafeLookup } from '../paths.js'
 
 /** Options of {@link LocalOutputStorage}. */
 export interface LocalOutputStorageOptions {
@@ -37,6 +37,11 @@ export class LocalOutputStorage {
   readonly root: string
   /** The variant directory, or `null` when disabled. */
   readonly variantRoot: string | null
+  readonly #out: SafeRoot
+  readonly #variants: SafeRoot | null
+  /* Whether the variant root exists: until it does, no request looks up variants that cannot
+     exist (a fresh deployment renders everything once). */
+  #variantsSeen: boolean
 
   /** @param options - see {@link LocalOutputStorageOptions} */
   constructor(options: LocalOutputStorageOptions) {
@@ -52,15 +57,29 @@ export class LocalOutputStorage {
     // Created up front so path checks can realpath the root. The variant root is created on the
     // first remember(), so deployments that never use it do not get an empty sibling directory.
     mkdirSync(this.root, { recursive: true })
+    this.#out = new SafeRoot(this.root)
+    this.#variants = this.variantRoot === null ? null : new SafeRoot(this.variantRoot)
+    this.#variantsSeen = this.variantRoot !== null && existsSync(this.variantRoot)
   }
 
   /**
-   * The absolute path of an output file, which may not exist yet. Hostile paths and symlinks
-   * leaving the root throw {@link PathTraversalError}.
+   * The absolute path of an output file, which may not exist yet. Hostile paths and folders that
+   * symlink out of the root throw {@link PathTraversalError}. The file itself is not examined: use
+   * {@link LocalOutputStorage.lookup} to also check it.
    * @param outputPath - relative output path (`ThumbnailRequest.outputPath`)
    */
-  pathFor(outputPath: string): string {
-    return safeResolveSync(this.root, outputPath, { allowMissing: true })
+  pathFor(outputPath: string): Promise<string> {
+    return this.#out.resolveParent(outputPath)
+  }
+
+  /**
+   * The absolute path of an output file and its stats (`null` when it does not exist yet), in
+   * one `lstat` when its folder was seen recently. A symlinked output file must stay inside the
+   * root, as any other path.
+   * @param outputPath - relative output path
+   */
+  lookup(outputPath: string): Promise<SafeLookup> {
+    return this.#out.lookup(outputPath)
   }
 
   /**
@@ -68,12 +87,7 @@ export class LocalOutputStorage {
    * @param outputPath - relative output path
    */
   async stat(outputPath: string): Promise<Stats | null> {
-    try {
-      return await fs.stat(this.pathFor(outputPath))
-    } catch (err) {
-      if (isMissing(err)) return null
-      throw err
-    }
+    return (await this.#out.lookup(outputPath)).stats
   }
 
   /**
@@ -88,56 +102,76 @@ export class LocalOutputStorage {
    * Creates the parent directories of an output file and returns its absolute path.
    * @param outputPath - relative output path
    */
-  async mkdirp(outputPath: string): Promise<string> {
-    const target = this.pathFor(outputPath)
-    await fs.mkdir(path.dirname(target), { recursive: true })
-    // Re-check: a directory created concurrently could be a symlink planted in between.
-    return this.pathFor(outputPath)
+  mkdirp(outputPath: string): Promise<string> {
+    return this.#out.prepare(outputPath)
   }
 
   /**
    * Makes a signed output path from an already rendered variant (after a key rotation), without
-   * rendering. Returns `true` when the output file now exists.
+   * rendering: one hard link. Returns `true` when the output file now exists.
    * @param outputPath - relative output path (contains the secret)
    * @param variantPath - key-independent path (`ThumbnailRequest.variantPath`)
+   * @param resolved - what {@link LocalOutputStorage.lookup} said about the output path, when the
+   *   caller already asked: its `path`, and `folderExists: false` when its folder was missing.
+   *   Every secret of a variant lives in the same folder, so without that folder no secret was
+   *   rendered here and there is no variant to look for (one lookup less per cold render).
    */
-  async adopt(outputPath: string, variantPath: string): Promise<boolean> {
-    if (await this.exists(outputPath)) return true
-    if (!this.variantRoot || !existsSync(this.variantRoot)) return false
-    const variant = safeResolveSync(this.variantRoot, variantPath, { allowMissing: true })
-    if (!(await isFile(variant))) return false
-    await placeAtomically(variant, await this.mkdirp(outputPath))
+  async adopt(outputPath: string, variantPath: string, resolved?: { path: string; folderExists?: boolean }): Promise<boolean> {
+    const target = resolved?.path ?? (await this.#out.resolveParent(outputPath))
+    const lookVariant = this.#variants !== null && this.#variantsSeen && resolved?.folderExists !== false
+    // Both checks at once: on a miss both answers are needed.
+    const [present, variant] = await Promise.all([
+      isFile(target),
+      lookVariant ? this.#variants!.lookup(variantPath).catch(() => null) : null,
+    ])
+    if (present) return true
+    if (!variant?.stats?.isFile()) return false
+    try {
+      await linkOrCopy(variant.path, target)
+    } catch (err) {
+      if (!isMissing(err)) throw err
+      // The folder of the new secret does not exist yet: create it, checked, then link.
+      await linkOrCopy(variant.path, await this.#out.prepare(outputPath))
+    }
     return true
   }
 
   /**
    * Records a freshly written output file as its variant, so later secrets for the same
-   * thumbnail are adopted instead of rendered. A no-op without `variantRoot`.
+   * thumbnail are adopted instead of rendered: one hard link, more only for a new folder. A
+   * no-op without `variantRoot`.
    * @param outputPath - relative output path that was just written
    * @param variantPath - key-independent path
+   * @param absolutePath - the output's absolute path when the caller already resolved it
    */
-  async remember(outputPath: string, variantPath: string): Promise<void> {
-    if (!this.variantRoot) return
-    await fs.mkdir(this.variantRoot, { recursive: true })
-    const variant = safeResolveSync(this.variantRoot, variantPath, { allowMissing: true })
-    await fs.mkdir(path.dirname(variant), { recursive: true })
-    // Resolved again: a directory planted between the check and the mkdir must not be followed.
-    await placeAtomically(this.pathFor(outputPath), safeResolveSync(this.variantRoot, variantPath, { allowMissing: true }))
+  async remember(outputPath: string, variantPath: string, absolutePath?: string): Promise<void> {
+    const variants = this.#variants
+    if (!variants) return
+    const from = absolutePath ?? (await this.#out.resolveParent(outputPath))
+    if (!this.#variantsSeen) {
+      await fs.mkdir(this.variantRoot!, { recursive: true })
+      this.#variantsSeen = true
+    }
+    // Usually a new size: one lstat finds the missing folder, one mkdir, one link.
+    await linkOrCopy(from, await variants.prepare(variantPath))
   }
 }
 
-/* link() into a temporary name, then rename() over the target: readers see either no file or a
-   complete one, and a concurrent adopt of the same path just replaces an identical link. */
-async function placeAtomically(from: string, to: string): Promise<void> {
-  const tmp = `${to}.${randomBytes(6).toString('hex')}.tmp`
+/* A hard link is atomic: readers see no file or a complete one. EEXIST means the name already
+   holds the same thumbnail (another worker got there first), which is the goal. A copy (other
+   filesystem) goes through a temporary name for the same reason. */
+async function linkOrCopy(from: string, to: string): Promise<void> {
   try {
-    await fs.link(from, tmp)
+    await fs.link(from, to)
+    return
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err
-    await fs.copyFile(from, tmp)
   }
+  const tmp = `${to}.${randomBytes(6).toString('hex')}.tmp`
   try {
+    await fs.copyFile(from, tmp)
     await fs.rename(tmp, to)
   } catch (err) {
     await fs.unlink(tmp).catch(() => undefined)
@@ -145,9 +179,10 @@ async function placeAtomically(from: string, to: string): Promise<void> {
   }
 }
 
+// lstat: a symlink planted as the output is not "present"; rendering replaces it by rename.
 async function isFile(p: string): Promise<boolean> {
   try {
-    return (await fs.stat(p)).isFile()
+    return (await fs.lstat(p)).isFile()
   } catch (err) {
     if (isMissing(err)) return false
     throw err

@@ -1,6 +1,7 @@
 /**
- * Source images from a local directory. Every name goes through {@link safeResolve}, so `..`,
- * absolute names and symlinks that leave the root are refused before a file is opened.
+ * Source images from a local directory. Every name goes through {@link SafeRoot} (the cached
+ * form of `safeResolve`), so `..`, absolute names and symlinks that leave the root are
+ * refused before a file is opened.
  * @module
  */
 import { constants, promises as fs } from 'node:fs'
@@ -8,7 +9,7 @@ import type { FileHandle } from 'node:fs/promises'
 
 import { InvalidOptionError } from '../../errors.js'
 import { SourceNotFoundError, SourceTooLargeError } from '../errors.js'
-import { safeResolve } from '../paths.js'
+import { SafeRoot } from '../paths.js'
 
 /** Options of {@link LocalSourceStorage}. */
 export interface LocalSourceStorageOptions {
@@ -33,6 +34,7 @@ export class LocalSourceStorage {
   /** The configured root, as given. */
   readonly root: string
   readonly #maxBytes: number
+  readonly #paths: SafeRoot
 
   /** @param options - see {@link LocalSourceStorageOptions} */
   constructor(options: LocalSourceStorageOptions) {
@@ -41,6 +43,7 @@ export class LocalSourceStorage {
     }
     this.root = options.root
     this.#maxBytes = checkMaxBytes(options.maxBytes ?? LOCAL_SOURCE_DEFAULTS.maxBytes)
+    this.#paths = new SafeRoot(this.root)
   }
 
   /**
@@ -50,10 +53,10 @@ export class LocalSourceStorage {
    *   {@link PathTraversalError} for hostile names
    */
   async localPath(source: string): Promise<string> {
-    const real = await safeResolve(this.root, source)
-    const st = await fs.stat(real)
-    if (!st.isFile()) throw new SourceNotFoundError(source)
-    return real
+    // One lstat when the folder was seen recently (the common case on a busy server).
+    const { path, stats } = await this.#paths.lookup(source)
+    if (!stats?.isFile()) throw new SourceNotFoundError(source)
+    return path
   }
 
   /**
@@ -64,7 +67,8 @@ export class LocalSourceStorage {
    */
   async read(source: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
     const maxBytes = options.maxBytes === undefined ? this.#maxBytes : checkMaxBytes(options.maxBytes)
-    const real = await safeResolve(this.root, source)
+    const { path: real, stats } = await this.#paths.lookup(source)
+    if (!stats) throw new SourceNotFoundError(source)
     let handle: FileHandle
     try {
       handle = await fs.open(real, OPEN_FLAGS)
