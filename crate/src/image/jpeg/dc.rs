@@ -6,9 +6,9 @@
 //! 5640×3172 photo) and walks it block by block. Here only the DC scans are Huffman-decoded, into
 //! one `i16` per block, so a progressive photo costs little more than reading its DC scans.
 //!
-//! Only used when every component's IDCT is 1×1 at 1/8, i.e. no chroma subsampling: libjpeg
-//! computes subsampled chroma with a 2×2 IDCT that reads AC coefficients, and this path must give
-//! the same pixels as libjpeg. Anything unexpected returns `None` and the caller falls back to
+//! Only used when every component's IDCT is 1×1 at 1/8, as libjpeg picks them: no subsampling,
+//! or horizontal-only subsampling such as 4:2:2. For 4:2:0 libjpeg computes chroma with a 2×2 IDCT
+//! that reads AC coefficients, and this path must give the same pixels as libjpeg. Anything unexpected returns `None` and the caller falls back to
 //! libjpeg, which then reports corruption with its own messages.
 
 use super::markers::{self, Parsed, EOI, SOS};
@@ -18,7 +18,8 @@ use super::libjpeg::Raw;
 
 /// Whether the DC-only path can produce libjpeg's exact 1/8 output for this file.
 pub(super) fn eligible(parsed: &Parsed, denom: u32) -> bool {
-    let first = parsed.components[0];
+    let max_h = parsed.components.iter().map(|c| c.h).max().unwrap_or(1);
+    let max_v = parsed.components.iter().map(|c| c.v).max().unwrap_or(1);
     denom == 8
         && parsed.progressive
         && !parsed.arithmetic
@@ -26,7 +27,10 @@ pub(super) fn eligible(parsed: &Parsed, denom: u32) -> bool {
         && parsed
             .components
             .iter()
-            .all(|c| c.h == first.h && c.v == first.v)
+            .all(|c| max_h % c.h == 0 && max_v % c.v == 0)
+        && super::prune::idct_sizes(parsed, denom)
+            .iter()
+            .all(|&s| s == 1)
 }
 
 /// A canonical Huffman table (T.81 annex C), decoded with an 8-bit lookahead table and
@@ -188,14 +192,10 @@ impl<'a> Bits<'a> {
 /// DC-only decode at 1/8. `None` means "let libjpeg do it".
 pub(super) fn decode(data: &[u8], parsed: &Parsed) -> Option<Raw> {
     let comps = &parsed.components;
-    let (h, v) = (usize::from(comps[0].h), usize::from(comps[0].v));
-    let (w, ht) = (parsed.width as usize, parsed.height as usize);
-    // all components share the sampling factors, so each has the full-size block grid
-    let mcus_x = w.div_ceil(8 * h);
-    let mcus_y = ht.div_ceil(8 * v);
-    let (stride, rows) = (mcus_x * h, mcus_y * v);
-    let (blocks_w, blocks_h) = (w.div_ceil(8), ht.div_ceil(8));
-    let mut coefs = vec![vec![0i16; stride * rows]; comps.len()];
+    let grid = Grid::new(parsed);
+    let mut coefs: Vec<Vec<i16>> = (0..comps.len())
+        .map(|c| vec![0i16; grid.stride[c] * grid.rows[c]])
+        .collect();
     let mut precision = vec![-1i8; comps.len()];
     let mut quant: [Option<u16>; 4] = [None; 4];
     let mut comp_quant: Vec<Option<i32>> = vec![None; comps.len()];
@@ -280,9 +280,10 @@ pub(super) fn decode(data: &[u8], parsed: &Parsed) -> Option<Raw> {
                     let mut pred = vec![0i32; comps.len()];
                     let interleaved = n > 1;
                     let (units_x, units_y) = if interleaved {
-                        (mcus_x, mcus_y)
+                        (grid.mcus_x, grid.mcus_y)
                     } else {
-                        (blocks_w, blocks_h)
+                        let c = members[0].0;
+                        (grid.blocks_w[c], grid.blocks_h[c])
                     };
                     let mut unit = 0usize;
                     for uy in 0..units_y {
@@ -296,7 +297,12 @@ pub(super) fn decode(data: &[u8], parsed: &Parsed) -> Option<Raw> {
                             }
                             unit += 1;
                             for &(c, td) in &members {
-                                let (bh, bv) = if interleaved { (h, v) } else { (1, 1) };
+                                let (bh, bv) = if interleaved {
+                                    (grid.h[c], grid.v[c])
+                                } else {
+                                    (1, 1)
+                                };
+                                let stride = grid.stride[c];
                                 for by in 0..bv {
                                     for bx in 0..bh {
                                         let idx = (uy * bv + by) * stride + ux * bh + bx;
@@ -343,14 +349,7 @@ pub(super) fn decode(data: &[u8], parsed: &Parsed) -> Option<Raw> {
     if precision.iter().any(|&p| p < 0) {
         return None;
     }
-    Some(render(
-        parsed,
-        &coefs,
-        &comp_quant,
-        stride,
-        blocks_w,
-        blocks_h,
-    ))
+    Some(render(parsed, &grid, &coefs, &comp_quant))
 }
 
 fn clamp(v: i32) -> u8 {
@@ -370,41 +369,33 @@ fn ycc_to_rgb(y: i32, cb: i32, cr: i32) -> [u8; 3] {
     [clamp(r), clamp(g), clamp(b)]
 }
 
-fn render(
-    parsed: &Parsed,
-    coefs: &[Vec<i16>],
-    quant: &[Option<i32>],
-    stride: usize,
-    width: usize,
-    height: usize,
-) -> Raw {
-    // jpeg_idct_1x1: DESCALE(DC × quant, 3) + 128, clamped
-    let sample = |c: usize, i: usize| -> i32 {
-        let dc = i32::from(coefs[c][i]) * quant[c].unwrap_or(1);
-        ((dc + 4) >> 3) + 128
+fn render(parsed: &Parsed, grid: &Grid, coefs: &[Vec<i16>], quant: &[Option<i32>]) -> Raw {
+    // libjpeg's output size at 1/8
+    let width = (parsed.width as usize).div_ceil(8);
+    let height = (parsed.height as usize).div_ceil(8);
+    // jpeg_idct_1x1: DESCALE(DC × quant, 3) + 128, clamped; then libjpeg upsamples subsampled
+    // components by plain replication, because it turns fancy upsampling off at 1/8 (jdsample.c)
+    let plane = |c: usize| -> Vec<u8> {
+        let (he, ve) = (grid.max_h / grid.h[c], grid.max_v / grid.v[c]);
+        let q = quant[c].unwrap_or(1);
+        let mut out = Vec::with_capacity(width * height);
+        for y in 0..height {
+            let row = &coefs[c][(y / ve) * grid.stride[c]..];
+            out.extend((0..width).map(|x| clamp(((i32::from(row[x / he]) * q + 4) >> 3) + 128)));
+        }
+        out
     };
     let (pixels, channels) = if parsed.components.len() == 1 {
-        let mut px = Vec::with_capacity(width * height);
-        for y in 0..height {
-            px.extend((0..width).map(|x| clamp(sample(0, y * stride + x))));
-        }
-        (px, Channels::Gray)
+        (plane(0), Channels::Gray)
     } else {
+        let (p0, p1, p2) = (plane(0), plane(1), plane(2));
         let rgb = is_rgb(parsed);
         let mut px = Vec::with_capacity(width * height * 3);
-        for y in 0..height {
-            for x in 0..width {
-                let i = y * stride + x;
-                let (a, b, c) = (sample(0, i), sample(1, i), sample(2, i));
-                if rgb {
-                    px.extend_from_slice(&[clamp(a), clamp(b), clamp(c)]);
-                } else {
-                    px.extend_from_slice(&ycc_to_rgb(
-                        clamp(a).into(),
-                        clamp(b).into(),
-                        clamp(c).into(),
-                    ));
-                }
+        for ((&a, &b), &c) in p0.iter().zip(&p1).zip(&p2) {
+            if rgb {
+                px.extend_from_slice(&[a, b, c]);
+            } else {
+                px.extend_from_slice(&ycc_to_rgb(a.into(), b.into(), c.into()));
             }
         }
         (px, Channels::Rgb)
@@ -414,6 +405,52 @@ fn render(
         width: width as u32,
         height: height as u32,
         channels,
+    }
+}
+
+/// Block layout of every component (T.81 A.2): MCUs cover the image in units of
+/// `8·max_h × 8·max_v` pixels; interleaved scans fill each component's padded grid, and
+/// single-component scans only its `ceil(size / 8)` blocks.
+struct Grid {
+    max_h: usize,
+    max_v: usize,
+    h: Vec<usize>,
+    v: Vec<usize>,
+    mcus_x: usize,
+    mcus_y: usize,
+    stride: Vec<usize>,
+    rows: Vec<usize>,
+    blocks_w: Vec<usize>,
+    blocks_h: Vec<usize>,
+}
+
+impl Grid {
+    fn new(parsed: &Parsed) -> Grid {
+        let (w, ht) = (parsed.width as usize, parsed.height as usize);
+        let h: Vec<usize> = parsed.components.iter().map(|c| usize::from(c.h)).collect();
+        let v: Vec<usize> = parsed.components.iter().map(|c| usize::from(c.v)).collect();
+        let max_h = h.iter().copied().max().unwrap_or(1);
+        let max_v = v.iter().copied().max().unwrap_or(1);
+        let mcus_x = w.div_ceil(8 * max_h);
+        let mcus_y = ht.div_ceil(8 * max_v);
+        Grid {
+            stride: h.iter().map(|&h| mcus_x * h).collect(),
+            rows: v.iter().map(|&v| mcus_y * v).collect(),
+            blocks_w: h
+                .iter()
+                .map(|&h| (w * h).div_ceil(max_h).div_ceil(8))
+                .collect(),
+            blocks_h: v
+                .iter()
+                .map(|&v| (ht * v).div_ceil(max_v).div_ceil(8))
+                .collect(),
+            max_h,
+            max_v,
+            h,
+            v,
+            mcus_x,
+            mcus_y,
+        }
     }
 }
 

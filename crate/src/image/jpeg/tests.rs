@@ -334,11 +334,16 @@ fn mutated_files_never_crash_the_decoder() {
 }
 
 fn rgb_444_jpeg(w: usize, h: usize, progressive: bool) -> Vec<u8> {
+    sampled_jpeg(w, h, progressive, (1, 1))
+}
+
+/// `chroma` is the chroma sample size in pixels: (1, 1) = 4:4:4, (2, 1) = 4:2:2.
+fn sampled_jpeg(w: usize, h: usize, progressive: bool, chroma: (u8, u8)) -> Vec<u8> {
     let mut c = Compress::new(ColorSpace::JCS_RGB);
     c.set_fastest_defaults();
     c.set_size(w, h);
     c.set_quality(90.0);
-    c.set_chroma_sampling_pixel_sizes((1, 1), (1, 1));
+    c.set_chroma_sampling_pixel_sizes(chroma, chroma);
     if progressive {
         c.set_progressive_mode();
     }
@@ -364,7 +369,22 @@ fn dc_only_decoding_matches_libjpeg_at_one_eighth() {
 }
 
 #[test]
-fn dc_only_decoding_is_not_used_for_subsampled_or_baseline_files() {
+fn dc_only_decoding_of_4_2_2_replicates_chroma_like_libjpeg() {
+    let (w, h) = (810, 601);
+    let prog = sampled_jpeg(w, h, true, (2, 1));
+    let parsed = markers::parse(&prog).unwrap();
+    assert_eq!((parsed.components[0].h, parsed.components[1].h), (2, 1));
+    assert!(dc::eligible(&parsed, 8));
+    let raw = dc::decode(&prog, &parsed).expect("the DC-only path handles 4:2:2");
+    assert_eq!((raw.width, raw.height), (102, 76));
+    assert_eq!(
+        raw.pixels,
+        full_decode(&sampled_jpeg(w, h, false, (2, 1)), 8)
+    );
+}
+
+#[test]
+fn dc_only_decoding_is_not_used_for_4_2_0_or_baseline_files() {
     let prog_420 = rgb_jpeg(320, 240, true);
     assert!(!dc::eligible(&markers::parse(&prog_420).unwrap(), 8));
     let base = rgb_444_jpeg(320, 240, false);
