@@ -37,6 +37,9 @@ const nativeAt = args.indexOf('--native')
 if (nativeAt !== -1) process.env.NAPI_RS_NATIVE_LIBRARY_PATH = path.resolve(args[nativeAt + 1])
 const lib = await import(path.join(HERE, '..', useSrc ? 'ts/index.ts' : 'dist/index.js'))
 const { MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize, native } = lib
+if (typeof cacheMemoize !== 'function' || typeof native.splitChunks !== 'function') {
+  throw new Error('dist/ or the native build is out of date: run `npm run build` first, or pass --src')
+}
 
 const rows = []
 /** Adds a table row; `higher` = restthumbs figure, `base` = baseline figure, same unit. */
