@@ -233,3 +233,9 @@ test('a large WebP is scaled while decoding and keeps its colours and geometry',
   near(t, pixelAt(raw, 48, 25), QUADRANT_COLOURS[0], 30, 'left of the border')
   near(t, pixelAt(raw, 51, 25), QUADRANT_COLOURS[1], 30, 'right of the border')
 })
+
+test('a GIF screen claiming 65535×65535 is refused by the pixel limit', async (t) => {
+  const gif = Buffer.concat([Buffer.from('GIF89a'), Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0]), Buffer.from('garbage')])
+  t.like(probe(gif), { format: 'gif', width: 65535, height: 65535 })
+  await t.throwsAsync(thumbnail(gif, { width: 100 }), { instanceOf: TooLargeError, message: /maxInputPixels/ })
+})

@@ -38,7 +38,10 @@ pub fn read_header(data: &[u8]) -> Result<GifHeader> {
     let mut frames = 0u32;
     let mut largest = 0u64;
     let mut has_alpha = false;
-    while let Some(f) = d.read_next_frame().map_err(decode_error)? {
+    // A walk that breaks after the screen descriptor still reports the screen size, so a bomb
+    // with a damaged body is refused by the pixel limit, and a truncated animation (a partial
+    // download) still gets its complete frames counted and its first frame decoded.
+    while let Ok(Some(f)) = d.read_next_frame() {
         if frames == 0 {
             has_alpha = f.transparent.is_some()
                 || f.left != 0
@@ -49,13 +52,10 @@ pub fn read_header(data: &[u8]) -> Result<GifHeader> {
         frames += 1;
         largest = largest.max(f.width as u64 * f.height as u64);
     }
-    if frames == 0 {
-        return Err(Error::decode("Invalid GIF: no image frame"));
-    }
     Ok(GifHeader {
         width,
         height,
-        frames,
+        frames: frames.max(1),
         largest_frame_pixels: largest,
         has_alpha,
     })
@@ -155,5 +155,14 @@ mod tests {
     fn truncated_gif_is_a_decode_error() {
         let g = two_frame_gif();
         assert!(decode(&g[..12], 1 << 20).is_err());
+    }
+
+    #[test]
+    fn a_damaged_body_still_reports_the_screen_size() {
+        let mut g = b"GIF89a".to_vec();
+        g.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0]);
+        g.extend_from_slice(b"garbage");
+        let h = read_header(&g).unwrap();
+        assert_eq!((h.width, h.height, h.frames), (65535, 65535, 1));
     }
 }
