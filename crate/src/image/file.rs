@@ -4,7 +4,7 @@
 //! removed on every error path.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -61,8 +61,18 @@ pub fn write_atomic(dst: &Path, data: &[u8], fsync: bool) -> Result<()> {
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+        return result;
     }
-    result
+    if fsync {
+        // The rename itself is only durable once the folder entry is flushed. Opening a folder
+        // for sync is not possible everywhere (Windows), hence best effort.
+        if let Some(parent) = dst.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Ok(dir) = fs::File::open(parent) {
+                let _ = dir.sync_all();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads `src`, makes the thumbnail and writes it atomically to `dst`.
@@ -73,10 +83,16 @@ pub fn thumbnail_file(
     fsync: bool,
     cancel: &AtomicBool,
 ) -> Result<FileOutput> {
-    let meta = fs::metadata(src).map_err(|e| io_error("read", src, e))?;
-    // Refuse before reading a huge file into memory.
-    opts.limits.check_bytes(meta.len() as usize)?;
-    let input = fs::read(src).map_err(|e| io_error("read", src, e))?;
+    let file = fs::File::open(src).map_err(|e| io_error("read", src, e))?;
+    let len = file.metadata().map_err(|e| io_error("read", src, e))?.len();
+    // Refuse before reading a huge file into memory, and never read past the limit even if the
+    // file grows meanwhile.
+    opts.limits.check_bytes(len as usize)?;
+    let mut input = Vec::with_capacity(len as usize);
+    file.take(opts.limits.max_input_bytes.saturating_add(1))
+        .read_to_end(&mut input)
+        .map_err(|e| io_error("read", src, e))?;
+    opts.limits.check_bytes(input.len())?;
     let mut output = run_cancellable(&input, opts, cancel)?;
     write_atomic(dst, &output.data, fsync)?;
     let size = output.data.len() as u64;
