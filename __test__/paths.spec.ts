@@ -209,7 +209,7 @@ test('a new secret adopts the rendered variant by hard link instead of re-render
   t.is(out.variantRoot, `${path.join(base, 'thumbs')}.variants`)
   const oldPath = 'a.jpg/10x10/crop/OLDSECRET.jpg'
   const newPath = 'a.jpg/10x10/crop/NEWSECRET.jpg'
-  const variant = 'a.jpg/10x10/crop.jpg'
+  const variant = 'a.jpg/10x10-crop.jpg'
   t.false(await out.adopt(newPath, variant), 'nothing rendered yet')
   await writeFile(await out.mkdirp(oldPath), 'RENDERED')
   await out.remember(oldPath, variant)
@@ -224,8 +224,8 @@ test('without a variant root every secret needs its own render', async (t) => {
   const out = new LocalOutputStorage({ root: path.join(base, 'thumbs'), variantRoot: false })
   t.is(out.variantRoot, null)
   await writeFile(await out.mkdirp('a.jpg/1x1/crop/S1.jpg'), 'X')
-  await out.remember('a.jpg/1x1/crop/S1.jpg', 'a.jpg/1x1/crop.jpg')
-  t.false(await out.adopt('a.jpg/1x1/crop/S2.jpg', 'a.jpg/1x1/crop.jpg'))
+  await out.remember('a.jpg/1x1/crop/S1.jpg', 'a.jpg/1x1-crop.jpg')
+  t.false(await out.adopt('a.jpg/1x1/crop/S2.jpg', 'a.jpg/1x1-crop.jpg'))
 })
 
 test('every traversal payload is refused by the cached resolver before any lookup', async (t) => {
@@ -301,7 +301,7 @@ test('a folder swapped for an escaping symlink is refused once the cached answer
 test('a cold output folder skips the variant lookup, an existing one adopts', async (t) => {
   const { base } = await layout(t)
   const out = new LocalOutputStorage({ root: path.join(base, 'thumbs') })
-  const variant = 'a.jpg/10x10/crop.jpg'
+  const variant = 'a.jpg/10x10-crop.jpg'
   const oldPath = 'a.jpg/10x10/crop/OLD.jpg'
   await writeFile(await out.mkdirp(oldPath), 'RENDERED')
   await out.remember(oldPath, variant)

@@ -25,7 +25,7 @@ test('a full thumbnail path parses into its canonical fields', (t) => {
     secret: 'abcDEF_-09',
     ext: '.jpg',
     outputPath: 'animals/kitten.jpg/100x200/crop/abcDEF_-09.jpg',
-    variantPath: 'animals/kitten.jpg/100x200/crop.jpg',
+    variantPath: 'animals/kitten.jpg/100x200-crop.jpg',
   })
 })
 

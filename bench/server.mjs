@@ -6,7 +6,8 @@
 //      the same work, files and concurrency, for the small samples and for photo-size sources
 //                                                                      (target overhead < 15%)
 // Servers run in a child process so autocannon (in this process) does not share their event loop.
-//   usage: node bench/server.mjs [--duration 5] [--connections 32]
+//   usage: node bench/server.mjs [--duration 5] [--connections 32] [--rounds 5]
+//                               [--only warm|cold] [--sets samples|photos]
 import { fork } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -36,6 +37,20 @@ async function child(spec) {
     const serveStatic = (await import('serve-static')).default
     const serve = serveStatic(spec.root, { etag: true, lastModified: true, maxAge: 86400_000 })
     server = createServer((req, res) => serve(req, res, () => res.writeHead(404).end()))
+  } else if (spec.kind === 'bare') {
+    // The least any HTTP front of the native core must do: render, read the file back, answer.
+    // No URL grammar, signature, path checks, lock or cache headers. It measures the floor that
+    // HTTP itself adds on this machine.
+    const { thumbnailFile } = await import(path.join(ROOT, 'dist', 'index.js'))
+    const { readFile } = await import('node:fs/promises')
+    server = createServer(async (req, res) => {
+      const q = new URL(req.url, 'http://x').searchParams
+      const [w, h] = [Number(q.get('w')), Number(q.get('h'))]
+      const dst = path.join(spec.out, q.get('src'), `${w}x${h}`, 'crop', 'x.jpg')
+      await thumbnailFile(path.join(spec.root, q.get('src')), dst, { width: w, height: h, method: 'crop', format: 'jpeg', quality: 85 })
+      const body = await readFile(dst)
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': body.length }).end(body)
+    })
   } else {
     const { createThumbnailHandler } = await import(path.join(ROOT, 'dist', 'index.js'))
     const handler = createThumbnailHandler({ keys: [KEY], ...spec.options })
@@ -44,6 +59,13 @@ async function child(spec) {
   server.keepAliveTimeout = 60_000
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))
   process.on('disconnect', () => process.exit(0))
+  // CPU time of the whole server process (main thread and thread pool), on request.
+  process.on('message', (m) => {
+    if (m === 'cpu') {
+      const c = process.cpuUsage()
+      process.send({ cpuMs: (c.user + c.system) / 1000 })
+    }
+  })
   // A clean exit, so `--cpu-prof` (see BENCH_PROFILE_DIR) can write its profile.
   process.on('SIGTERM', () => process.exit(0))
 }
@@ -53,7 +75,24 @@ function startChild(spec) {
   const prof = process.env.BENCH_PROFILE_DIR
   const execArgv = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []
   const proc = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(spec)], { stdio: 'inherit', execArgv })
-  return new Promise((resolve) => proc.once('message', (m) => resolve({ proc, url: `http://127.0.0.1:${m.port}` })))
+  return new Promise((resolve) =>
+    proc.once('message', (m) =>
+      resolve({
+        proc,
+        url: `http://127.0.0.1:${m.port}`,
+        cpuMs: () =>
+          new Promise((r) => {
+            proc.once('message', (x) => r(x.cpuMs))
+            proc.send('cpu')
+          }),
+      }),
+    ),
+  )
+}
+
+function cpuMs() {
+  const c = process.cpuUsage()
+  return (c.user + c.system) / 1000
 }
 
 function median(xs) {
@@ -77,6 +116,7 @@ async function parent() {
   const connections = flag('connections', 32)
   const rounds = flag('rounds', 5)
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
+  const sets = args.includes('--sets') ? args[args.indexOf('--sets') + 1] : undefined
   const { Signer, thumbnailUrl, thumbnailFile } = await import(path.join(ROOT, 'dist', 'index.js'))
   const signer = new Signer({ keys: [KEY] })
   const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-bench-'))
@@ -138,8 +178,8 @@ async function parent() {
     for (const [name, w, h] of [['a.jpg', 3000, 2000], ['b.jpg', 2400, 3200], ['c.jpg', 4000, 3000], ['d.jpg', 3000, 3000]]) {
       await sharp(path.join(ROOT, 'media', 'sunset.jpg')).resize(w, h, { fit: 'fill' }).jpeg({ quality: 90 }).toFile(path.join(photos, name))
     }
-    rows.push(...(await coldBurst('samples, 0.3-0.6 MP', media, ['sunset.jpg', 'mandelbrot.jpg', 'tiles.webp', 'rings.png'])))
-    rows.push(...(await coldBurst('photos, 6-12 MP', photos, ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'])))
+    if (sets !== 'photos') rows.push(...(await coldBurst('samples, 0.3-0.6 MP', media, ['sunset.jpg', 'mandelbrot.jpg', 'tiles.webp', 'rings.png'])))
+    if (sets !== 'samples') rows.push(...(await coldBurst('photos, 6-12 MP', photos, ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'])))
   }
 
   async function coldBurst(label, root, sources) {
@@ -156,6 +196,7 @@ async function parent() {
       kind: 'restthumbs',
       options: { sourceRoot: root, outputRoot: path.join(dir, `cold-${label}`), responseMode: 'stream', accessLog: false },
     })
+    const bare = await startChild({ kind: 'bare', root, out: path.join(dir, `bare-${label}`) })
     const { Agent, request } = await import('undici')
     // A keep-alive client with one connection per worker of the pool, like a proxy in front.
     const agent = new Agent({ connections: concurrency, pipelining: 1 })
@@ -170,6 +211,11 @@ async function parent() {
         format: 'jpeg',
         quality: 85,
       })
+    const viaBare = async (w) => {
+      const res = await request(`${bare.url}/?src=${encodeURIComponent(w.source)}&w=${w.w}&h=${w.h}`, { dispatcher: agent })
+      const body = Buffer.from(await res.body.arrayBuffer())
+      if (res.statusCode !== 200 || body.length === 0) throw new Error(`bare ${w.source}: ${res.statusCode}`)
+    }
     const viaHttp = async (w) => {
       const res = await request(url(w), { dispatcher: agent })
       const body = Buffer.from(await res.body.arrayBuffer())
@@ -178,16 +224,29 @@ async function parent() {
     const batch = (round) => Array.from({ length: 100 }, (_, i) => ({ source: sources[i % 4], w: 100 + round * 100 + i, h: 80 + (i % 17) }))
     // Warm both sides (lazy compilation, first native call, first folders) on thumbnails outside
     // the timed sets.
-    for (const side of [direct, viaHttp]) await pool(batch(-1).slice(0, 40), side)
+    for (const side of [direct, viaHttp, viaBare]) await pool(batch(-1).slice(0, 40), side)
     // Rounds alternate which side goes first, each round on 100 new thumbnails; the median per
     // side is reported, because the machine may be shared.
-    const times = { http: [], direct: [], floor: [] }
+    const times = { http: [], direct: [], bare: [], floor: [] }
+    // CPU time spent by the process doing the work: the server child for the HTTP sides, this
+    // process for thumbnailFile() alone. Unlike wall time it does not depend on what else the
+    // machine runs, and it excludes the load generator.
+    const cpu = { http: [], direct: [], bare: [] }
+    const cpuOf = { http: () => server.cpuMs(), bare: () => bare.cpuMs(), direct: async () => cpuMs() }
+    const run = { http: viaHttp, direct, bare: viaBare }
+    const orders = [
+      ['direct', 'http', 'bare'],
+      ['http', 'bare', 'direct'],
+      ['bare', 'direct', 'http'],
+    ]
     for (let round = 0; round < rounds; round++) {
       const work = batch(round)
-      for (const side of round % 2 === 0 ? ['direct', 'http'] : ['http', 'direct']) {
+      for (const side of orders[round % 3]) {
+        const c = await cpuOf[side]()
         const t = performance.now()
-        await pool(work, side === 'http' ? viaHttp : direct)
+        await pool(work, run[side])
         times[side].push(performance.now() - t)
+        cpu[side].push((await cpuOf[side]()) - c)
       }
       // The same 100 URLs again: now warm hits from the hot cache, i.e. the HTTP round trip alone.
       const t = performance.now()
@@ -195,14 +254,23 @@ async function parent() {
       times.floor.push(performance.now() - t)
     }
     server.proc.kill()
+    bare.proc.kill()
     await agent.close()
     const endToEnd = median(times.http)
     const alone = median(times.direct)
+    const bareMs = median(times.bare)
     const floor = median(times.floor)
-    console.error(`${label}: http ${fmtAll(times.http)} | direct ${fmtAll(times.direct)} | warm HTTP round trips ${fmtAll(times.floor)}`)
+    console.error(
+      `${label}: http ${fmtAll(times.http)} | direct ${fmtAll(times.direct)} | bare ${fmtAll(times.bare)} | warm ${fmtAll(times.floor)}`,
+    )
+    console.error(`${label} CPU ms: http ${fmtAll(cpu.http)} | direct ${fmtAll(cpu.direct)} | bare ${fmtAll(cpu.bare)}`)
+    const cpuOurs = median(cpu.http)
+    const cpuAlone = median(cpu.direct)
     return [
       [`cold burst, 100 thumbnails over HTTP, ${label} (ms, median of ${rounds})`, endToEnd, 'thumbnailFile() alone (ms)', alone, endToEnd / alone, '< 1.15'],
-      [`  same 100 URLs warm (HTTP floor, ms)`, floor, 'thumbnailFile() alone (ms)', alone, floor / alone, 'info'],
+      [`  same, vs a bare node:http server around thumbnailFile()`, endToEnd, 'bare server (ms)', bareMs, endToEnd / bareMs, 'info'],
+      [`  same 100 URLs warm: the HTTP round trips alone (ms)`, floor, 'thumbnailFile() alone (ms)', alone, floor / alone, 'info'],
+      [`  CPU time of the server process for the cold burst (ms)`, cpuOurs, 'thumbnailFile() alone, CPU (ms)', cpuAlone, cpuOurs / cpuAlone, '< 1.15'],
     ]
   }
 

@@ -280,6 +280,21 @@ export class SafeRoot {
     const segments = checkRelativePath(relPath)
     const name = segments.pop()!
     try {
+      const { known, base } = await this.#known(segments, relPath)
+      if (known === segments.length - 1) {
+        // Only the folder itself is unknown, typically a new thumbnail size: try to make it right
+        // away. Success means it is a real folder we just made; EEXIST falls back to checking
+        // whatever is there.
+        const dir = path.join(base, segments[known])
+        try {
+          await fs.mkdir(dir)
+          this.#remember(segments.join('/'), dir)
+          return path.join(dir, name)
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code
+          if (code !== 'EEXIST' && code !== 'ENOENT') throw err
+        }
+      }
       const found = await this.#directory(segments, relPath)
       let dir = found.real
       const made = segments.length - found.missing.length
@@ -314,17 +329,9 @@ export class SafeRoot {
      case) and the names below it that do not exist. */
   async #directory(segments: string[], relPath: string): Promise<{ real: string; missing: string[] }> {
     const realRoot = await this.realRoot(relPath)
-    const now = Date.now()
-    // Deepest remembered ancestor (the root itself counts as remembered).
-    let known = segments.length
-    let base = realRoot
-    for (; known > 0; known--) {
-      const hit = this.#dirs.get(segments.slice(0, known).join('/'))
-      if (hit && hit.expires > now) {
-        base = hit.real
-        break
-      }
-    }
+    const start = await this.#known(segments, relPath)
+    const known = start.known
+    let base = start.base
     if (known === segments.length) return { real: base, missing: [] }
     if (segments.length - known > 2) {
       // Far from a known folder: one realpath for the whole rest, enough when it exists.
@@ -365,6 +372,16 @@ export class SafeRoot {
     }
     /* c8 ignore next: the realpath above would have succeeded */
     return { real: base, missing: [] }
+  }
+
+  /* The deepest remembered folder among `segments` (the real root counts as remembered). */
+  async #known(segments: string[], relPath: string): Promise<{ known: number; base: string }> {
+    const now = Date.now()
+    for (let known = segments.length; known > 0; known--) {
+      const hit = this.#dirs.get(segments.slice(0, known).join('/'))
+      if (hit && hit.expires > now) return { known, base: hit.real }
+    }
+    return { known: 0, base: await this.realRoot(relPath) }
   }
 
   #remember(key: string, real: string): void {

@@ -68,7 +68,7 @@ export interface ThumbnailRequest {
    */
   outputPath: string
   /**
-   * Key-independent relative path of the rendered bytes (`<source>/<size>/<method><ext>`): the
+   * Key-independent relative path of the rendered bytes (`<source>/<size>-<method><ext>`): the
    * output storage keeps one copy per variant here and hard-links each signed `outputPath` to
    * it, so rotating signing keys does not re-render files that already exist.
    */
@@ -247,7 +247,9 @@ export function parseThumbnailPath(pathname: string, options: ParseOptions = {})
     secret,
     ext,
     outputPath: `${source}/${size}/${method}/${secret}${ext}`,
-    variantPath: `${source}/${size}/${method}${ext}`,
+    // One folder per source, not per size: creating a folder costs about as much as linking a
+    // hundred files on ext4, and every cold render would otherwise make one more.
+    variantPath: `${source}/${size}-${method}${ext}`,
   }
 }
 

@@ -4,7 +4,7 @@
  *
  * Key rotation: the URL path contains the secret, so a URL signed with a new key names a new file.
  * To avoid re-rendering every thumbnail after a rotation, the bytes are also kept once per
- * key-independent variant (`<source>/<size>/<method><ext>`) under `variantRoot`, a directory the
+ * key-independent variant (`<source>/<size>-<method><ext>`) under `variantRoot`, a directory the
  * proxy does not serve, and each signed path is a hard link to them. A request with a new secret
  * whose variant exists is answered by {@link LocalOutputStorage.adopt} (one `link`), not a render;
  * nginx only ever serves secrets the app has verified once. Old secrets keep working until their
