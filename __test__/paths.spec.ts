@@ -252,6 +252,12 @@ test('the cached resolver finds files, directories and missing names inside the 
   t.is(missing.stats, null)
   t.false(missing.folderExists)
   t.is((await paths.lookup('ok.jpg/child')).stats, null, 'a file where a folder is expected')
+  await mkdir(path.join(root, 'sub', 'a', 'b', 'c'), { recursive: true })
+  await writeFile(path.join(root, 'sub', 'a', 'b', 'c', 'deep.jpg'), 'DEEP')
+  const deep = await paths.lookup('sub/a/b/c/deep.jpg')
+  t.is(deep.path, path.join(root, 'sub', 'a', 'b', 'c', 'deep.jpg'))
+  t.is(deep.stats?.size, 4)
+  t.is((await paths.lookup('sub/a/b/new/x.jpg')).folderExists, false)
   const made = await paths.prepare('sub/new/deeper/x.jpg')
   t.is(made, path.join(root, 'sub', 'new', 'deeper', 'x.jpg'))
   t.true((await stat(path.dirname(made))).isDirectory())
@@ -269,7 +275,11 @@ test('the cached resolver refuses symlink escapes at every depth, and dangling s
     const err = await t.throwsAsync(paths.lookup(p), { instanceOf: PathTraversalError }, p)
     t.false(err.message.includes(base), 'the message must not leak absolute paths')
   }
-  for (const p of ['escape/new/x.jpg', 'sub/evil/x.jpg', 'sub/dangling-dir/x.jpg']) {
+  // Deep paths resolve their upper folders with one realpath: still contained.
+  for (const p of ['sub/evil/a/b/c/x.jpg', 'escape/a/b/c/x.jpg']) {
+    await t.throwsAsync(paths.lookup(p), { instanceOf: PathTraversalError }, p)
+  }
+  for (const p of ['escape/new/x.jpg', 'sub/evil/x.jpg', 'sub/dangling-dir/x.jpg', 'sub/evil/a/b/c/x.jpg']) {
     await t.throwsAsync(paths.prepare(p), { instanceOf: PathTraversalError }, p)
     await t.throwsAsync(paths.resolveParent(p), { instanceOf: PathTraversalError }, p)
   }

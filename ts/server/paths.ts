@@ -149,6 +149,11 @@ export function safeResolveSync(root: string, relPath: string, options: SafeReso
   throw new SourceNotFoundError(relPath)
 }
 
+/* Folder levels checked with one lstat each below the deepest known folder; further up, one
+   realpath. Thumbnail outputs are `<source>/<size>/<method>/<file>`: the two levels a new size
+   adds are walked, the source's folder is resolved at once. */
+const WALK_LEVELS = 2
+
 /** Options of {@link SafeRoot}. */
 export interface SafeRootOptions {
   /**
@@ -329,17 +334,19 @@ export class SafeRoot {
      case) and the names below it that do not exist. */
   async #directory(segments: string[], relPath: string): Promise<{ real: string; missing: string[] }> {
     const realRoot = await this.realRoot(relPath)
-    const start = await this.#known(segments, relPath)
-    const known = start.known
-    let base = start.base
+    let { known, base } = await this.#known(segments, relPath)
     if (known === segments.length) return { real: base, missing: [] }
-    if (segments.length - known > 2) {
-      // Far from a known folder: one realpath for the whole rest, enough when it exists.
+    if (segments.length - known > WALK_LEVELS) {
+      // Far from a known folder: one realpath up to WALK_LEVELS above the target folder. For an
+      // output path that is the source's folder, which usually exists, while the size and
+      // method folders below it are the ones a cold render is about to create.
+      const upTo = segments.length - WALK_LEVELS
       try {
-        const real = await fs.realpath(path.join(base, ...segments.slice(known)))
+        const real = await fs.realpath(path.join(base, ...segments.slice(known, upTo)))
         assertInside(realRoot, real, relPath)
-        this.#remember(segments.join('/'), real)
-        return { real, missing: [] }
+        this.#remember(segments.slice(0, upTo).join('/'), real)
+        known = upTo
+        base = real
       } catch (err) {
         if (!isMissing(err)) throw err
       }
