@@ -60,6 +60,10 @@ impl Huffman {
             if n > 0 {
                 h.offset[len] = k as i32 - code;
                 for _ in 0..n {
+                    if code >= 1 << len {
+                        // more codes than the length allows: not a valid table
+                        return None;
+                    }
                     if len <= 8 {
                         let first = (code as usize) << (8 - len);
                         for e in &mut h.fast[first..first + (1 << (8 - len))] {
@@ -70,9 +74,6 @@ impl Huffman {
                     k += 1;
                 }
                 h.maxcode[len] = code - 1;
-            }
-            if code > 1 << len {
-                return None;
             }
             code <<= 1;
         }
@@ -464,4 +465,37 @@ fn is_rgb(parsed: &Parsed) -> bool {
     }
     let ids: Vec<u8> = parsed.components.iter().map(|c| c.id).collect();
     ids == [b'R', b'G', b'B']
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huffman_codes_decode_and_overfull_tables_are_rejected() {
+        // lengths: one 2-bit code, two 3-bit codes (00 → 5, 010 → 6, 011 → 7)
+        let mut counts = [0u8; 16];
+        counts[1] = 1;
+        counts[2] = 2;
+        let h = Huffman::new(&counts, &[5, 6, 7]).unwrap();
+        let data = [0b0001_0011, 0b1000_0000];
+        let mut bits = Bits::new(&data);
+        assert_eq!(bits.symbol(&h), Some(5));
+        assert_eq!(bits.symbol(&h), Some(6));
+        assert_eq!(bits.symbol(&h), Some(7));
+        assert!(!bits.overrun);
+        // five 2-bit codes cannot exist
+        let mut counts = [0u8; 16];
+        counts[1] = 5;
+        assert!(Huffman::new(&counts, &[0, 1, 2, 3, 4]).is_none());
+    }
+
+    #[test]
+    fn reading_past_the_data_is_reported() {
+        let mut bits = Bits::new(&[0xAB]);
+        assert_eq!(bits.get(8), 0xAB);
+        assert!(!bits.overrun);
+        assert_eq!(bits.get(1), 0);
+        assert!(bits.overrun);
+    }
 }

@@ -12,9 +12,18 @@
 //! inside the IDCT rather than upsampling afterwards (`jpeg_calc_output_dimensions`), so at 1/8
 //! the chroma of a 4:2:0 file is computed with a 2×2 IDCT and keeps its low AC band.
 //!
-//! A refinement scan (Ah > 0) is only kept when every coefficient of its band is at exactly the
-//! precision it refines, which is what decoding it correctly requires; otherwise the band stays
+//! Successive approximation: DC refinement scans (Ah > 0) are tiny, one bit per block, and are
+//! always kept, skipping the AC scans in between, so DC reaches full precision and a 1/8 decode is
+//! pixel-identical to libjpeg decoding the whole file (checked on every progressive file of the
+//! benchmark corpus). An AC refinement scan is only kept when every coefficient of its band is at
+//! exactly the precision it refines, which decoding it correctly requires; otherwise the band stays
 //! at the coarser precision (off by less than one quantisation step).
+//!
+//! At 1/4 the kept band is the 2×2 low-frequency corner (zigzag 0, 1, 2, 4), while libjpeg's
+//! reduced 2×2 IDCT also folds in the odd rows and columns 3, 5 and 7. Dropping them makes the
+//! result a plain DCT-domain downscale instead: against libjpeg's own 1/4 decode of the whole
+//! file, the mean absolute difference on the corpus' progressive photos is 0.08 to 2.1 levels
+//! (max 25 on sharp edges), which the following resize to thumbnail size averages away.
 
 use super::markers::{self, Parsed, EOI, SOS};
 
