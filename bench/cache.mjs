@@ -16,6 +16,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { deflateSync, inflateSync } from 'node:zlib'
 
 import { Redis } from 'ioredis'
@@ -49,7 +51,7 @@ function row(name, unit, ours, base, target) {
 
 // Other work may share the machine, so every figure is the best of ROUNDS short windows, and
 // restthumbs and its baseline alternate window by window so that both see the same conditions.
-const ROUNDS = 3
+const ROUNDS = 5
 
 /** Runs `fn(i)` on `concurrency` async workers for one window; returns ops/s. */
 async function asyncWindow(fn, concurrency) {
@@ -98,16 +100,23 @@ async function compareOps(ours, base) {
   return [a, b]
 }
 
+// Large runs leave megabytes of garbage (external buffers on both sides); collecting it before
+// each timed run keeps one side's garbage from being collected on the other side's clock.
+v8.setFlagsFromString('--expose-gc')
+const gc = vm.runInNewContext('gc')
+
 /** Best MB/s over `runs` alternating runs of `ours` and `base`, each processing `bytes`. */
-async function compareMb(bytes, ours, base, runs = 7) {
+async function compareMb(bytes, ours, base, runs = 9) {
   await ours()
   await base()
   let a = Infinity
   let b = Infinity
   for (let r = 0; r < runs; r++) {
+    gc()
     let t0 = performance.now()
     await ours()
     a = Math.min(a, performance.now() - t0)
+    gc()
     t0 = performance.now()
     await base()
     b = Math.min(b, performance.now() - t0)
@@ -254,6 +263,20 @@ async function benchChunks() {
   const mb = bytes.length
   const [cOurs, cNode] = await compareMb(mb, () => native.splitChunks(bytes, opts), () => deflateSync(bytes, { level: 6 }))
   const [dOurs, dNode] = await compareMb(mb, () => native.joinChunks(split.chunks, split.manifest, opts), () => inflateSync(z6))
+  // CPU time (all threads of this process) per 8 MB, which contention from other processes
+  // cannot inflate: the cost of the work itself rather than how fast a busy machine ran it.
+  const cpuMs = async (fn, n = 5) => {
+    const c0 = process.cpuUsage()
+    for (let r = 0; r < n; r++) await fn()
+    const c = process.cpuUsage(c0)
+    return (c.user + c.system) / 1000 / n
+  }
+  const cpu = {
+    split: await cpuMs(() => native.splitChunks(bytes, opts)),
+    deflate: await cpuMs(() => deflateSync(bytes, { level: 6 })),
+    join: await cpuMs(() => native.joinChunks(split.chunks, split.manifest, opts)),
+    inflate: await cpuMs(() => inflateSync(z6)),
+  }
   const joined = await native.joinChunks(split.chunks, split.manifest, opts)
   if (!joined.equals(bytes)) throw new Error('joinChunks returned different bytes')
   const size = `${(mb / 1048576).toFixed(1)} MB → ${(ours / 1048576).toFixed(2)} MB (node L6 ${(z6.length / 1048576).toFixed(2)} MB)`
@@ -296,7 +319,7 @@ async function benchChunks() {
   const [lOurs, lHand] = await compareMb(mb, ourLoad, handLoad, 5)
   row('cacheMemoize 8 MB load, end to end vs by hand', 'MB/s', lOurs, lHand, null)
   const [ser, de] = await compareMb(mb, () => serialize(value), () => deserialize(bytes), 5)
-  return { size, ser, de }
+  return { size, ser, de, cpu }
 }
 
 // ---- 4. makeCacheKey with HMAC ---------------------------------------------------------------
@@ -340,4 +363,10 @@ for (const t of table) console.log(line(t))
 console.log(
   `\n8 MB value: ${chunkInfo.size}; serialize ${fmt(chunkInfo.ser)} MB/s, deserialize ${fmt(chunkInfo.de)} MB/s ` +
     `(part of both end-to-end rows). Node ${process.version}; best of ${ROUNDS} alternating windows per figure.`,
+)
+const c = chunkInfo.cpu
+console.log(
+  `CPU per 8 MB value: compress ${c.split.toFixed(1)} ms vs node ${c.deflate.toFixed(1)} ms ` +
+    `(${(c.deflate / c.split).toFixed(2)}x), decompress ${c.join.toFixed(1)} ms vs node ${c.inflate.toFixed(1)} ms ` +
+    `(${(c.inflate / c.join).toFixed(2)}x); the wall-clock decompress ratio above also counts a second core.`,
 )

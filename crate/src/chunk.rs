@@ -360,7 +360,7 @@ pub fn split(data: &[u8], options: ChunkOptions<'_>) -> Result<(Vec<Vec<u8>>, Ma
 /// The reader's expectations win over the manifest: with an `encryption_key` an unencrypted
 /// manifest is refused (no downgrade by whoever can write to the store). Any mismatch is
 /// [`ErrorCode::ChunkCorrupt`]; a value over `max_output` bytes is [`ErrorCode::TooLarge`].
-pub fn join<C: AsRef<[u8]>>(
+pub fn join<C: AsRef<[u8]> + Sync>(
     chunks: &[C],
     manifest: &Manifest,
     options: ChunkOptions<'_>,
@@ -400,17 +400,7 @@ pub fn join<C: AsRef<[u8]>>(
     }
     let threads = join_threads().min(manifest.segments.len());
     if manifest.compressed && threads > 1 {
-        let last = chunks.len() - 1;
-        let mut stream = Vec::with_capacity(chunks.iter().map(|c| c.as_ref().len()).sum());
-        for (i, chunk) in chunks.iter().enumerate() {
-            match &sealer {
-                Some(s) => {
-                    let a = aad(&manifest.id, true, i as u32, i == last, options.cache_key);
-                    stream.extend_from_slice(&s.open(chunk.as_ref(), &a)?);
-                }
-                None => stream.extend_from_slice(chunk.as_ref()),
-            }
-        }
+        let stream = gather(chunks, manifest, options, sealer.as_ref(), threads)?;
         let (out, crc) = inflate_segments(&stream, &manifest.segments, length, threads)?;
         if crc != manifest.crc32 {
             return Err(corrupt(
@@ -567,41 +557,93 @@ fn inflate_segments(
     }
     let mut out = vec![0u8; length];
     let n = ranges.len();
-    let mut groups: Vec<Vec<(usize, &[u8], &mut [u8])>> =
-        (0..threads).map(|_| Vec::new()).collect();
-    for (i, (input, piece)) in ranges
+    let jobs: Vec<_> = ranges
         .into_iter()
         .zip(out.chunks_mut(SEGMENT_SIZE))
         .enumerate()
-    {
-        groups[i * threads / n].push((i, input, piece));
-    }
-    let run = |group: Vec<(usize, &[u8], &mut [u8])>| -> Result<Vec<(usize, Crc)>> {
-        group
-            .into_iter()
-            .map(|(i, input, piece)| inflate_segment(input, piece, i == n - 1).map(|c| (i, c)))
-            .collect()
-    };
-    let mut crcs: Vec<(usize, Crc)> = Vec::with_capacity(n);
-    std::thread::scope(|scope| -> Result<()> {
-        let mut groups = groups.into_iter();
-        let mine = groups.next().unwrap_or_default();
-        let handles: Vec<_> = groups.map(|g| scope.spawn(move || run(g))).collect();
-        crcs.extend(run(mine)?);
-        for h in handles {
-            let part = h
-                .join()
-                .map_err(|_| corrupt("A segment inflater panicked"))??;
-            crcs.extend(part);
-        }
-        Ok(())
+        .collect();
+    let crcs = run_parallel(threads, jobs, |(i, (input, piece))| {
+        inflate_segment(input, piece, i == n - 1)
     })?;
-    crcs.sort_by_key(|(i, _)| *i);
     let mut whole = Crc::new();
-    for (_, c) in &crcs {
+    for c in &crcs {
         whole.combine(c);
     }
     Ok((out, whole.sum()))
+}
+
+/// Runs `work` over `jobs` on up to `threads` threads (this one included), each taking a
+/// contiguous run of jobs; returns the results in job order, or the first error.
+fn run_parallel<J: Send, R: Send>(
+    threads: usize,
+    jobs: Vec<J>,
+    work: impl Fn(J) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let n = jobs.len();
+    let threads = threads.clamp(1, n.max(1));
+    let mut groups: Vec<Vec<J>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        groups[i * threads / n.max(1)].push(job);
+    }
+    let work = &work;
+    let run = move |group: Vec<J>| -> Result<Vec<R>> { group.into_iter().map(work).collect() };
+    std::thread::scope(|scope| {
+        let mut groups = groups.into_iter();
+        let mine = groups.next().unwrap_or_default();
+        let handles: Vec<_> = groups.map(|g| scope.spawn(move || run(g))).collect();
+        let mut results = run(mine)?;
+        for h in handles {
+            let part = h
+                .join()
+                .map_err(|_| corrupt("A worker thread panicked while joining chunks"))??;
+            results.extend(part);
+        }
+        Ok(results)
+    })
+}
+
+/// Puts the stored payloads back into one contiguous stream, opening sealed chunks in parallel
+/// straight into their place in it.
+fn gather<C: AsRef<[u8]> + Sync>(
+    chunks: &[C],
+    manifest: &Manifest,
+    options: ChunkOptions<'_>,
+    sealer: Option<&Sealer>,
+    threads: usize,
+) -> Result<Vec<u8>> {
+    let Some(sealer) = sealer else {
+        return Ok(chunks.iter().flat_map(|c| c.as_ref()).copied().collect());
+    };
+    let mut sizes = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        let len = c.as_ref().len();
+        if len < SEAL_OVERHEAD {
+            return Err(corrupt(format!(
+                "Encrypted chunk of {len} bytes is shorter than its {SEAL_OVERHEAD}-byte nonce and tag"
+            )));
+        }
+        sizes.push(len - SEAL_OVERHEAD);
+    }
+    let mut stream = vec![0u8; sizes.iter().sum()];
+    let mut rest = &mut stream[..];
+    let mut jobs = Vec::with_capacity(chunks.len());
+    for (i, (chunk, &size)) in chunks.iter().zip(&sizes).enumerate() {
+        let (dest, tail) = rest.split_at_mut(size);
+        rest = tail;
+        jobs.push((i, chunk.as_ref(), dest));
+    }
+    let last = chunks.len() - 1;
+    run_parallel(threads, jobs, |(i, chunk, dest)| {
+        let a = aad(
+            &manifest.id,
+            manifest.compressed,
+            i as u32,
+            i == last,
+            options.cache_key,
+        );
+        sealer.open_into(chunk, &a, dest)
+    })?;
+    Ok(stream)
 }
 
 /// Whether `e` means "recompute" to a memoizer (as opposed to a programming error).
@@ -914,6 +956,18 @@ mod tests {
         assert!(join(&chunks, &short, o, DEFAULT_MAX_OUTPUT).is_err());
         let mid = chunks[0].len() / 2;
         chunks[0][mid] ^= 0x55;
+        let e = join(&chunks, &m, o, DEFAULT_MAX_OUTPUT).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ChunkCorrupt);
+    }
+
+    #[test]
+    fn encrypted_segmented_values_open_in_parallel_and_catch_tampering() {
+        let mut data = sample(4 * SEGMENT_SIZE);
+        data.extend(noise(2 * SEGMENT_SIZE + 99));
+        let o = opts(Some(2), Some(b"secret"));
+        let (mut chunks, m) = round_trip(&data, o);
+        assert!(m.segments.len() > 1 && chunks.len() > 1);
+        chunks[1][NONCE_LEN + 3] ^= 0x08;
         let e = join(&chunks, &m, o, DEFAULT_MAX_OUTPUT).unwrap_err();
         assert_eq!(e.code, ErrorCode::ChunkCorrupt);
     }

@@ -89,6 +89,31 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// Opens a sealed chunk straight into `out`, which must be exactly its plaintext length
+    /// (`sealed.len() - OVERHEAD`), so chunks can be opened in parallel into one buffer.
+    pub fn open_into(&self, sealed: &[u8], aad: &[u8], out: &mut [u8]) -> Result<()> {
+        if sealed.len() < OVERHEAD || out.len() != sealed.len() - OVERHEAD {
+            return Err(Error::chunk_corrupt(format!(
+                "Encrypted chunk of {} bytes does not hold {} bytes of plaintext",
+                sealed.len(),
+                out.len()
+            )));
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
+        out.copy_from_slice(ciphertext);
+        self.cipher
+            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, out, Tag::from_slice(tag))
+            .map_err(|_| {
+                Error::chunk_corrupt(
+                    "Encrypted chunk failed authentication: it was tampered with, moved from \
+                     another key or position, or the encryption key changed",
+                )
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +141,19 @@ mod tests {
         let err = s.open(&flipped, b"aad").unwrap_err();
         assert_eq!(err.code, crate::ErrorCode::ChunkCorrupt);
         assert!(s.open(&buf[..OVERHEAD - 1], b"aad").is_err());
+    }
+
+    #[test]
+    fn open_into_matches_open_and_checks_the_length() {
+        let s = Sealer::new(b"k");
+        let mut buf = vec![0u8; NONCE_LEN];
+        buf.extend_from_slice(b"hello");
+        s.seal_in_place(&mut buf, b"a").unwrap();
+        let mut out = [0u8; 5];
+        s.open_into(&buf, b"a", &mut out).unwrap();
+        assert_eq!(&out, b"hello");
+        assert!(s.open_into(&buf, b"a", &mut [0u8; 4]).is_err());
+        assert!(s.open_into(&buf, b"b", &mut out).is_err());
     }
 
     #[test]
