@@ -243,3 +243,18 @@ test('a GIF screen claiming 65535×65535 is refused by the pixel limit', async (
   t.like(probe(gif), { format: 'gif', width: 65535, height: 65535 })
   await t.throwsAsync(thumbnail(gif, { width: 100 }), { instanceOf: TooLargeError, message: /maxInputPixels/ })
 })
+
+test('gray JPEG and gray+alpha PNG sources come out as neutral RGB', async (t) => {
+  const grayJpeg = await fromRaw(quadrants(64, 64)).toColourspace('b-w').jpeg({ quality: 95 }).toBuffer()
+  t.is((await sharp(grayJpeg).metadata()).channels, 1)
+  const fromJpeg = await decode((await thumbnail(grayJpeg, { width: 32, height: 32, format: 'png' })).data)
+  t.is(fromJpeg.channels, 3)
+  const [r, g, b] = pixelAt(fromJpeg, 8, 8)
+  t.true(r === g && g === b, `${r},${g},${b}`)
+  const ga = Buffer.alloc(64 * 64 * 2)
+  for (let i = 0; i < 64 * 64; i++) ga.set([i % 64 < 32 ? 40 : 200, i % 64 < 32 ? 255 : 0], i * 2)
+  const grayAlpha = await sharp(ga, { raw: { width: 64, height: 64, channels: 2 } }).png().toBuffer()
+  const flat = await decode((await thumbnail(grayAlpha, { width: 64, height: 64 })).data)
+  near(t, pixelAt(flat, 10, 10), [40, 40, 40], 4, 'opaque gray')
+  near(t, pixelAt(flat, 50, 10), [255, 255, 255], 4, 'transparent over white')
+})
