@@ -364,6 +364,13 @@ export class ThumbnailGenerator {
   /* Renders to `dst` and returns the size written, so the response needs no extra stat. */
   async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>): Promise<number | undefined> {
     const o = this.#o
+    /* Not AbortSignal.timeout(): each of those keeps a timer for the full renderTimeout after the
+       render ended, so a burst of cold renders leaves hundreds behind. This one is cleared. */
+    const deadline = o.renderTimeout ? new AbortController() : undefined
+    const timer = deadline
+      ? setTimeout(() => deadline.abort(new DOMException('The render timed out', 'TimeoutError')), o.renderTimeout! * 1000)
+      : undefined
+    timer?.unref()
     const opts: RenderOptions = {
       width: spec.width,
       height: spec.height,
@@ -373,7 +380,7 @@ export class ThumbnailGenerator {
       ...(o.maxSourceBytes ? { maxInputBytes: o.maxSourceBytes } : {}),
       // Not the client's signal: the render is shared by every waiter, so one client leaving
       // must not cancel it. Only the deadline does, so a stuck render cannot hold its lock forever.
-      ...(o.renderTimeout ? { signal: AbortSignal.timeout(o.renderTimeout * 1000) } : {}),
+      ...(deadline ? { signal: deadline.signal } : {}),
     }
     let info: RenderInfo
     try {
@@ -395,6 +402,8 @@ export class ThumbnailGenerator {
         throw err instanceof SourceMissingError ? err : new SourceMissingError({ cause: err })
       }
       throw err
+    } finally {
+      clearTimeout(timer)
     }
     o.stats.renders++
     if (spec.variantPath && o.output.remember) {
