@@ -295,9 +295,11 @@ export async function sendStream(
   const { fd, size, mtimeMs, body } = opened
   const etag = etagFor(size, mtimeMs)
   if (body) {
-    fs.close(fd, () => undefined)
     hot?.cache.set(hot.key, { file, body, etag, mtimeMs })
-    return sendBuffer(req, res, file, body, etag, mtimeMs, options)
+    const status = sendBuffer(req, res, file, body, etag, mtimeMs, options)
+    // After the answer is on its way: the close is one more thread-pool trip nobody waits for.
+    fs.close(fd, () => undefined)
+    return status
   }
   const headers = validators(etag, mtimeMs, options)
   const notModified = isNotModified(req, etag, mtimeMs)
