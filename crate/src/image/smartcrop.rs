@@ -145,4 +145,33 @@ mod tests {
         let img = [0u8, 255];
         assert!((entropy(&img, 2, 1, 0, 0, 2, 1) - 1.0).abs() < 1e-9);
     }
+
+    /// Golden value from a direct Python transcription of easy-thumbnails' `smart_crop`
+    /// (768-bin `histogram()` entropy) run on the same generated image.
+    #[test]
+    fn matches_the_python_reference() {
+        let (w, h) = (120usize, 90usize);
+        let image = |noisy: &dyn Fn(usize, usize) -> bool| {
+            let mut img = Vec::with_capacity(w * h * 3);
+            let mut seed = 7u32;
+            for y in 0..h {
+                for x in 0..w {
+                    for c in 0..3 {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        let base = ((x * 2 + y + c * 40) % 256) / 8 * 8;
+                        img.push(if noisy(x, y) {
+                            (seed >> 24) as u8
+                        } else {
+                            base as u8
+                        });
+                    }
+                }
+            }
+            img
+        };
+        let corner = image(&|x, y| x > 70 && y < 40);
+        assert_eq!(find(&corner, w, h, 3, 50, 40), (70, 0));
+        let middle = image(&|x, y| 40 < x && x < 95 && 20 < y && y < 70);
+        assert_eq!(find(&middle, w, h, 3, 50, 40), (44, 25));
+    }
 }
