@@ -1,9 +1,12 @@
 //! JPEG: header scan (no pixel allocation) and decoding with shrink-on-load.
 //!
 //! Decoding runs libjpeg (mozjpeg's build, with SIMD) at the smallest DCT scale that still covers
-//! the requested size. Progressive files decoded at 1/4 or 1/8 first go through
-//! [`prune`], which drops the scans the scaled IDCT would not read, so their cost follows the
-//! output size instead of the file size.
+//! the requested size. Progressive files are where libjpeg is slow (it Huffman-decodes every scan
+//! even at 1/8), so they take shortcuts that make their cost follow the output size:
+//! - at 1/8, when every component's IDCT is 1×1 (no subsampling, or 4:2:2), `dc` decodes only the
+//!   DC scans itself, pixel-identical to libjpeg and without its whole-image coefficient buffer;
+//! - otherwise at 1/4 or 1/8, `prune` drops the scans the scaled IDCT would not read and libjpeg
+//!   decodes the rest.
 
 mod dc;
 mod libjpeg;

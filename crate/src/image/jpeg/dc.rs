@@ -260,9 +260,14 @@ pub(super) fn decode(data: &[u8], parsed: &Parsed) -> Option<Raw> {
                     return None;
                 }
                 let n = usize::from(*seg.first()?);
-                let ss = *seg.get(1 + 2 * n)?;
+                let (ss, se) = (*seg.get(1 + 2 * n)?, *seg.get(2 + 2 * n)?);
+                let a = *seg.get(3 + 2 * n)?;
+                // parameters libjpeg rejects (T.81 G.1.1.1.1): let it report them
+                let valid = n > 0 && ss <= se && se < 64 && (a >> 4) <= 13 && (a & 15) <= 13;
+                if !valid || (ss == 0 && se != 0) || (ss > 0 && n != 1) {
+                    return None;
+                }
                 if ss == 0 {
-                    let a = *seg.get(3 + 2 * n)?;
                     let (ah, al) = ((a >> 4) as i8, (a & 15) as i8);
                     let mut members = Vec::with_capacity(n);
                     for s in seg.get(1..1 + 2 * n)?.chunks_exact(2) {
