@@ -43,7 +43,11 @@ export function mapNativeError(err: unknown, stack?: string): unknown {
   let mapped: RestthumbsError | undefined
   const m = /^(ERR_[A-Z_]+): ([\s\S]*)$/.exec(err.message)
   if (m && CLASSES[m[1]]) mapped = new CLASSES[m[1]](m[2], { cause: err })
-  else if (err.name === 'AbortError' || /abort/i.test(err.message)) mapped = new AbortError(err.message, { cause: err })
+  else if (err.name === 'AbortError' || /abort/i.test(err.message)) {
+    // napi cancels a queued task with a bare `AbortError` message; say what happened instead.
+    const message = /^abort(error)?$/i.test(err.message.trim()) ? 'The operation was aborted through its AbortSignal' : err.message
+    mapped = new AbortError(message, { cause: err })
+  }
   if (!mapped) return err
   if (stack) mapped.stack = `${mapped.name}: ${mapped.message}\n${stack.split('\n').slice(1).join('\n')}`
   return mapped
