@@ -32,6 +32,7 @@ export {
 export { Signer, SIGNER_DEFAULTS, type SignerOptions } from './server/signing.js'
 export { thumbnailUrl, type ThumbnailUrlOptions, type SizeInput } from './server/url-builder.js'
 export { safeResolve, safeResolveSync, type SafeResolveOptions } from './server/paths.js'
+export { SafeRoot, SAFE_ROOT_DEFAULTS, type SafeRootOptions, type SafeLookup } from './server/paths.js'
 export { LocalSourceStorage, LOCAL_SOURCE_DEFAULTS, type LocalSourceStorageOptions } from './server/storage/local-source.js'
 export { LocalOutputStorage, type LocalOutputStorageOptions } from './server/storage/local-output.js'
 export { HttpSourceStorage, HTTP_SOURCE_DEFAULTS, type HttpSourceStorageOptions } from './server/storage/http-source.js'
