@@ -324,3 +324,12 @@ test('a cold output folder skips the variant lookup, an existing one adopts', as
   t.true(await out.adopt(newPath, variant, found))
   t.is(await readFile(found.path, 'utf8'), 'RENDERED')
 })
+
+test('the cached resolver validates its options', (t) => {
+  t.throws(() => new SafeRoot('/srv/x', { ttlMs: -3 }), {
+    instanceOf: InvalidOptionError,
+    message: 'Expected non-negative integer for ttlMs but received -3 of type number',
+  })
+  t.throws(() => new SafeRoot('', {}), { instanceOf: InvalidOptionError, message: 'Expected non-empty string for root but received  of type string' })
+  t.notThrows(() => new SafeRoot('/srv/x', { ttlMs: 0, maxEntries: undefined }))
+})

@@ -10,6 +10,7 @@
 import { promises as fs, lstatSync, realpathSync, type Stats } from 'node:fs'
 import path from 'node:path'
 
+import { InvalidOptionError } from '../errors.js'
 import { PathTraversalError, SourceNotFoundError } from './errors.js'
 
 /* Percent-encoding is decoded exactly once, by the URL parser. A `%XX` still present in a path
@@ -161,6 +162,7 @@ export interface SafeRootOptions {
    * Thumbnail folders are created once and never moved, so the only thing a longer lifetime risks
    * is a directory swapped for a symlink by someone who can already write into the root; within
    * this window such a swap is followed, exactly as it would be between any check and the write.
+   * `0` turns the memory off (every lookup resolves its folders again).
    * @default 2000
    */
   ttlMs?: number
@@ -205,9 +207,19 @@ export class SafeRoot {
    * @param options - see {@link SafeRootOptions}
    */
   constructor(root: string, options: SafeRootOptions = {}) {
+    if (typeof root !== 'string' || root.length === 0) {
+      throw new InvalidOptionError(`Expected non-empty string for root but received ${String(root)} of type ${typeof root}`)
+    }
+    const merged = { ...SAFE_ROOT_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) }
+    for (const key of ['ttlMs', 'maxEntries'] as const) {
+      const v: unknown = merged[key]
+      if (!Number.isSafeInteger(v) || (v as number) < 0) {
+        throw new InvalidOptionError(`Expected non-negative integer for ${key} but received ${String(v)} of type ${typeof v}`)
+      }
+    }
     this.root = root
-    this.#ttlMs = options.ttlMs ?? SAFE_ROOT_DEFAULTS.ttlMs
-    this.#maxEntries = options.maxEntries ?? SAFE_ROOT_DEFAULTS.maxEntries
+    this.#ttlMs = merged.ttlMs
+    this.#maxEntries = merged.maxEntries
   }
 
   /**
