@@ -612,7 +612,11 @@ fn gather<C: AsRef<[u8]> + Sync>(
     threads: usize,
 ) -> Result<Vec<u8>> {
     let Some(sealer) = sealer else {
-        return Ok(chunks.iter().flat_map(|c| c.as_ref()).copied().collect());
+        let mut stream = Vec::with_capacity(chunks.iter().map(|c| c.as_ref().len()).sum());
+        for c in chunks {
+            stream.extend_from_slice(c.as_ref());
+        }
+        return Ok(stream);
     };
     let mut sizes = Vec::with_capacity(chunks.len());
     for c in chunks {
