@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { freePort } from './redis.js'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 
@@ -26,17 +26,6 @@ export interface TestNginx {
   stop(): Promise<void>
 }
 
-/** A free loopback port (bind port 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /** The nginx binary, or an error telling how to install it. */
 export function findNginx(): string {

@@ -12,12 +12,14 @@ import { stat as fsStat } from 'node:fs'
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
+import type { ThumbnailRecord } from '../cache/thumbnails.js'
 import { RestthumbsError } from '../errors.js'
 import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js'
 import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
 import { DogpileLock, type LockCache, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
 import type { ThumbnailFile } from './responses.js'
+
 
 /** The fields of a parsed thumbnail URL the generator needs. */
 export interface ThumbnailSpec {
@@ -61,24 +63,6 @@ export interface OutputStorageLike {
   adopt?(outputPath: string, variantPath: string, resolved?: { path: string; folderExists?: boolean }): Promise<boolean>
   /** Records a freshly written file as its variant. `absolutePath` is what `pathFor` returned. */
   remember?(outputPath: string, variantPath: string, absolutePath?: string): Promise<void>
-}
-
-/** The record the generator keeps per thumbnail in the {@link ThumbnailRecordsLike} cache. */
-export interface ThumbnailRecord {
-  /** Output path; the record's key. */
-  name: string
-  /** Path relative to the output root (equal to `name` here). */
-  path: string
-  /** Public URL, when known. */
-  url?: string
-  /** Output width in pixels. */
-  width: number
-  /** Output height in pixels. */
-  height: number
-  /** File size in bytes. */
-  size: number
-  /** Output format (`jpeg`, `png`, `webp`). */
-  format: string
 }
 
 /** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
