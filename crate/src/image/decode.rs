@@ -92,7 +92,8 @@ pub fn read_header(data: &[u8]) -> Result<Header> {
 }
 
 /// Decodes pixels. `min_width` × `min_height` (stored orientation, 0 = full size) lets JPEG and
-/// WebP shrink while decoding; other formats decode at full size.
+/// WebP shrink while decoding and PNG box-shrink its rows as they stream out; GIF decodes at
+/// full size.
 pub fn decode(
     data: &[u8],
     header: &Header,
@@ -102,7 +103,7 @@ pub fn decode(
 ) -> Result<Decoded> {
     let d = catch_panic(ErrorCode::Decode, || match header.format {
         Format::Jpeg => jpeg::decode(data, min_width, min_height),
-        Format::Png => png::decode(data),
+        Format::Png => png::decode_shrunk(data, min_width, min_height),
         Format::Webp => webp::decode(
             data,
             header.webp.as_ref().expect("webp header"),

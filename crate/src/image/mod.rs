@@ -70,5 +70,6 @@ pub mod orient;
 pub mod pipeline;
 pub mod png;
 pub mod resize;
+pub mod shrink;
 pub mod smartcrop;
 pub mod webp;

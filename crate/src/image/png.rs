@@ -7,6 +7,7 @@
 use std::io::Cursor;
 
 use super::exif::orientation_from_tiff;
+use super::shrink::{self, BoxShrink};
 use super::{Channels, Decoded};
 use crate::error::{Error, Result};
 
@@ -94,8 +95,16 @@ fn read_full_header(data: &[u8]) -> Result<PngHeader> {
     })
 }
 
-/// Decodes the (first / default) image to 8-bit gray, gray+alpha, RGB or RGBA.
+/// Decodes the (first / default) image at full size to 8-bit gray, gray+alpha, RGB or RGBA.
 pub fn decode(data: &[u8]) -> Result<Decoded> {
+    decode_shrunk(data, 0, 0)
+}
+
+/// Decodes the (first / default) image, box-shrinking rows as they come out of the decoder
+/// when the pipeline needs no more than `min_width` × `min_height` (0 × 0 = full size; see
+/// [`shrink::factor`]). Progressive (Adam7) files are decoded whole and then shrunk, since
+/// their first passes do not carry full rows.
+pub fn decode_shrunk(data: &[u8], min_width: u32, min_height: u32) -> Result<Decoded> {
     let mut d = decoder(data, decode_bytes(data));
     d.set_transformations(png::Transformations::EXPAND);
     let mut reader = d.read_info().map_err(decode_error)?;
@@ -107,12 +116,45 @@ pub fn decode(data: &[u8]) -> Result<Decoded> {
         png::ColorType::Rgba => Channels::Rgba,
         png::ColorType::Indexed => return Err(Error::decode("PNG palette was not expanded")),
     };
-    let size = reader
-        .output_buffer_size()
-        .ok_or_else(|| Error::too_large("PNG output buffer size overflows"))?;
-    let mut buf = vec![0u8; size];
-    let frame = reader.next_frame(&mut buf).map_err(decode_error)?;
-    let (width, height) = (frame.width, frame.height);
+    let info = reader.info();
+    let (width, height) = (info.width, info.height);
+    let interlaced = info.interlaced;
+    let f = shrink::factor(width, height, min_width, min_height);
+    let alpha = matches!(channels, Channels::Rgba | Channels::GrayAlpha);
+    let mut boxes = BoxShrink::new(width, height, channels.count(), alpha, f);
+    let sixteen = depth == png::BitDepth::Sixteen;
+    let row_samples = width as usize * channels.count();
+    let mut narrow = Vec::with_capacity(if sixteen { row_samples } else { 0 });
+    let mut push = |row: &[u8], boxes: &mut BoxShrink| {
+        if sixteen {
+            narrow.clear();
+            narrow.extend(row.chunks_exact(2).take(row_samples).map(|s| {
+                let v = u16::from_be_bytes([s[0], s[1]]) as u32;
+                ((v * 255 + 32767) / 65535) as u8
+            }));
+            boxes.push(&narrow);
+        } else {
+            boxes.push(row);
+        }
+    };
+    if interlaced {
+        let size = reader
+            .output_buffer_size()
+            .ok_or_else(|| Error::too_large("PNG output buffer size overflows"))?;
+        let mut buf = vec![0u8; size];
+        let frame = reader.next_frame(&mut buf).map_err(decode_error)?;
+        for row in buf.chunks_exact(frame.line_size).take(height as usize) {
+            push(row, &mut boxes);
+        }
+    } else {
+        for _ in 0..height {
+            let row = reader
+                .next_row()
+                .map_err(decode_error)?
+                .ok_or_else(|| Error::decode("Invalid PNG: image data ends early"))?;
+            push(row.data(), &mut boxes);
+        }
+    }
     let info = reader.info();
     let icc = info.icc_profile.as_ref().map(|c| c.to_vec());
     let orientation = info
@@ -120,23 +162,11 @@ pub fn decode(data: &[u8]) -> Result<Decoded> {
         .as_deref()
         .map(orientation_from_tiff)
         .unwrap_or(1);
-    let samples = width as usize * height as usize * channels.count();
-    let pixels = if depth == png::BitDepth::Sixteen {
-        buf.chunks_exact(2)
-            .take(samples)
-            .map(|s| {
-                let v = u16::from_be_bytes([s[0], s[1]]) as u32;
-                ((v * 255 + 32767) / 65535) as u8
-            })
-            .collect()
-    } else {
-        buf.truncate(samples);
-        buf
-    };
+    let (out_w, out_h) = BoxShrink::output_size(width, height, f);
     Ok(Decoded {
-        pixels,
-        width,
-        height,
+        pixels: boxes.finish(),
+        width: out_w,
+        height: out_h,
         channels,
         icc,
         orientation,
