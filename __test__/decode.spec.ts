@@ -3,7 +3,7 @@ import { Transformer } from '@napi-rs/image'
 import sharp from 'sharp'
 
 import { DecodeError, probe, thumbnail, TooLargeError, UnsupportedFormatError } from '../ts/index.js'
-import { animated, decode, fixtures, fromRaw, meanColour, pixelAt, pngHeaderBomb, QUADRANT_COLOURS, quadrants } from './helpers/fixtures.js'
+import { animated, decode, encodePng, fixtures, fromRaw, meanAbsDiff, meanColour, pixelAt, pngHeaderBomb, QUADRANT_COLOURS, quadrants, type Raw } from './helpers/fixtures.js'
 
 /** Asserts each channel of `got` is within `tol` of `want`. */
 function near(t: { true: (v: boolean, m?: string) => void }, got: number[], want: readonly number[], tol: number, what: string): void {
@@ -257,4 +257,91 @@ test('gray JPEG and gray+alpha PNG sources come out as neutral RGB', async (t) =
   const flat = await decode((await thumbnail(grayAlpha, { width: 64, height: 64 })).data)
   near(t, pixelAt(flat, 10, 10), [40, 40, 40], 4, 'opaque gray')
   near(t, pixelAt(flat, 50, 10), [255, 255, 255], 4, 'transparent over white')
+})
+
+/** A smooth RGB image (diagonal ramps): JPEG's DC-only and scaled decodes are accurate on it, so progressive and baseline thumbnails can be compared pixel by pixel. */
+function smooth(width: number, height: number): Raw {
+  const data = Buffer.alloc(width * height * 3)
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) data.set([(x * 255) / width, (y * 255) / height, ((x + y) * 255) / (width + height)], (y * width + x) * 3)
+  }
+  return { data, width, height, channels: 3 }
+}
+
+for (const [label, side, size] of [
+  ['the DC-only path (1/8 scale)', 2048, 128],
+  ['the 1/4-scale path', 1024, 128],
+] as const) {
+  test(`a progressive JPEG thumbnails like the baseline JPEG of the same image through ${label}`, async (t) => {
+    const raw = smooth(side, (side * 3) / 4)
+    const baseline = await fromRaw(raw).jpeg({ quality: 90 }).toBuffer()
+    const progressive = await fromRaw(raw).jpeg({ quality: 90, progressive: true }).toBuffer()
+    t.is(baseline.indexOf(Buffer.from([0xff, 0xc2])), -1, 'the baseline input has no SOF2 marker')
+    t.not(progressive.indexOf(Buffer.from([0xff, 0xc2])), -1, 'the progressive input has an SOF2 marker')
+    const options = { width: size, height: size, format: 'png' } as const
+    const a = await decode((await thumbnail(baseline, options)).data)
+    const b = await decode((await thumbnail(progressive, options)).data)
+    t.deepEqual([b.width, b.height], [size, size])
+    t.true(meanAbsDiff(a, b) < 1.5, `mean difference ${meanAbsDiff(a, b)}`)
+    const want = await decode(await fromRaw(raw).resize(size, size).png().toBuffer())
+    t.true(meanAbsDiff(b, want) < 3, `mean difference from sharp ${meanAbsDiff(b, want)}`)
+  })
+}
+
+
+test('a large PNG is shrunk while its rows stream in and keeps its colours and geometry', async (t) => {
+  const raw = quadrants(1600, 1200)
+  const plain = await fromRaw(raw).png({ compressionLevel: 1 }).toBuffer()
+  const out = await thumbnail(plain, { width: 100, height: 100, format: 'png' })
+  t.deepEqual([out.width, out.height, out.sourceWidth, out.sourceHeight], [100, 100, 1600, 1200])
+  const ours = await decode(out.data)
+  quadrantCentres(ours).forEach(([x, y], q) => t.deepEqual(pixelAt(ours, x, y), [...QUADRANT_COLOURS[q]], `quadrant ${q}`))
+  near(t, pixelAt(ours, 48, 25), QUADRANT_COLOURS[0], 30, 'left of the border')
+  near(t, pixelAt(ours, 51, 25), QUADRANT_COLOURS[1], 30, 'right of the border')
+  const want = await decode(await fromRaw(raw).resize(100, 100).png().toBuffer())
+  t.true(meanAbsDiff(ours, want) < 2, `mean difference from sharp ${meanAbsDiff(ours, want)}`)
+  // Adam7 files are decoded whole, then shrunk by the same boxes: identical pixels.
+  const interlaced = await fromRaw(raw).png({ progressive: true, compressionLevel: 1 }).toBuffer()
+  const fromInterlaced = await decode((await thumbnail(interlaced, { width: 100, height: 100, format: 'png' })).data)
+  t.deepEqual(fromInterlaced.data, ours.data)
+})
+
+test('transparent pixels of a large PNG do not bleed their hidden colour into the shrunk edge', async (t) => {
+  // Left half opaque red, right half fully transparent but green underneath.
+  const w = 1200
+  const h = 800
+  const rgba = Buffer.alloc(w * h * 4)
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rgba.set(x < w / 2 ? [255, 0, 0, 255] : [0, 255, 0, 0], (y * w + x) * 4)
+  const input = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).png({ compressionLevel: 1 }).toBuffer()
+  const raw = await decode((await thumbnail(input, { width: 60, height: 40, format: 'png' })).data)
+  t.is(raw.channels, 4)
+  t.deepEqual(pixelAt(raw, 10, 20), [255, 0, 0, 255])
+  t.is(pixelAt(raw, 50, 20)[3], 0)
+  for (let x = 0; x < 60; x++) {
+    const [r, g, , a] = pixelAt(raw, x, 20)
+    if (a > 32) t.true(g <= 2 && r >= 240, `x=${x}: ${pixelAt(raw, x, 20)} carries hidden green`)
+  }
+})
+
+test('a large 16-bit PNG shrinks like its 8-bit rounding', async (t) => {
+  const w = 1200
+  const h = 300
+  const rows: Buffer[] = []
+  const eight = Buffer.alloc(w * h)
+  for (let y = 0; y < h; y++) {
+    const row = Buffer.alloc(1 + w * 2)
+    for (let x = 0; x < w; x++) {
+      const v = Math.round(((x * 7 + y * 3) % 1024) * 64)
+      row.writeUInt16BE(v, 1 + x * 2)
+      eight[y * w + x] = Math.round((v * 255) / 65535)
+    }
+    rows.push(row)
+  }
+  const wide = encodePng(w, h, 16, 0, Buffer.concat(rows))
+  const narrow = await sharp(eight, { raw: { width: w, height: h, channels: 1 } }).png().toBuffer()
+  const options = { width: 100, height: 25, format: 'png' } as const
+  const a = await decode((await thumbnail(wide, options)).data)
+  const b = await decode((await thumbnail(narrow, options)).data)
+  t.deepEqual([a.width, a.height], [100, 25])
+  t.deepEqual(a.data, b.data)
 })
