@@ -90,3 +90,71 @@ test('a logger without warn and info is rejected', (t) => {
     message: 'Expected { warn, info } functions for logger but received [object Object] of type object',
   })
 })
+
+test('the synchronous API reads and writes the same store as the async one', async (t) => {
+  const cache = new MemoryCache({ location: 'sync-api' })
+  cache.setSync('a', Buffer.from('thumb'))
+  t.deepEqual(await cache.get('a'), Buffer.from('thumb'))
+  await cache.set('b', { n: 1 })
+  t.deepEqual(cache.getSync('b'), { n: 1 })
+  t.is(cache.getSync('missing', 'dflt'), 'dflt')
+  t.true(cache.hasSync('a'))
+  t.true(cache.deleteSync('a'))
+  t.false(cache.deleteSync('a'))
+  t.false(cache.hasSync('a'))
+  t.is(await cache.get('a'), undefined)
+})
+
+test('a hot key read through one instance sees overwrites and deletes made through another', async (t) => {
+  const a = new MemoryCache({ location: 'sync-shared' })
+  const b = new MemoryCache({ location: 'sync-shared' })
+  a.setSync('k', 1)
+  t.is(a.getSync('k'), 1)
+  t.is(b.getSync('k'), 1)
+  b.setSync('k', 2)
+  t.is(a.getSync('k'), 2)
+  await b.delete('k')
+  t.is(a.getSync('k'), undefined)
+  b.setSync('k', 3)
+  t.is(a.getSync('k'), 3)
+  await b.clear()
+  t.is(a.getSync('k'), undefined)
+  t.is(a.getSync('k', undefined, 2), undefined)
+  a.setSync('k', 'v2', null, 2)
+  t.is(a.getSync('k', undefined, 2), 'v2')
+  t.is(a.getSync('k'), undefined, 'another version is another key')
+})
+
+test('the synchronous API applies timeouts, validation and culling', async (t) => {
+  const cache = new MemoryCache({ location: 'sync-policy', maxEntries: 3, cullFrequency: 3 })
+  cache.setSync('short', 'x', 0.05)
+  t.is(cache.getSync('short'), 'x')
+  await new Promise((r) => setTimeout(r, 80))
+  t.is(cache.getSync('short'), undefined)
+  t.false(cache.hasSync('short'))
+  cache.setSync('gone', 1)
+  cache.setSync('gone', 2, 0)
+  t.false(cache.hasSync('gone'), 'a timeout of 0 deletes')
+  for (const k of ['a', 'b', 'c']) cache.setSync(k, k)
+  t.is(cache.getSync('a'), 'a')
+  cache.setSync('d', 'd')
+  t.false(cache.hasSync('b'), 'the least recently used entry is culled')
+  t.true(cache.hasSync('a'))
+  t.throws(() => cache.setSync('k', 1, '10' as unknown as number), {
+    instanceOf: InvalidOptionError,
+    message: "Expected number, null or undefined for timeout but received '10' of type string",
+  })
+  t.throws(() => cache.getSync('bad key'), { code: 'ERR_INVALID_CACHE_KEY' })
+  t.throws(() => cache.setSync('fn', () => 1), { code: 'ERR_CACHE_SERIALIZATION' })
+})
+
+test('a cached object read through the synchronous API is a copy', (t) => {
+  const cache = new MemoryCache({ location: 'sync-copy' })
+  const value = { list: [1, 2] }
+  cache.setSync('o', value)
+  value.list.push(3)
+  const read = cache.getSync<{ list: number[] }>('o')
+  t.deepEqual(read, { list: [1, 2] })
+  read?.list.push(4)
+  t.deepEqual(cache.getSync('o'), { list: [1, 2] })
+})

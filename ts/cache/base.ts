@@ -67,7 +67,7 @@ export abstract class BaseCache {
   /** Whether invalid keys are hashed instead of rejected. */
   protected readonly hashLongKeys: boolean
   /** Recently made keys at the default version (only with the default key function). */
-  private readonly madeKeys: Map<string, string> | undefined
+  protected readonly madeKeys: Map<string, string> | undefined
   /** Whether the backend is currently considered down (set by {@link guard}). */
   protected outage = false
 
