@@ -99,3 +99,49 @@ test('stored bytes that are not a serialized value raise CacheSerializationError
     t.throws(() => deserialize(bad), { instanceOf: CacheSerializationError }, bad.toString('hex'))
   }
 })
+
+test('plain JSON data is stored as one tagged JSON text', (t) => {
+  const value = { a: [1, 2.5, 'x', true, null], b: { c: 'é' } }
+  const bytes = serialize(value)
+  t.is(bytes[0], 0x04)
+  t.is(bytes.toString('utf8', 1), JSON.stringify(value))
+  t.deepEqual(deserialize(bytes), value)
+  t.is(serialize(true)[0], 0x04)
+  t.is(deserialize(serialize(2 ** 60)), 2 ** 60)
+})
+
+test('values JSON would change take the tagged envelope even when nested in plain data', (t) => {
+  const sparse: unknown[] = [1]
+  sparse[2] = 3
+  for (const value of [
+    { a: undefined },
+    [Number.NaN],
+    { n: -0 },
+    sparse,
+    { d: new Date(5) },
+    { $t: 'x' },
+    [{ deep: [{ big: 1n }] }],
+  ]) {
+    const bytes = serialize(value)
+    t.is(bytes[0], 0x03, JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? String(v) : v)))
+    t.deepEqual(deserialize(bytes), value)
+  }
+  const back = deserialize(serialize(sparse)) as unknown[]
+  t.true(1 in back, 'a hole comes back as a real undefined slot')
+})
+
+test('a __proto__ key in plain JSON data stays an own data property', (t) => {
+  const value = JSON.parse('{"__proto__":{"polluted":true},"x":1}')
+  const bytes = serialize(value)
+  t.is(bytes[0], 0x04)
+  const back = deserialize(bytes) as Record<string, unknown>
+  t.deepEqual(Object.keys(back).sort(), ['__proto__', 'x'])
+  t.is(Object.getPrototypeOf(back), Object.prototype)
+  t.is(({} as Record<string, unknown>).polluted, undefined)
+  const nullProto = Object.assign(Object.create(null), { k: 'v' })
+  t.deepEqual({ ...(deserialize(serialize(nullProto)) as object) }, { k: 'v' })
+})
+
+test('corrupt plain JSON bytes raise CacheSerializationError', (t) => {
+  t.throws(() => deserialize(Buffer.from('\x04{"a":')), { instanceOf: CacheSerializationError, code: 'ERR_CACHE_SERIALIZATION' })
+})

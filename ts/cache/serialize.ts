@@ -11,6 +11,10 @@
  * - `-`/`0`–`9`: a safe integer written as its decimal text, so Redis `INCRBY` works on it in place;
  * - `0x01` + raw bytes: a Buffer/Uint8Array (no base64 blow-up, no copy on read);
  * - `0x02` + UTF-8: a string;
+ * - `0x04` + UTF-8 JSON: plain JSON data (objects, arrays, strings, finite numbers other than -0,
+ *   booleans, null; no `undefined`, no holes, no `$t` key), which is the common case: one
+ *   `JSON.stringify` / `JSON.parse` with no tagging walk and no reviver. Parsing can only build
+ *   plain data (an own `__proto__` key stays an own property), so no escaping is needed;
  * - `0x03` + u32 JSON length + tagged JSON + (u32 length + raw bytes)*: anything else. Values JSON
  *   cannot hold become `{"$t": tag, …}` objects; a user object that itself has a `$t` key is
  *   escaped as `{"$t":"o","v":[[key, value], …]}` so stored data can never forge a tag.
@@ -21,6 +25,11 @@ import { CacheSerializationError } from './errors.js'
 const TAG_BUFFER = 0x01
 const TAG_STRING = 0x02
 const TAG_ENVELOPE = 0x03
+const TAG_JSON = 0x04
+
+// Deeper values take the envelope path, whose walk reports cycles (the pre-scan has no seen-set
+// and would otherwise recurse around a cycle until the limit).
+const MAX_PLAIN_DEPTH = 512
 
 const TYPED_ARRAYS: Record<string, { new (length: number): ArrayBufferView; BYTES_PER_ELEMENT: number }> = {
   Int8Array,
@@ -57,6 +66,14 @@ export function serialize(value: unknown): Buffer {
     out.set(value, 1)
     return out
   }
+  if (isPlainJson(value, 0)) {
+    const text = JSON.stringify(value)
+    const len = Buffer.byteLength(text)
+    const out = Buffer.allocUnsafe(len + 1)
+    out[0] = TAG_JSON
+    out.write(text, 1, len, 'utf8')
+    return out
+  }
   const segments: Uint8Array[] = []
   const json = Buffer.from(JSON.stringify(encode(value, segments, new Set())), 'utf8')
   let total = 5 + json.length
@@ -86,6 +103,13 @@ export function deserialize(buf: Uint8Array): unknown {
   const tag = b[0]
   if (tag === TAG_BUFFER) return b.subarray(1)
   if (tag === TAG_STRING) return b.toString('utf8', 1)
+  if (tag === TAG_JSON) {
+    try {
+      return JSON.parse(b.toString('utf8', 1))
+    } catch (err) {
+      throw new CacheSerializationError('Corrupt cache value', { cause: err })
+    }
+  }
   if (tag === 0x2d || (tag >= 0x30 && tag <= 0x39)) {
     const text = b.toString('latin1')
     if (!/^-?\d{1,20}$/.test(text)) throw new CacheSerializationError('Corrupt integer value in cache')
@@ -116,6 +140,40 @@ export function deserialize(buf: Uint8Array): unknown {
 export function isImmutable(value: unknown): boolean {
   const t = typeof value
   return value === null || t === 'string' || t === 'number' || t === 'boolean' || t === 'bigint' || t === 'undefined'
+}
+
+/**
+ * Whether `JSON.stringify` / `JSON.parse` alone round-trips a value exactly: plain objects and
+ * arrays of JSON scalars, with nothing JSON would drop or change and no `$t` key.
+ */
+function isPlainJson(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(v) && (v !== 0 || 1 / v > 0)
+    case 'object':
+      break
+    default:
+      return false
+  }
+  if (v === null) return true
+  if (depth > MAX_PLAIN_DEPTH) return false
+  if (Array.isArray(v)) {
+    // Holes read as undefined, which the envelope keeps as real slots.
+    for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i], depth + 1)) return false
+    return true
+  }
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null) return false
+  const o = v as Record<string, unknown>
+  const keys = Object.keys(o)
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]
+    if (k === '$t' || !isPlainJson(o[k], depth + 1)) return false
+  }
+  return true
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
