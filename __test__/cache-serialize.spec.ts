@@ -1,6 +1,7 @@
 import test from 'ava'
 
 import { CacheSerializationError, deserialize, serialize } from '../ts/index.js'
+import { serializeWire } from '../ts/cache/serialize.js'
 
 test('strings, Buffers and safe integers take the tagged fast path', (t) => {
   t.deepEqual(serialize('hé'), Buffer.from([0x02, 0x68, 0xc3, 0xa9]))
@@ -144,4 +145,17 @@ test('a __proto__ key in plain JSON data stays an own data property', (t) => {
 
 test('corrupt plain JSON bytes raise CacheSerializationError', (t) => {
   t.throws(() => deserialize(Buffer.from('\x04{"a":')), { instanceOf: CacheSerializationError, code: 'ERR_CACHE_SERIALIZATION' })
+})
+
+test('serializeWire strings encode to exactly the bytes serialize writes', (t) => {
+  for (const value of ['hé', 'lone \ud800 surrogate', '', 42, -7, { a: [1, 'ü'] }, [true, null], 'x'.repeat(1000)]) {
+    const wire = serializeWire(value)
+    t.is(typeof wire, 'string')
+    t.deepEqual(Buffer.from(wire as string, 'utf8'), serialize(value), JSON.stringify(value))
+  }
+  for (const value of [Buffer.from([1, 2]), { d: new Date(1) }, undefined, 1.5e300 * 1e10]) {
+    const wire = serializeWire(value)
+    t.true(Buffer.isBuffer(wire))
+    t.deepEqual(wire, serialize(value))
+  }
 })

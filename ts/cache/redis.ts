@@ -8,7 +8,7 @@ import { InvalidOptionError } from '../errors.js'
 import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import { CacheKeyNotFoundError, CacheSerializationError, CacheUnavailableError, CacheValueError } from './errors.js'
 import type { BaseCacheOptions } from './options.js'
-import { deserialize, serialize } from './serialize.js'
+import { deserialize, serialize, serializeWire } from './serialize.js'
 
 /** Options of {@link RedisCache}. */
 export interface RedisCacheOptions extends BaseCacheOptions {
@@ -281,9 +281,9 @@ export class RedisCache extends BaseCache {
 
   /** @internal */
   override _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
-    let buf: Buffer
+    let buf: string | Buffer
     try {
-      buf = serialize(value)
+      buf = serializeWire(value)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -317,7 +317,7 @@ export class RedisCache extends BaseCache {
 
   /** @internal Atomic: `SET … PX ms NX`. */
   override async _add(key: string, value: unknown, ttl: Ttl): Promise<boolean> {
-    const buf = serialize(value)
+    const buf = serializeWire(value)
     const res = await this.run(
       'add',
       (c) => (ttl === null ? c.set(key, buf, 'NX') : c.set(key, buf, 'PX', px(ttl), 'NX')),
@@ -360,16 +360,16 @@ export class RedisCache extends BaseCache {
   /** @internal One pipeline of `SET`s; returns keys that failed to serialize or to be written. */
   override async _setMany(entries: [string, unknown][], ttl: Ttl): Promise<string[]> {
     const failed: string[] = []
-    const ready: [string, Buffer][] = []
+    const ready: [string, string | Buffer][] = []
     for (const [k, v] of entries) {
       try {
-        ready.push([k, serialize(v)])
+        ready.push([k, serializeWire(v)])
       } catch {
         failed.push(k)
       }
     }
     if (ready.length === 0) return failed
-    const write = (c: Redis | Cluster | ReturnType<Redis['pipeline']>, k: string, b: Buffer) =>
+    const write = (c: Redis | Cluster | ReturnType<Redis['pipeline']>, k: string, b: string | Buffer) =>
       ttl === null ? c.set(k, b) : c.set(k, b, 'PX', px(ttl))
     const errors = await this.run(
       'setMany',

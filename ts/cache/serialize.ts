@@ -92,6 +92,25 @@ export function serialize(value: unknown): Buffer {
 }
 
 /**
+ * {@link serialize} for clients that take string arguments: strings, safe integers and plain JSON
+ * data come back as a string whose UTF-8 encoding is exactly `serialize(value)`, the rest as that
+ * Buffer. ioredis writes a string argument straight into its socket buffer, where a Buffer
+ * argument costs a copy into a fresh Buffer first plus a slower write path.
+ * @param value - as for {@link serialize}
+ * @throws {@link CacheSerializationError} as {@link serialize}
+ */
+export function serializeWire(value: unknown): string | Buffer {
+  // Both sides encode lone surrogates the same way (U+FFFD), so the bytes match serialize's.
+  if (typeof value === 'string') return STRING_PREFIX + value
+  if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) return String(value)
+  if (!(value instanceof Uint8Array) && isPlainJson(value, 0)) return JSON_PREFIX + JSON.stringify(value)
+  return serialize(value)
+}
+
+const STRING_PREFIX = String.fromCharCode(TAG_STRING)
+const JSON_PREFIX = String.fromCharCode(TAG_JSON)
+
+/**
  * Decodes bytes written by {@link serialize}. A top-level Buffer is returned as a view of `buf`
  * (no copy); Buffers nested in structures are copies.
  * @param buf - the stored bytes
