@@ -198,15 +198,27 @@ export class RedisCache extends BaseCache {
   /** Issues a command on a usable connection, or rejects at once during an outage. */
   private send<T>(op: (c: Client) => Promise<T>): Promise<T> {
     try {
-      const c = this.connection()
-      // Fail fast during an outage rather than queueing behind a dead connection; commands
-      // only queue (bounded by commandTimeout) while the first connection is being made.
-      if (this.everReady && c.status !== 'ready') throw new CacheUnavailableError(`Redis connection is ${c.status}`)
-      return op(c)
+      return op(this.usable())
     } catch (err) {
       return Promise.reject(err)
     }
   }
+
+  /** The client, or a throw during an outage. */
+  private usable(): Client {
+    const c = this.connection()
+    // Fail fast during an outage rather than queueing behind a dead connection; commands
+    // only queue (bounded by commandTimeout) while the first connection is being made.
+    if (this.everReady && c.status !== 'ready') throw new CacheUnavailableError(`Redis connection is ${c.status}`)
+    return c
+  }
+
+  // `set` settles through these two shared callbacks rather than fresh closures per call.
+  private readonly setDone = (): void => {
+    if (this.outage) this.recovered()
+  }
+
+  private readonly setFailed = (err: unknown): void => this.failed('redis set', err, undefined)
 
   protected override isUnavailable(err: unknown): boolean {
     if (err instanceof CacheUnavailableError) return true
@@ -287,12 +299,15 @@ export class RedisCache extends BaseCache {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.send((c) => (ttl === null ? c.set(key, buf) : c.set(key, buf, 'PX', px(ttl)))).then(
-      () => {
-        if (this.outage) this.recovered()
-      },
-      (err: unknown) => this.failed('redis set', err, undefined),
-    )
+    let sent: Promise<unknown>
+    try {
+      const c = this.usable()
+      sent = ttl === null ? c.set(key, buf) : c.set(key, buf, 'PX', px(ttl))
+    } catch (err) {
+      // An outage goes through the failure policy like a failed command.
+      sent = Promise.reject(err)
+    }
+    return sent.then(this.setDone, this.setFailed)
   }
 
   /**
