@@ -153,6 +153,17 @@ function positiveInt(name: string, value: unknown, allowZero = false): number {
  * In-process LRU cache. Objects are stored serialized, so a caller mutating an object it got from
  * the cache never changes what others read; immutable primitives are kept as-is and Buffers by
  * reference unless `copyBuffers` is set.
+ *
+ * Besides the async API every cache has, `getSync`/`setSync`/`hasSync`/`deleteSync` serve
+ * in-process callers without a promise per call (what Django's locmem is): same keys,
+ * validation, timeouts, LRU order, culling and shared `location` store as the async methods.
+ *
+ * @example
+ * ```ts
+ * const cache = new MemoryCache({ location: 'thumbs', maxEntries: 1000, timeout: 300 })
+ * cache.setSync('a.jpg@200', jpegBytes)
+ * const hit = cache.getSync<Buffer>('a.jpg@200') // same entry as `await cache.get('a.jpg@200')`
+ * ```
  */
 export class MemoryCache extends BaseCache {
   /** The namespace shared by instances with the same name. */
