@@ -119,7 +119,7 @@ impl BoxShrink {
             if self.alpha {
                 let a = acc[c - 1];
                 for &s in &acc[..c - 1] {
-                    let v = if a == 0 { 0 } else { (s + a / 2) / a };
+                    let v = (s + a / 2).checked_div(a).unwrap_or(0);
                     self.out.push(v as u8);
                 }
                 self.out.push(((a + n / 2) / n) as u8);
