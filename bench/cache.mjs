@@ -45,20 +45,32 @@ if (typeof cacheMemoize !== 'function' || typeof native.splitChunks !== 'functio
 }
 
 const rows = []
-/** Adds a table row; `higher` = restthumbs figure, `base` = baseline figure, same unit. */
-function row(name, unit, ours, base, target) {
-  rows.push({ name, unit, ours, base, ratio: base ? ours / base : NaN, target })
+/**
+ * Adds a table row; `ours` = restthumbs figure, `base` = baseline figure, same unit. `ratio`
+ * defaults to `ours / base`.
+ */
+function row(name, unit, ours, base, target, ratio = base ? ours / base : NaN) {
+  rows.push({ name, unit, ours, base, ratio, target })
 }
 
-// Other work may share the machine, so every figure is the best of ROUNDS short windows, and
-// restthumbs and its baseline alternate window by window so that both see the same conditions.
+// Other work may share the machine. Throughput (MB/s) figures are the best of ROUNDS runs.
+// Ops/s figures run OPS_ROUNDS short windows, restthumbs and its baseline back to back (order
+// swapped every round), and report the medians plus the median of the per-round ratios: a load
+// burst then skews one pair of windows, not the whole row (best-of let a single quiet window on
+// one side decide a Redis row by ±30%).
 const ROUNDS = 5
+const OPS_ROUNDS = 9
+const WINDOW_MS = (SECONDS * 1000) / OPS_ROUNDS
+const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
 
 /** Runs `fn(i)` on `concurrency` async workers for one window; returns ops/s. */
 async function asyncWindow(fn, concurrency) {
   let count = 0
   const start = performance.now()
-  const end = start + (SECONDS * 1000) / ROUNDS
+  const end = start + WINDOW_MS
   const worker = async (w) => {
     let i = w * 1_000_000
     while (true) {
@@ -75,7 +87,7 @@ async function asyncWindow(fn, concurrency) {
 function syncWindow(fn) {
   let count = 0
   const start = performance.now()
-  const end = start + (SECONDS * 1000) / ROUNDS
+  const end = start + WINDOW_MS
   let i = 0
   while (true) {
     for (let k = 0; k < 1024; k++) fn(i++)
@@ -86,19 +98,24 @@ function syncWindow(fn) {
 }
 
 /**
- * Best ops/s of `ours` and `base`, alternating windows. Each is `{ fn, sync, concurrency }`.
- * @returns [ours, base]
+ * Median ops/s of `ours` and `base` over paired windows. Each is `{ fn, sync, concurrency }`.
+ * @returns [ours, base, median of the per-round ratios ours/base]
  */
 async function compareOps(ours, base) {
   const run = async (x) => (x.sync ? syncWindow(x.fn) : asyncWindow(x.fn, x.concurrency ?? 1))
   for (const x of [ours, base]) for (let i = 0; i < 2000; i++) await x.fn(i) // warm-up
-  let a = 0
-  let b = 0
-  for (let r = 0; r < ROUNDS; r++) {
-    a = Math.max(a, await run(ours))
-    b = Math.max(b, await run(base))
+  const a = []
+  const b = []
+  for (let r = 0; r < OPS_ROUNDS; r++) {
+    if (r % 2 === 0) {
+      a.push(await run(ours))
+      b.push(await run(base))
+    } else {
+      b.push(await run(base))
+      a.push(await run(ours))
+    }
   }
-  return [a, b]
+  return [median(a), median(b), median(a.map((x, i) => x / b[i]))]
 }
 
 // Large runs leave megabytes of garbage (external buffers on both sides); collecting it before
@@ -212,24 +229,24 @@ async function benchRedis() {
       await raw.set(`raw:${i}`, value, 'PX', 300_000)
       await cache.set(`k:${i}`, value)
     }
-    const [ourGet, rawGet] = await compareOps(
+    const [ourGet, rawGet, getRatio] = await compareOps(
       { fn: (i) => cache.get(`k:${i % N}`), concurrency: CONCURRENCY },
       { fn: (i) => raw.get(`raw:${i % N}`), concurrency: CONCURRENCY },
     )
-    const [ourSet, rawSet] = await compareOps(
+    const [ourSet, rawSet, setRatio] = await compareOps(
       { fn: (i) => cache.set(`k:${i % N}`, value), concurrency: CONCURRENCY },
       { fn: (i) => raw.set(`raw:${i % N}`, value, 'PX', 300_000), concurrency: CONCURRENCY },
     )
     // RedisCache bounds every command by commandTimeout (a timer per command in ioredis); the
     // raw client above does not, so this row shows what that safety costs by itself.
-    const [timedSet, rawSet2] = await compareOps(
+    const [timedSet, rawSet2, timedRatio] = await compareOps(
       { fn: (i) => timed.set(`raw:${i % N}`, value, 'PX', 300_000), concurrency: CONCURRENCY },
       { fn: (i) => raw.set(`raw:${i % N}`, value, 'PX', 300_000), concurrency: CONCURRENCY },
     )
     if ((await cache.get('k:1')) !== value) throw new Error('RedisCache returned a wrong value')
-    row(`RedisCache.get (${CONCURRENCY} in flight)`, 'ops/s', ourGet, rawGet, 0.9)
-    row(`RedisCache.set (${CONCURRENCY} in flight)`, 'ops/s', ourSet, rawSet, 0.9)
-    row('  raw ioredis.set with commandTimeout', 'ops/s', timedSet, rawSet2, null)
+    row(`RedisCache.get (${CONCURRENCY} in flight)`, 'ops/s', ourGet, rawGet, 0.9, getRatio)
+    row(`RedisCache.set (${CONCURRENCY} in flight)`, 'ops/s', ourSet, rawSet, 0.9, setRatio)
+    row('  raw ioredis.set with commandTimeout', 'ops/s', timedSet, rawSet2, null, timedRatio)
   } finally {
     raw.disconnect()
     timed.disconnect()
@@ -251,8 +268,8 @@ async function benchMemory() {
   // Like for like: the async API against lru-cache behind the same `async` wrapper (a promise
   // per call is the floor of any async API), and the synchronous API against lru-cache itself.
   const key = (i) => `k:${i % N}`
-  const [aGet, lruAGet] = await compareOps({ fn: (i) => cache.get(key(i)) }, { fn: async (i) => lru.get(key(i)) })
-  const [aSet, lruASet] = await compareOps(
+  const [aGet, lruAGet, aGetRatio] = await compareOps({ fn: (i) => cache.get(key(i)) }, { fn: async (i) => lru.get(key(i)) })
+  const [aSet, lruASet, aSetRatio] = await compareOps(
     { fn: (i) => cache.set(key(i), value) },
     {
       fn: async (i) => {
@@ -260,16 +277,16 @@ async function benchMemory() {
       },
     },
   )
-  const [sGet, lruGet] = await compareOps({ fn: (i) => cache.getSync(key(i)), sync: true }, { fn: (i) => lru.get(key(i)), sync: true })
-  const [sSet, lruSet] = await compareOps(
+  const [sGet, lruGet, sGetRatio] = await compareOps({ fn: (i) => cache.getSync(key(i)), sync: true }, { fn: (i) => lru.get(key(i)), sync: true })
+  const [sSet, lruSet, sSetRatio] = await compareOps(
     { fn: (i) => cache.setSync(key(i), value), sync: true },
     { fn: (i) => lru.set(key(i), value), sync: true },
   )
   if (cache.getSync('k:1') !== value || (await cache.get('k:2')) !== value) throw new Error('MemoryCache returned a wrong value')
-  row('MemoryCache.get (async) vs async lru-cache', 'ops/s', aGet, lruAGet, 0.8)
-  row('MemoryCache.set (async) vs async lru-cache', 'ops/s', aSet, lruASet, 0.8)
-  row('MemoryCache.getSync vs lru-cache.get', 'ops/s', sGet, lruGet, 0.8)
-  row('MemoryCache.setSync vs lru-cache.set', 'ops/s', sSet, lruSet, 0.8)
+  row('MemoryCache.get (async) vs async lru-cache', 'ops/s', aGet, lruAGet, 0.8, aGetRatio)
+  row('MemoryCache.set (async) vs async lru-cache', 'ops/s', aSet, lruASet, 0.8, aSetRatio)
+  row('MemoryCache.getSync vs lru-cache.get', 'ops/s', sGet, lruGet, 0.8, sGetRatio)
+  row('MemoryCache.setSync vs lru-cache.set', 'ops/s', sSet, lruSet, 0.8, sSetRatio)
   // For the record: what the promise costs, i.e. the async API against synchronous lru-cache.
   row('  MemoryCache.get (async) vs sync lru-cache', 'ops/s', aGet, lruGet, null)
 }
@@ -352,16 +369,16 @@ async function benchKeys() {
   if (makeCacheKey('a', opts) !== createHmac('sha256', secret).update('example.com:a').digest('hex')) {
     throw new Error('makeCacheKey disagrees with createHmac')
   }
-  const [ours, node] = await compareOps(
+  const [ours, node, keyRatio] = await compareOps(
     { fn: (i) => makeCacheKey(`thumbnails/${i}`, opts), sync: true },
     { fn: (i) => createHmac('sha256', secret).update(`example.com:thumbnails/${i}`).digest('hex'), sync: true },
   )
-  row('makeCacheKey (HMAC-SHA256) vs createHmac', 'ops/s', ours, node, 1.5)
-  const [plain, node2] = await compareOps(
+  row('makeCacheKey (HMAC-SHA256) vs createHmac', 'ops/s', ours, node, 1.5, keyRatio)
+  const [plain, node2, plainRatio] = await compareOps(
     { fn: (i) => makeCacheKey(`thumbnails/${i}`, { sitePrefix: 'example.com' }), sync: true },
     { fn: (i) => createHmac('sha256', secret).update(`example.com:thumbnails/${i}`).digest('hex'), sync: true },
   )
-  row('  makeCacheKey without encryption', 'ops/s', plain, node2, null)
+  row('  makeCacheKey without encryption', 'ops/s', plain, node2, null, plainRatio)
 }
 
 const fmt = (n) => (n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1))
@@ -385,7 +402,8 @@ console.log(widths.map((w) => '-'.repeat(w)).join('  '))
 for (const t of table) console.log(line(t))
 console.log(
   `\n8 MB value: ${chunkInfo.size}; serialize ${fmt(chunkInfo.ser)} MB/s, deserialize ${fmt(chunkInfo.de)} MB/s ` +
-    `(part of both end-to-end rows). Node ${process.version}; best of ${ROUNDS} alternating windows per figure.`,
+    `(part of both end-to-end rows). Node ${process.version}; ops/s: medians of ${OPS_ROUNDS} paired windows, ` +
+    `ratio = median of the paired ratios; MB/s: best of ${ROUNDS} alternating runs.`,
 )
 console.log(
   'Baselines are like for like: raw ioredis sends the same 100-character string value; the async ' +
