@@ -236,4 +236,28 @@ pub(crate) mod tests {
         let e = decode(&png[..png.len() / 2]).unwrap_err();
         assert_eq!(e.code, crate::error::ErrorCode::Decode);
     }
+
+    #[test]
+    fn palette_with_trns_is_expanded_then_shrunk_with_alpha() {
+        // 8 × 4, index 0 = opaque blue, index 1 = transparent red; columns alternate 0/1, so
+        // every 2 × 2 box holds two of each and averages to half-transparent pure blue.
+        let idx: Vec<u8> = (0..4).flat_map(|_| [0x11u8, 0x11]).collect();
+        let mut out = Vec::new();
+        {
+            let mut e = png::Encoder::new(&mut out, 8, 4);
+            e.set_color(png::ColorType::Indexed);
+            e.set_depth(png::BitDepth::Two);
+            e.set_palette(vec![0, 0, 255, 255, 0, 0]);
+            e.set_trns(vec![255, 0]);
+            e.write_header().unwrap().write_image_data(&idx).unwrap();
+        }
+        let d = decode_shrunk(&out, 2, 1).unwrap();
+        assert_eq!((d.width, d.height, d.channels), (4, 2, Channels::Rgba));
+        assert_eq!((d.source_width, d.source_height), (8, 4));
+        assert!(
+            d.pixels.chunks_exact(4).all(|p| p == [0, 0, 255, 128]),
+            "{:?}",
+            d.pixels
+        );
+    }
 }
