@@ -268,14 +268,16 @@ function smooth(width: number, height: number): Raw {
   return { data, width, height, channels: 3 }
 }
 
-for (const [label, side, size] of [
-  ['the DC-only path (1/8 scale)', 2048, 128],
-  ['the 1/4-scale path', 1024, 128],
+// 2048×1536 → 64 px needs 171×64 source pixels: 1/8 (256×192) is enough, and without chroma
+// subsampling a progressive file takes the DC-only decoder. 1024×768 → 128 needs 171×128: 1/4.
+for (const [label, side, size, chromaSubsampling] of [
+  ['the DC-only path (1/8 scale)', 2048, 64, '4:4:4'],
+  ['the 1/4-scale path', 1024, 128, '4:2:0'],
 ] as const) {
   test(`a progressive JPEG thumbnails like the baseline JPEG of the same image through ${label}`, async (t) => {
     const raw = smooth(side, (side * 3) / 4)
-    const baseline = await fromRaw(raw).jpeg({ quality: 90 }).toBuffer()
-    const progressive = await fromRaw(raw).jpeg({ quality: 90, progressive: true }).toBuffer()
+    const baseline = await fromRaw(raw).jpeg({ quality: 90, chromaSubsampling }).toBuffer()
+    const progressive = await fromRaw(raw).jpeg({ quality: 90, chromaSubsampling, progressive: true }).toBuffer()
     t.is(baseline.indexOf(Buffer.from([0xff, 0xc2])), -1, 'the baseline input has no SOF2 marker')
     t.not(progressive.indexOf(Buffer.from([0xff, 0xc2])), -1, 'the progressive input has an SOF2 marker')
     const options = { width: size, height: size, format: 'png' } as const
