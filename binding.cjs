@@ -835,4 +835,19 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CacheKeyHmac = nativeBinding.CacheKeyHmac
+module.exports.ChunkWriter = nativeBinding.ChunkWriter
+module.exports.CHUNK_SIZE = nativeBinding.CHUNK_SIZE
+module.exports.DEFAULT_CHUNK_LEVEL = nativeBinding.DEFAULT_CHUNK_LEVEL
+module.exports.hmacSha1 = nativeBinding.hmacSha1
+module.exports.hmacSha256 = nativeBinding.hmacSha256
+module.exports.joinChunks = nativeBinding.joinChunks
+module.exports.makeCacheKey = nativeBinding.makeCacheKey
+module.exports.makeCacheKeyOne = nativeBinding.makeCacheKeyOne
 module.exports.nativeVersion = nativeBinding.nativeVersion
+module.exports.probe = nativeBinding.probe
+module.exports.sha1 = nativeBinding.sha1
+module.exports.sha256 = nativeBinding.sha256
+module.exports.splitChunks = nativeBinding.splitChunks
+module.exports.thumbnail = nativeBinding.thumbnail
+module.exports.thumbnailFile = nativeBinding.thumbnailFile

@@ -9,5 +9,231 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * HMAC-SHA256 cache keys for one secret and site prefix, keyed once. `makeCacheKey` keeps one
+ * per encryption key so that each key costs one short native call.
+ */
+export declare class CacheKeyHmac {
+  /** Keys the HMAC with `secret` and absorbs `sitePrefix` (joined with `:`) once. */
+  constructor(secret: Uint8Array, sitePrefix?: string | undefined | null)
+  /** Hex HMAC-SHA256 of `sitePrefix:key`, where `key` is already joined and escaped. */
+  hex(key: string): string
+}
+
+/**
+ * Streaming writer: push bytes as they are produced, take completed chunks at once, and get
+ * the last chunk plus the manifest from `finish()`.
+ */
+export declare class ChunkWriter {
+  /** Starts a chunked write under `options.cacheKey`. */
+  constructor(options: ChunkOptions)
+  /** Adds bytes; returns the chunks completed by them (often none), in order. */
+  push(data: Uint8Array): Array<Buffer>
+  /** Ends the value: returns the remaining chunks (at least one) and the manifest. */
+  finish(): ChunkedValue
+}
+
+/** Largest stored chunk in bytes (`2**20 - 1024`, as djblets). */
+export declare const CHUNK_SIZE: number
+
+/** Chunks plus their manifest. */
+export interface ChunkedValue {
+  /** The chunks, each at most `CHUNK_SIZE` bytes, in order. */
+  chunks: Array<Buffer>
+  /** The manifest to store under the main key. */
+  manifest: ChunkManifest
+}
+
+/** What a reader needs besides the chunks. Stored under the main cache key. */
+export interface ChunkManifest {
+  /** Number of chunks (`key-0 … key-(count-1)`), at least 1. */
+  count: number
+  /** Bytes of the value before compression. */
+  length: number
+  /** CRC-32 of the value before compression. */
+  crc32: number
+  /** Hex id of the write, bound into every sealed chunk (32 hex characters). */
+  id: string
+  /** Whether the chunks hold a zlib stream. */
+  compressed: boolean
+  /** Whether the chunks are sealed with AES-256-GCM. */
+  encrypted: boolean
+  /**
+   * Offsets in the compressed stream where each 1 MiB plaintext segment starts, so that
+   * segments inflate in parallel. Empty when not compressed.
+   */
+  segments: Array<number>
+}
+
+/** How to write or read chunks. */
+export interface ChunkOptions {
+  /** The cache key the value lives under; sealed chunks only open under the same key. */
+  cacheKey: string
+  /**
+   * zlib level 0–9 when writing; absent or null stores the bytes uncompressed. Ignored when
+   * reading (the manifest says).
+   */
+  level?: number
+  /** Secret for AES-256-GCM (any length; a key is derived from it). Absent: no encryption. */
+  encryptionKey?: Buffer
+}
+
+/** Default zlib level of chunked values. */
+export declare const DEFAULT_CHUNK_LEVEL: number
+
+/** HMAC-SHA1 of `data` under `key` (20 bytes), for Django `salted_hmac` compatible signatures. */
+export declare function hmacSha1(key: Uint8Array, data: Uint8Array): Buffer
+
+/** HMAC-SHA256 of `data` under `key` (32 bytes). */
+export declare function hmacSha256(key: Uint8Array, data: Uint8Array): Buffer
+
+/**
+ * Joins chunks written by `splitChunks` or `ChunkWriter` back into the value. Rejects with
+ * `ERR_CHUNK_CORRUPT` on any missing, reordered, foreign or edited chunk, and with
+ * `ERR_TOO_LARGE` when the value is over `maxOutput` bytes (default 512 MiB).
+ */
+export declare function joinChunks(chunks: Array<Buffer>, manifest: ChunkManifest, options: ChunkOptions, maxOutput?: number | undefined | null, signal?: AbortSignal | undefined | null): Promise<Buffer>
+
+/**
+ * djblets `make_cache_key`: joins `parts` (escaping `%` and `:` when there are several) after
+ * `sitePrefix`, then returns the hex HMAC-SHA256 of the whole key under `encryptionKey` when one
+ * is given, or else the key with control characters escaped and shortened past 240 characters.
+ */
+export declare function makeCacheKey(parts: Array<string>, sitePrefix?: string | undefined | null, encryptionKey?: Uint8Array | undefined | null): string
+
+/**
+ * The single-part fast path of `makeCacheKey`: the same result as `makeCacheKey([key], …)`
+ * without building an array on either side of the FFI.
+ */
+export declare function makeCacheKeyOne(key: string, sitePrefix?: string | undefined | null, encryptionKey?: Uint8Array | undefined | null): string
+
 /** Version of the native core, to check that the binding loaded. */
 export declare function nativeVersion(): string
+
+/**
+ * Reads an image's header (format, upright size, orientation, alpha, frames) without decoding
+ * pixels. Synchronous: it only parses headers.
+ */
+export declare function probe(input: Buffer): ProbeOutput
+
+/** Header facts of an image, read without decoding pixels. */
+export interface ProbeOutput {
+  /** `jpeg`, `png`, `webp` or `gif`. */
+  format: string
+  /** Upright width (after EXIF orientation). */
+  width: number
+  /** Upright height (after EXIF orientation). */
+  height: number
+  /** EXIF orientation 1..8. */
+  orientation: number
+  /** Whether the image has an alpha channel. */
+  hasAlpha: boolean
+  /** Animation frames (1 for stills). */
+  frames: number
+}
+
+/**
+ * SHA-1 of `data` (20 bytes). Only for interoperability with restthumbnails and
+ * python-thumbnails names; never as a security boundary on its own.
+ */
+export declare function sha1(data: Uint8Array): Buffer
+
+/** SHA-256 of `data` (32 bytes). */
+export declare function sha256(data: Uint8Array): Buffer
+
+/**
+ * Splits `data` into stored chunks (zlib when `options.level` is set, then AES-256-GCM when
+ * `options.encryptionKey` is set). Resolves to the chunks and the manifest to store.
+ */
+export declare function splitChunks(data: Buffer, options: ChunkOptions, signal?: AbortSignal | undefined | null): Promise<ChunkedValue>
+
+/**
+ * Makes a thumbnail of an encoded image (JPEG, PNG, WebP or GIF, detected from its bytes) on
+ * the libuv thread pool. Rejects with `ERR_DECODE`, `ERR_UNSUPPORTED_FORMAT`, `ERR_TOO_LARGE`,
+ * `ERR_INVALID_OPTION`, `ERR_ENCODE` or `ERR_ABORTED` (prefixed to the message).
+ */
+export declare function thumbnail(input: Buffer, options: ThumbnailOptions, signal?: AbortSignal | undefined | null): Promise<ThumbnailOutput>
+
+/**
+ * Reads `src`, makes a thumbnail and writes it to `dst` atomically (temporary file in the same
+ * folder, optional fsync, rename; parent folders are created; the temporary file is removed on
+ * any error). Runs entirely on the libuv thread pool.
+ */
+export declare function thumbnailFile(src: string, dst: string, options: ThumbnailOptions, signal?: AbortSignal | undefined | null): Promise<ThumbnailFileOutput>
+
+/** A thumbnail written to disk. */
+export interface ThumbnailFileOutput {
+  /** `jpeg`, `png` or `webp`. */
+  format: string
+  /** Output width. */
+  width: number
+  /** Output height. */
+  height: number
+  /** Upright width of the source. */
+  sourceWidth: number
+  /** Upright height of the source. */
+  sourceHeight: number
+  /** Bytes written. */
+  size: number
+}
+
+/**
+ * Options of one thumbnail. Every field is optional at this level; the TypeScript facade fills
+ * in the documented defaults and validates before calling.
+ */
+export interface ThumbnailOptions {
+  /** Output width in pixels; 0 or absent = derived from `height`. */
+  width?: number
+  /** Output height in pixels; 0 or absent = derived from `width`. */
+  height?: number
+  /**
+   * `crop` (cover, then crop at gravity / focal point), `scale` (fit inside) or `smart`
+   * (cover, then entropy crop). Default `crop`.
+   */
+  method?: string
+  /**
+   * Crop gravity: `center`, `north`, `south`, `east`, `west`, `northeast`, `northwest`,
+   * `southeast`, `southwest`. Default `center`. Ignored when a focal point is given.
+   */
+  gravity?: string
+  /** Focal point x in 0..1 of the upright source (needs `focalY`). */
+  focalX?: number
+  /** Focal point y in 0..1 of the upright source (needs `focalX`). */
+  focalY?: number
+  /** Output format: `jpeg`, `png` or `webp`. Default `jpeg`. */
+  format?: string
+  /** JPEG / lossy WebP quality 1..100. Default 80. */
+  quality?: number
+  /** Progressive JPEG. Default false. */
+  progressive?: boolean
+  /** Lossless WebP. Default false. */
+  lossless?: boolean
+  /** Allow outputs larger than the source. Default false. */
+  upscale?: boolean
+  /** Background for transparent pixels when the output has no alpha, `#rrggbb`. Default white. */
+  background?: string
+  /** Largest accepted width × height × frames of the source. Default 50 000 000. */
+  maxInputPixels?: number
+  /** Largest accepted input in bytes. Default 64 MiB. */
+  maxInputBytes?: number
+  /** Largest accepted output side in pixels. Default 8192. */
+  maxOutputSide?: number
+  /** `thumbnailFile` only: fsync the file before renaming it into place. Default false. */
+  fsync?: boolean
+}
+
+/** An encoded thumbnail. */
+export interface ThumbnailOutput {
+  /** Encoded bytes. */
+  data: Buffer
+  /** `jpeg`, `png` or `webp`. */
+  format: string
+  /** Output width. */
+  width: number
+  /** Output height. */
+  height: number
+  /** Upright width of the source. */
+  sourceWidth: number
+  /** Upright height of the source. */
+  sourceHeight: number
+}
