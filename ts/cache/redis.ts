@@ -257,16 +257,25 @@ export class RedisCache extends BaseCache {
     } catch (err) {
       return Promise.reject(err)
     }
-    // One `then` over ioredis' promise: success and failure policy inline.
-    return this.send((c) => c.getBuffer(k)).then(
+    let sent: Promise<Buffer | null>
+    try {
+      sent = this.usable().getBuffer(k)
+    } catch (err) {
+      sent = Promise.reject(err)
+    }
+    // One `then` over ioredis' promise: success and failure policy inline; the failure callback
+    // is shared unless a default value has to be captured.
+    return sent.then(
       (buf) => {
         if (this.outage) this.recovered()
         const value = this.decode(k, buf)
         return value === undefined ? defaultValue : (value as T)
       },
-      (err: unknown) => this.failed('redis get', err, defaultValue),
+      defaultValue === undefined ? this.getFailed : (err: unknown) => this.failed('redis get', err, defaultValue),
     )
   }
+
+  private readonly getFailed = (err: unknown): undefined => this.failed('redis get', err, undefined)
 
   /** @internal */
   override async _getEntry(key: string): Promise<CacheEntry | undefined> {
