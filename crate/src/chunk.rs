@@ -670,6 +670,15 @@ mod tests {
     }
 
     /// Deterministic, compressible, JSON-like bytes.
+    /// Inflates the concatenated chunks with an independent zlib reader.
+    fn inflate_with_flate2(chunks: &[Vec<u8>]) -> Vec<u8> {
+        let stream = chunks.concat();
+        let mut d = flate2::read::ZlibDecoder::new(&stream[..]);
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut out).unwrap();
+        out
+    }
+
     fn sample(len: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(len + 64);
         let mut i = 0u64;
@@ -771,11 +780,7 @@ mod tests {
         let data = sample(100_000);
         let (chunks, m) = split(&data, opts(Some(6), None)).unwrap();
         assert!(m.compressed);
-        let stream = chunks.concat();
-        let mut d = flate2::read::ZlibDecoder::new(&stream[..]);
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut d, &mut out).unwrap();
-        assert_eq!(out, data);
+        assert_eq!(inflate_with_flate2(&chunks), data);
     }
 
     #[test]
@@ -911,11 +916,7 @@ mod tests {
     fn segmented_streams_are_still_one_valid_zlib_stream() {
         let data = sample(3 * SEGMENT_SIZE + 123);
         let (chunks, _) = split(&data, opts(Some(1), None)).unwrap();
-        let stream = chunks.concat();
-        let mut d = flate2::read::ZlibDecoder::new(&stream[..]);
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut d, &mut out).unwrap();
-        assert_eq!(out, data);
+        assert_eq!(inflate_with_flate2(&chunks), data);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! that reads AC coefficients, and this path must give the same pixels as libjpeg. Anything unexpected returns `None` and the caller falls back to
 //! libjpeg, which then reports corruption with its own messages.
 
-use super::markers::{self, Parsed, EOI, SOS};
+use super::markers::{self, Parsed, SOS};
 use crate::image::Channels;
 
 use super::libjpeg::Raw;
@@ -206,16 +206,9 @@ pub(super) fn decode(data: &[u8], parsed: &Parsed) -> Option<Raw> {
     let mut sof2 = false;
 
     let mut pos = 2;
-    while let Some(m) = markers::next_marker(data, pos) {
-        if m.code == EOI {
-            break;
-        }
-        if markers::is_standalone(m.code) {
-            pos = m.after;
-            continue;
-        }
-        let (p, end) = markers::segment(data, m)?;
-        let seg = &data[p..end];
+    while let Some(m) = markers::next_segment(data, pos)? {
+        let end = m.end;
+        let seg = &data[m.payload..end];
         match m.code {
             0xC2 => {
                 sof2 = true;

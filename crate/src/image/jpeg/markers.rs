@@ -88,6 +88,39 @@ pub(super) fn segment(data: &[u8], m: Marker) -> Option<(usize, usize)> {
     Some((m.after + 2, m.after + len))
 }
 
+/// A marker segment with a length field: its code, where its 0xFF is, and its payload bounds.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Segment {
+    pub code: u8,
+    pub start: usize,
+    pub payload: usize,
+    pub end: usize,
+}
+
+/// The next segment at or after `pos`, stepping over standalone markers. `Some(None)` at EOI or
+/// the end of data; `None` when a segment's length field runs past the data.
+pub(super) fn next_segment(data: &[u8], mut pos: usize) -> Option<Option<Segment>> {
+    loop {
+        let Some(m) = next_marker(data, pos) else {
+            return Some(None);
+        };
+        if m.code == EOI {
+            return Some(None);
+        }
+        if is_standalone(m.code) {
+            pos = m.after;
+            continue;
+        }
+        let (payload, end) = segment(data, m)?;
+        return Some(Some(Segment {
+            code: m.code,
+            start: m.start,
+            payload,
+            end,
+        }));
+    }
+}
+
 /// Finds the end of the entropy-coded data that starts at `pos`: the offset of the 0xFF of the
 /// next real marker (not a stuffed 0xFF00 and not RSTn), or `None` when the data runs out first.
 pub(super) fn entropy_end(data: &[u8], mut pos: usize) -> Option<usize> {

@@ -121,26 +121,15 @@ pub(super) fn prune(data: &[u8], parsed: &Parsed, denom: u32) -> Option<Vec<u8>>
     let mut pos = 2;
     // Metadata can be megabytes (Photoshop APP13, XMP, thumbnails) and libjpeg ignores it; only
     // JFIF (APP0) and Adobe (APP14) segments steer its colour-space guess.
-    while let Some(m) = markers::next_marker(data, pos).filter(|m| m.start < parsed.first_sos) {
-        if markers::is_standalone(m.code) {
-            pos = m.after;
-            continue;
-        }
-        let (_, end) = markers::segment(data, m)?;
+    while let Some(m) = markers::next_segment(data, pos)?.filter(|m| m.start < parsed.first_sos) {
+        let end = m.end;
         if !matches!(m.code, 0xE1..=0xED | 0xEF | 0xFE) {
             out.extend_from_slice(&data[m.start..end]);
         }
         pos = end;
     }
-    while let Some(m) = markers::next_marker(data, pos) {
-        if m.code == EOI {
-            break;
-        }
-        if markers::is_standalone(m.code) {
-            pos = m.after;
-            continue;
-        }
-        let (p, end) = markers::segment(data, m)?;
+    while let Some(m) = markers::next_segment(data, pos)? {
+        let (p, end) = (m.payload, m.end);
         if m.code != SOS {
             // tables (DHT, DQT, DRI) may be redefined between scans: keep them all
             out.extend_from_slice(&data[m.start..end]);
