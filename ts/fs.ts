@@ -1,0 +1,82 @@
+/**
+ * The one atomic file write and the one "file is missing" test. The generator, the local output
+ * storage and FileCache all write through here: a temp file, then a rename into place, so readers
+ * (and nginx) never see half a file and a crash leaves no partial file under a real name.
+ * @module
+ */
+import { randomBytes } from 'node:crypto'
+import { copyFile, mkdir, rename, unlink, writeFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+/** The `code` of a Node.js system error, or `undefined`. */
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/**
+ * Whether an fs error means "nothing is there": `ENOENT`, or `ENOTDIR` (a path component is a
+ * file, so the path cannot exist either).
+ */
+export function isMissing(err: unknown): boolean {
+  const code = errorCode(err)
+  return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+/** Suffix of every temp file this module writes; start-up sweeps look for it. */
+export const TEMP_SUFFIX = '.tmp'
+
+/** Options of {@link writeFileAtomic} and {@link copyFileAtomic}. */
+export interface AtomicWriteOptions {
+  /**
+   * Folder for the temp file. It must be on the same filesystem as the destination (rename is
+   * atomic only there). Default: the destination's own folder.
+   */
+  tempDir?: string
+  /** File mode of the new file. @default 0o666 (less the umask) */
+  mode?: number
+  /** Create missing parent folders of the destination (and of `tempDir`) first. @default false */
+  mkdirs?: boolean
+  /** Mode of folders created by `mkdirs`. @default 0o777 (less the umask) */
+  dirMode?: number
+}
+
+/** A fresh temp path for `dst`: hidden, random, and ending in {@link TEMP_SUFFIX}. */
+export function tempPathFor(dst: string, tempDir?: string): string {
+  return join(tempDir ?? dirname(dst), `.${basename(dst).slice(0, 64)}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`)
+}
+
+async function viaTemp(dst: string, options: AtomicWriteOptions, fill: (tmp: string) => Promise<void>): Promise<void> {
+  if (options.mkdirs) {
+    await mkdir(dirname(dst), { recursive: true, mode: options.dirMode })
+    if (options.tempDir !== undefined) await mkdir(options.tempDir, { recursive: true, mode: options.dirMode })
+  }
+  const tmp = tempPathFor(dst, options.tempDir)
+  try {
+    await fill(tmp)
+    await rename(tmp, dst)
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined)
+    throw err
+  }
+}
+
+/**
+ * Writes `bytes` to `dst` atomically: a temp file (created exclusively), then a rename.
+ * @param dst - destination path
+ * @param bytes - content
+ * @param options - temp folder, mode, parent creation
+ */
+export function writeFileAtomic(dst: string, bytes: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  return viaTemp(dst, options, (tmp) => writeFile(tmp, bytes, { flag: 'wx', mode: options.mode }))
+}
+
+/**
+ * Copies `src` to `dst` atomically (temp copy, then rename).
+ * @param src - existing file
+ * @param dst - destination path
+ * @param options - temp folder, parent creation
+ */
+export function copyFileAtomic(src: string, dst: string, options: AtomicWriteOptions = {}): Promise<void> {
+  return viaTemp(dst, options, (tmp) => copyFile(src, tmp))
+}
