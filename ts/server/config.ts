@@ -6,7 +6,9 @@
  */
 import { readFileSync } from 'node:fs'
 
-import { RestthumbsError } from '../errors.js'
+import { ConfigError } from './errors.js'
+
+export { ConfigError }
 
 /** How a response carries the thumbnail bytes (restthumbnails' `THUMBNAILS_RESPONSE_BACKEND`). */
 export type ResponseMode = 'stream' | 'nginx' | 'apache'
@@ -181,14 +183,6 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   hotCacheMs: 1000,
   accessLog: true,
 })
-
-/** A setting has the wrong type or an out-of-range value. */
-export class ConfigError extends RestthumbsError {
-  /** @param message - expected vs received, naming the setting */
-  constructor(message: string) {
-    super('ERR_CONFIG', message, { status: 500 })
-  }
-}
 
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | readonly string[]
 
