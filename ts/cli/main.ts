@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 
 import { SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
-import { nginxConfig } from './nginx-config.js'
+import { nginxConfig } from '../server/nginx-config.js'
 import { serveCommand } from './serve.js'
 import { cliSettings } from './settings.js'
 import { thumbnailCommand } from './thumbnail.js'

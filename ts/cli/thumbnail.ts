@@ -11,7 +11,8 @@ import path from 'node:path'
 import cliProgress from 'cli-progress'
 
 import { InvalidOptionError } from '../errors.js'
-import { nativeRenderer, type RenderInfo } from '../server/generator.js'
+import type { RenderInfo } from '../server/contracts.js'
+import { nativeRenderer } from '../server/renderer.js'
 import { parseMethod, parseSize } from '../server/url.js'
 
 /** Options of the `thumbnail` command. */

@@ -7,7 +7,7 @@
  */
 import path from 'node:path'
 
-import { ConfigError } from '../server/config.js'
+import { ConfigError } from './errors.js'
 
 /** Options of {@link nginxConfig}. */
 export interface NginxConfigOptions {
