@@ -9,7 +9,7 @@ import { freePort } from './redis.js'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 
-import { nginxConfig, type NginxConfigOptions } from '../../ts/cli/nginx-config.js'
+import { nginxConfig, type NginxConfigOptions } from '../../ts/server/nginx-config.js'
 
 const CANDIDATES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx', '/usr/bin/nginx']
 
