@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import sharp from 'sharp'
 
-import { DEV_KEY } from '../ts/cli/settings.js'
-import { ConfigError, envName, resolveConfig, SERVER_DEFAULTS } from '../ts/server/config.js'
+import { DEV_KEY, flagName } from '../ts/cli/settings.js'
+import { ConfigError, envName, resolveConfig, SERVER_DEFAULTS, SETTING_KINDS } from '../ts/server/config.js'
 import { Signer } from '../ts/server/signing.js'
 import { parseThumbnailPath } from '../ts/server/url.js'
 import { findNginx } from './helpers/nginx.js'
@@ -47,6 +47,20 @@ test('--help lists the four commands and serve --help shows the real defaults', 
   t.regex(serve.stdout, /default 8080/)
   t.regex(serve.stdout, /--response-mode <mode>[^]*?choices:\s+"stream",\s+"nginx",\s+"apache"/)
   t.regex(serve.stdout, /--waiter <mode>/)
+  // Every setting has a flag, and its help names the environment variable.
+  for (const key of Object.keys(SETTING_KINDS) as (keyof typeof SETTING_KINDS)[]) {
+    const flag = key === 'accessLog' ? '--no-access-log' : flagName(key)
+    t.regex(serve.stdout, new RegExp(`${flag}\\b[^]*?\\(env\\s+${envName(key)},`), key)
+  }
+})
+
+test('serve flags are parsed like the variables and rejected with the flag named', async (t) => {
+  const r = await run(['serve', '--port', 'eighty'])
+  t.is(r.code, 1)
+  t.is(r.stderr.trim(), 'error: ERR_CONFIG: Expected number for --port but received "eighty" of type string')
+  const q = await run(['serve', '--quality', '0'])
+  t.is(q.code, 1)
+  t.is(q.stderr.trim(), 'error: ERR_CONFIG: Expected integer between 1 and 100 for quality but received 0 of type number')
 })
 
 test('url prints a signed URL that the server-side signer verifies', async (t) => {
@@ -152,7 +166,7 @@ test('invalid thumbnail options exit 1 with the typed error and its message', as
   t.is(r.stderr.trim(), 'error: ERR_INVALID_SIZE: Expected at least one side above 0 but received "0x0"')
   const q = await run(['thumbnail', path.join(MEDIA, 'sunset.jpg'), '/nonexistent/x.jpg', '--quality', '101'])
   t.is(q.code, 1)
-  t.is(q.stderr.trim(), 'error: ERR_INVALID_OPTION: Expected integer between 1 and 100 for quality but received 101')
+  t.is(q.stderr.trim(), 'error: ERR_INVALID_OPTION: Expected integer between 1 and 100 for quality but received 101 of type number')
 })
 
 test('serve starts on the embedded default and its printed example URLs return thumbnails', async (t) => {
@@ -221,14 +235,14 @@ test('settings merge defaults, a JSON file, RESTTHUMBS_* variables and explicit 
 test('invalid settings are rejected with expected-versus-received messages', async (t) => {
   const bad = t.throws(() => resolveConfig({ port: -3 }), { instanceOf: ConfigError })
   t.is(bad!.code, 'ERR_CONFIG')
-  t.is(bad!.message, 'Expected non-negative integer for port but received -3 of type number')
+  t.is(bad!.message, 'Expected integer between 0 and 65535 for port but received -3 of type number')
   t.is(
     t.throws(() => resolveConfig({ waiter: 'later' as never }))!.message,
-    "Expected one of 'wait', '503', '404' for waiter but received \"later\" of type string",
+    'Expected one of wait, 503, 404 for waiter but received "later" of type string',
   )
   t.is(
     t.throws(() => resolveConfig({}, { env: { RESTTHUMBS_LOCK_TIMEOUT: 'soon' } }))!.message,
-    'Expected number for RESTTHUMBS_LOCK_TIMEOUT but received "soon"',
+    'Expected number for RESTTHUMBS_LOCK_TIMEOUT but received "soon" of type string',
   )
   const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-config-'))
   try {

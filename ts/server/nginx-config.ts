@@ -7,6 +7,7 @@
  */
 import path from 'node:path'
 
+import { mergeDefaults } from '../validate.js'
 import { ConfigError } from './errors.js'
 
 /** Options of {@link nginxConfig}. */
@@ -86,10 +87,7 @@ function regexEscape(s: string): string {
  * @param options - see {@link NginxConfigOptions}
  */
 export function nginxConfig(options: NginxConfigOptions = {}): string {
-  const o: Required<Omit<NginxConfigOptions, 'standaloneDir'>> & Pick<NginxConfigOptions, 'standaloneDir'> = {
-    ...NGINX_DEFAULTS,
-    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-  }
+  const o = mergeDefaults<Required<Omit<NginxConfigOptions, 'standaloneDir'>> & Pick<NginxConfigOptions, 'standaloneDir'>>(NGINX_DEFAULTS, options)
   const root = path.resolve(o.outputRoot)
   const base = slashed(o.basePath)
   const internal = slashed(o.sendfileBase)

@@ -7,7 +7,8 @@
  */
 import { isIP } from 'node:net'
 
-import { InvalidOptionError } from '../../errors.js'
+import type { InvalidOptionError } from '../../errors.js'
+import { invalidOption } from '../../validate.js'
 
 /** A compiled allowlist. */
 export class HostAllowlist {
@@ -22,18 +23,18 @@ export class HostAllowlist {
   constructor(patterns: Iterable<string>) {
     for (const raw of patterns) {
       if (typeof raw !== 'string' || raw.length === 0) {
-        throw new InvalidOptionError(`Expected non-empty string for an allowed host but received ${String(raw)} of type ${typeof raw}`)
+        throw invalidOption('an allowed host', 'non-empty string', raw)
       }
       const pattern = normaliseHostname(raw)
       if (pattern.startsWith('*.')) {
         const suffix = pattern.slice(1)
         if (suffix.includes('*') || suffix.split('.').filter(Boolean).length < 2 || !isHostnameLike(suffix.slice(1))) {
-          throw new InvalidOptionError(`Expected an allowed host pattern like *.example.com but received ${JSON.stringify(raw)}`)
+          throw invalidOption('an allowed host', 'a pattern like *.example.com', raw)
         }
         this.#suffixes.push(suffix)
       } else {
         if (!isHostnameLike(pattern) && isIP(pattern) === 0) {
-          throw new InvalidOptionError(`Expected a hostname or IP address for an allowed host but received ${JSON.stringify(raw)}`)
+          throw invalidOption('an allowed host', 'a hostname or IP address', raw)
         }
         this.#exact.add(pattern)
       }
