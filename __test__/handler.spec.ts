@@ -282,7 +282,7 @@ test('origin failures answer 502 and origin timeouts answer 504', async (t) => {
 
 test('remote sources render through the HTTP storage and are written atomically', async (t) => {
   const bytes = await readFile(path.join(MEDIA, 'sunset.jpg'))
-  const origin = createServer((req, res) => {
+  const origin = createServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'image/jpeg' }).end(bytes)
   })
   await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
@@ -555,7 +555,7 @@ test('with trustCache a recorded thumbnail is served without a stat, and a vanis
 })
 
 test('a render that outlives renderTimeout is aborted, answered 503 and its lock released', async (t) => {
-  const origin = createServer((req, res) => {
+  const origin = createServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'image/jpeg' })
     res.write(Buffer.from([0xff, 0xd8, 0xff]))
     // Never finishes the body: only the render deadline can end this.
@@ -584,7 +584,7 @@ test('large thumbnails are streamed from the open descriptor with the same heade
   const r = await rig()
   try {
     // Noise does not compress: a 900×900 PNG is well over the 256 KiB buffered-read threshold.
-    const noise = await sharp({ create: { width: 900, height: 900, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+    const noise = await sharp({ create: { width: 900, height: 900, channels: 3, background: '#000000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
       .png()
       .toBuffer()
     await writeFile(path.join(r.sources, 'noise.png'), noise)

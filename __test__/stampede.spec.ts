@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import sharp from 'sharp'
 
-import type { HandlerStats } from '../ts/server/generator.js'
+import type { HandlerStats } from '../ts/server/contracts.js'
 import { Signer } from '../ts/server/signing.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
 import { startRedis } from './helpers/redis.js'
@@ -141,7 +141,7 @@ test('a worker killed mid-render leaves no partial file, its lock expires and an
   const arrived = new Promise<void>((resolve) => (firstArrived = resolve))
   // The first fetch hangs forever (the render is "in progress" when its worker dies); later
   // fetches get the image.
-  const origin = createServer((req, res) => {
+  const origin = createServer((_req, res) => {
     originHits++
     if (originHits === 1) {
       firstArrived()

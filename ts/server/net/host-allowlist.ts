@@ -7,7 +7,6 @@
  */
 import { isIP } from 'node:net'
 
-import type { InvalidOptionError } from '../../errors.js'
 import { invalidOption } from '../../validate.js'
 
 /** A compiled allowlist. */
@@ -17,7 +16,7 @@ export class HostAllowlist {
 
   /**
    * @param patterns - hostnames (`images.example.com`, `127.0.0.1`, `[::1]`) or `*.example.com`
-   * @throws {@link InvalidOptionError} for empty, bare `*`, mid-name wildcards, one-label suffixes
+   * @throws `InvalidOptionError` for empty, bare `*`, mid-name wildcards, one-label suffixes
    *   (`*.com`), ports or schemes
    */
   constructor(patterns: Iterable<string>) {
