@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -14,6 +13,7 @@ import { Signer } from '../ts/server/signing.js'
 import { HttpSourceStorage } from '../ts/server/storage/http-source.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
 import { startRedis } from './helpers/redis.js'
+import { makeTempDir, removeDir } from './helpers/tmp.js'
 
 const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
 const KEY = 'handler-spec-key'
@@ -32,7 +32,7 @@ interface Rig {
 }
 
 async function rig(options: ThumbnailHandlerOptions = {}, wrap?: (h: ThumbnailHandler) => (req: IncomingMessage, res: ServerResponse) => void): Promise<Rig> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-handler-'))
+  const dir = await makeTempDir('handler')
   const sources = path.join(dir, 'media')
   const outputs = path.join(dir, 'thumbnails')
   await mkdir(sources)
@@ -61,7 +61,7 @@ async function rig(options: ThumbnailHandlerOptions = {}, wrap?: (h: ThumbnailHa
         server.closeAllConnections()
       })
       await handler.close()
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     },
   }
 }

@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import test from 'ava'
@@ -9,6 +8,7 @@ import { PathTraversalError, SourceNotFoundError, SourceTooLargeError } from '..
 import { checkRelativePath, isInside, SafeRoot, safeResolve } from '../ts/server/paths.js'
 import { LocalOutputStorage } from '../ts/server/storage/local-output.js'
 import { LocalSourceStorage } from '../ts/server/storage/local-source.js'
+import { tempDir } from './helpers/tmp.js'
 
 /*
  * Layout, in a fresh temp dir per test:
@@ -17,8 +17,7 @@ import { LocalSourceStorage } from '../ts/server/storage/local-source.js'
  *   base/outside/secret.jpg
  */
 async function layout(t: { teardown(fn: () => Promise<void>): void }) {
-  const base = await realpath(await mkdtemp(path.join(tmpdir(), 'restthumbs-paths-')))
-  t.teardown(() => rm(base, { recursive: true, force: true }))
+  const base = await tempDir(t, 'paths')
   const root = path.join(base, 'root')
   await mkdir(path.join(root, 'sub'), { recursive: true })
   await mkdir(path.join(root, 'dir'))
