@@ -18,7 +18,7 @@ export type ResponseMode = 'stream' | 'nginx' | 'apache'
  * What a request does while another worker renders the same thumbnail.
  * - `'wait'`: poll until the file exists (up to `lockTimeout`), then serve it.
  * - `'503'`: answer 503 with `Retry-After`.
- * - `'404'`: the seed's behaviour, 404 with never-cache headers.
+ * - `'404'`: django-restthumbnails' behaviour, 404 with never-cache headers.
  */
 export type WaiterMode = 'wait' | '503' | '404'
 
@@ -66,7 +66,7 @@ export interface ServerConfig {
    */
   keys: string[]
   /**
-   * Accept restthumbnails' SHA-1 `salted_hmac` secrets as well, for URLs minted by the seed.
+   * Accept restthumbnails' SHA-1 `salted_hmac` secrets as well, for URLs minted by django-restthumbnails.
    * @default false
    */
   legacySignatures: boolean
