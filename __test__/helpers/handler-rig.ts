@@ -4,15 +4,16 @@
  */
 import { randomUUID } from 'node:crypto'
 import { copyFile, mkdir } from 'node:fs/promises'
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, request as httpRequest, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { MemoryCache } from '../../ts/cache/memory.js'
 import { createThumbnailHandler, type ThumbnailHandler, type ThumbnailHandlerOptions } from '../../ts/server/handler.js'
 import { Signer } from '../../ts/server/signing.js'
+import { HttpSourceStorage, type HttpSourceStorageOptions } from '../../ts/server/storage/http-source.js'
 import { thumbnailUrl } from '../../ts/server/url-builder.js'
-import { makeTempDir, removeDir } from './tmp.js'
+import { makeTempDir, removeDir, type Teardown } from './tmp.js'
 
 /** The sample images. */
 export const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'media')
@@ -36,11 +37,17 @@ export interface Rig {
 }
 
 /**
- * Starts a handler (memory cache, `sunset.jpg` and `rings.png` as sources) on a free port.
+ * Starts a handler (memory cache, `sunset.jpg` and `rings.png` as sources) on a free port; it is
+ * closed, and its folder removed, when the test ends.
+ * @param t - the ava test
  * @param options - handler options over the rig's
  * @param wrap - wraps the handler (Express-style mounting)
  */
-export async function rig(options: ThumbnailHandlerOptions = {}, wrap?: (h: ThumbnailHandler) => (req: IncomingMessage, res: ServerResponse) => void): Promise<Rig> {
+export async function rig(
+  t: Teardown,
+  options: ThumbnailHandlerOptions = {},
+  wrap?: (h: ThumbnailHandler) => (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<Rig> {
   const dir = await makeTempDir('handler')
   const sources = path.join(dir, 'media')
   const outputs = path.join(dir, 'thumbnails')
@@ -57,22 +64,30 @@ export async function rig(options: ThumbnailHandlerOptions = {}, wrap?: (h: Thum
   const server = createServer(wrap ? wrap(handler) : (req, res) => handler(req, res))
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const { port } = server.address() as { port: number }
-  return {
+  let closing: Promise<void> | undefined
+  const started: Rig = {
     url: `http://127.0.0.1:${port}`,
     handler,
     dir,
     sources,
     outputs,
     server,
-    async close() {
-      await new Promise<void>((r) => {
-        server.close(() => r())
-        server.closeAllConnections()
-      })
-      await handler.close()
-      await removeDir(dir)
+    close() {
+      // Idempotent: a test may close early (before stopping what the handler talks to), and the
+      // teardown closes again.
+      closing ??= (async () => {
+        await new Promise<void>((r) => {
+          server.close(() => r())
+          server.closeAllConnections()
+        })
+        await handler.close()
+        await removeDir(dir)
+      })()
+      return closing
     },
   }
+  t.teardown(() => started.close())
+  return started
 }
 
 /** GET without client-side URL normalisation (fetch would resolve `%2e%2e` before sending). */
@@ -93,4 +108,28 @@ export async function get(url: string, init: RequestInit = {}) {
   const res = await fetch(url, init)
   const body = Buffer.from(await res.arrayBuffer())
   return { res, body, text: body.toString('utf8') }
+}
+
+/**
+ * An HTTP origin on a free loopback port and the source storage that reads from it (private
+ * addresses allowed: it is loopback); both are closed when the test ends.
+ * @param t - the ava test
+ * @param listener - answers the origin's requests
+ * @param options - more storage options (timeouts)
+ */
+export async function remoteSource(
+  t: Teardown,
+  listener: RequestListener,
+  options: Partial<HttpSourceStorageOptions> = {},
+): Promise<HttpSourceStorage> {
+  const origin = createServer(listener)
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
+  const { port } = origin.address() as { port: number }
+  const source = new HttpSourceStorage({ ...options, baseUrl: `http://127.0.0.1:${port}/`, allowPrivate: true })
+  t.teardown(async () => {
+    await source.close()
+    origin.closeAllConnections()
+    await new Promise((r) => origin.close(r))
+  })
+  return source
 }

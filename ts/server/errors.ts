@@ -43,13 +43,13 @@ export class InvalidSecretError extends typedError(
  * target exists.
  */
 export class PathTraversalError extends typedError('ERR_PATH_TRAVERSAL', 400) {
-  /** The offending relative path as received (never an absolute path of this machine). */
-  readonly path: string
-
-  /** @param message - details; @param path - offending relative path; @param options - optional cause */
-  constructor(message: string, path: string, options: ErrorOptions = {}) {
+  /**
+   * @param message - details
+   * @param path - the offending relative path as received (never an absolute path of this machine)
+   * @param options - optional cause
+   */
+  constructor(message: string, readonly path: string, options: ErrorOptions = {}) {
     super(message, options)
-    this.path = path
   }
 }
 
@@ -58,13 +58,13 @@ export class PathTraversalError extends typedError('ERR_PATH_TRAVERSAL', 400) {
  * missing by the negative cache). HTTP 404.
  */
 export class SourceNotFoundError extends typedError('ERR_SOURCE_NOT_FOUND', 404) {
-  /** The source path or URL that was not found (relative to the source root for local files). */
-  readonly source: string
-
-  /** @param source - the missing source; @param options - optional cause */
-  constructor(source: string, options: ErrorOptions = {}) {
+  /**
+   * @param source - the source path or URL that was not found (relative to the source root for
+   *   local files)
+   * @param options - optional cause
+   */
+  constructor(readonly source: string, options: ErrorOptions = {}) {
     super(`Source image not found: ${source}`, options)
-    this.source = source
   }
 }
 
@@ -79,25 +79,24 @@ export type SourceMissingError = SourceNotFoundError
 
 /** The source is bigger than the configured `maxBytes`. HTTP 413. */
 export class SourceTooLargeError extends typedError('ERR_SOURCE_TOO_LARGE', 413) {
-  /** The configured limit in bytes. */
-  readonly limit: number
-
-  /** @param limit - the byte limit; @param options - optional cause */
-  constructor(limit: number, options: ErrorOptions = {}) {
+  /**
+   * @param limit - the configured limit in bytes
+   * @param options - optional cause
+   */
+  constructor(readonly limit: number, options: ErrorOptions = {}) {
     super(`Source image is larger than the limit of ${limit} bytes; raise maxBytes to accept it`, options)
-    this.limit = limit
   }
 }
 
 /** The origin did not connect, send headers or finish the body in time. HTTP 504. */
 export class OriginTimeoutError extends typedError('ERR_ORIGIN_TIMEOUT', 504) {
-  /** The URL that timed out. */
-  readonly url: string
-
-  /** @param url - the URL; @param message - which timeout; @param options - optional cause */
-  constructor(url: string, message: string, options: ErrorOptions = {}) {
+  /**
+   * @param url - the URL that timed out
+   * @param message - which timeout
+   * @param options - optional cause
+   */
+  constructor(readonly url: string, message: string, options: ErrorOptions = {}) {
     super(message, options)
-    this.url = url
   }
 }
 
@@ -122,25 +121,23 @@ export class OriginError extends typedError('ERR_ORIGIN', 502) {
  * multicast or IPv4 embedded in IPv6. HTTP 403.
  */
 export class OriginForbiddenError extends typedError('ERR_ORIGIN_FORBIDDEN', 403) {
-  /** The host or address that was refused. */
-  readonly target: string
-
-  /** @param target - host or address; @param message - why; @param options - optional cause */
-  constructor(target: string, message: string, options: ErrorOptions = {}) {
+  /**
+   * @param target - the host or address that was refused
+   * @param message - why
+   * @param options - optional cause
+   */
+  constructor(readonly target: string, message: string, options: ErrorOptions = {}) {
     super(message, options)
-    this.target = target
   }
 }
 
 /** Another worker is rendering this thumbnail (`'503'` waiter mode, or `'wait'` timed out). HTTP 503. */
 export class ThumbnailBusyError extends typedError('ERR_THUMBNAIL_BUSY', 503) {
-  /** Seconds a client should wait before retrying. */
-  readonly retryAfter: number
-
-  /** @param retryAfter - `Retry-After` seconds */
-  constructor(retryAfter: number) {
+  /**
+   * @param retryAfter - seconds a client should wait before retrying
+   */
+  constructor(readonly retryAfter: number) {
     super('The thumbnail is being generated; retry shortly')
-    this.retryAfter = retryAfter
   }
 }
 

@@ -178,29 +178,17 @@ export class SafeRoot {
    *   create, because every existing ancestor was checked)
    * @throws {@link PathTraversalError} for hostile names, symlink escapes and dangling symlinks
    */
-  async lookup(relPath: string): Promise<SafeLookup> {
-    const segments = checkRelativePath(relPath)
-    try {
-      const name = segments.pop()!
+  lookup(relPath: string): Promise<SafeLookup> {
+    return this.#guarded(relPath, async (segments, name) => {
       const { real, missing } = await this.#directory(segments, relPath)
       if (missing.length > 0) return { path: path.join(real, ...missing, name), stats: null, folderExists: false }
       const target = path.join(real, name)
       const st = await lstatOrNull(target)
       if (!st?.isSymbolicLink()) return { path: target, stats: st, folderExists: true }
       // A symlinked file (or folder): allowed only when it stays inside and is not dangling.
-      let resolved: string
-      try {
-        resolved = await fs.realpath(target)
-      } catch (err) {
-        if (isMissing(err)) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
-        throw err
-      }
-      assertInside(await this.realRoot(relPath), resolved, relPath)
+      const resolved = await realpathInside(await this.realRoot(relPath), target, relPath)
       return { path: resolved, stats: await fs.stat(resolved), folderExists: true }
-    } catch (err) {
-      this.forget()
-      throw err
-    }
+    })
   }
 
   /**
@@ -208,16 +196,11 @@ export class SafeRoot {
    * created, or it is opened with `O_NOFOLLOW`): only its folders are resolved.
    * @param relPath - decoded relative path
    */
-  async resolveParent(relPath: string): Promise<string> {
-    const segments = checkRelativePath(relPath)
-    const name = segments.pop()!
-    try {
+  resolveParent(relPath: string): Promise<string> {
+    return this.#guarded(relPath, async (segments, name) => {
       const { real, missing } = await this.#directory(segments, relPath)
       return path.join(real, ...missing, name)
-    } catch (err) {
-      this.forget()
-      throw err
-    }
+    })
   }
 
   /**
@@ -228,10 +211,8 @@ export class SafeRoot {
    * @param relPath - decoded relative path of a file about to be created
    * @returns the absolute path of the file
    */
-  async prepare(relPath: string): Promise<string> {
-    const segments = checkRelativePath(relPath)
-    const name = segments.pop()!
-    try {
+  prepare(relPath: string): Promise<string> {
+    return this.#guarded(relPath, async (segments, name) => {
       const { known, base } = await this.#known(segments, relPath)
       if (known === segments.length - 1) {
         // Only the folder itself is unknown, typically a new thumbnail size: try to make it right
@@ -266,6 +247,16 @@ export class SafeRoot {
         this.#remember(segments.slice(0, made + i + 1).join('/'), dir)
       }
       return path.join(dir, name)
+    })
+  }
+
+  /* Checks the path, splits off the last component, and forgets every remembered folder when
+     the step fails, so a failure is never answered from memory again. */
+  async #guarded<T>(relPath: string, step: (folders: string[], name: string) => Promise<T>): Promise<T> {
+    const folders = checkRelativePath(relPath)
+    const name = folders.pop()!
+    try {
+      return await step(folders, name)
     } catch (err) {
       this.forget()
       throw err
@@ -307,15 +298,7 @@ export class SafeRoot {
       const st = await lstatOrNull(next)
       if (!st) return { real: base, missing: segments.slice(i) }
       if (st.isSymbolicLink()) {
-        let real: string
-        try {
-          real = await fs.realpath(next)
-        } catch (err) {
-          if (isMissing(err)) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
-          throw err
-        }
-        assertInside(realRoot, real, relPath)
-        base = real
+        base = await realpathInside(realRoot, next, relPath)
       } else if (st.isDirectory()) {
         base = next
       } else {
@@ -354,6 +337,20 @@ function lstatOrNull(p: string): Promise<Stats | null> {
       else reject(err)
     }),
   )
+}
+
+/* The real path of a symlink, which must exist (a dangling one could be created through) and
+   stay inside the root. */
+async function realpathInside(realRoot: string, link: string, relPath: string): Promise<string> {
+  let real: string
+  try {
+    real = await fs.realpath(link)
+  } catch (err) {
+    if (isMissing(err)) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
+    throw err
+  }
+  assertInside(realRoot, real, relPath)
+  return real
 }
 
 function assertInside(realRoot: string, real: string, relPath: string): void {
