@@ -4,6 +4,10 @@ import path from 'node:path'
 import test from 'ava'
 import sharp from 'sharp'
 
+import { caches, closeCaches, configureCaches } from '../ts/cache/registry.js'
+import { createThumbnailHandler } from '../ts/server/handler.js'
+import { ConfigError } from '../ts/server/errors.js'
+import { hashKey } from '../ts/server/generator.js'
 import { get, rig, sign } from './helpers/handler-rig.js'
 
 test('a thumbnail deleted on disk is served from memory for at most hotCacheMs, then restored', async (t) => {
@@ -73,4 +77,22 @@ test('large thumbnails are streamed from the open descriptor with the same heade
   t.is(Number(head.res.headers.get('content-length')), body.length)
   const cond = await get(u, { headers: { 'If-None-Match': res.headers.get('etag')! } })
   t.is(cond.res.status, 304)
+})
+
+test('the cache setting may name a registry alias, which the handler shares and does not close', async (t) => {
+  configureCaches({ thumbs: { backend: 'memory', timeout: null } })
+  t.teardown(() => closeCaches())
+  const shared = caches.get('thumbs')
+  const r = await rig(t, { cache: 'thumbs' })
+  const miss = await get(r.url + sign('nope.jpg', '10x10', 'crop', '.jpg'))
+  t.is(miss.res.status, 404)
+  // The negative entry went to the shared cache, under the handler's key prefix.
+  t.is(await shared.get(`restthumbs:missing:${hashKey('nope.jpg')}`), 1)
+  await r.close()
+  await shared.set('after', 'open')
+  t.is(await shared.get('after'), 'open', 'closing the handler left the shared cache open')
+  t.throws(() => createThumbnailHandler({ keys: ['k'], cache: 'nowhere' }), {
+    instanceOf: ConfigError,
+    message: `Expected 'memory', a redis:// URL or a configured cache alias for cache but received "nowhere" of type string`,
+  })
 })

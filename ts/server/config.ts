@@ -97,7 +97,9 @@ export interface ServerConfig {
    */
   retryAfter: number
   /**
-   * Cache for locks, negative entries and thumbnail records: `'memory'` or a `redis://` URL.
+   * Cache for locks, negative entries and thumbnail records: `'memory'`, a `redis://` (or
+   * `rediss://`) URL, or the name of an alias configured with `configureCaches()` (shared with
+   * the rest of the app, so the handler does not close it).
    * @default 'memory'
    */
   cache: string
