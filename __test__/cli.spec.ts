@@ -8,6 +8,7 @@ import sharp from 'sharp'
 
 import { DEV_KEY, flagName } from '../ts/cli/settings.js'
 import { ConfigError, envName, resolveConfig, SERVER_DEFAULTS, SETTING_KINDS } from '../ts/server/config.js'
+import { nginxConfig } from '../ts/server/nginx-config.js'
 import { Signer } from '../ts/server/signing.js'
 import { parseThumbnailPath } from '../ts/server/url.js'
 import { findNginx } from './helpers/nginx.js'
@@ -226,4 +227,15 @@ test('invalid settings are rejected with expected-versus-received messages', asy
   const dir = await tempDir(t, 'config')
   await writeFile(path.join(dir, 'c.json'), '{"prot": 1}')
   t.regex(t.throws(() => resolveConfig({}, { file: path.join(dir, 'c.json') }), { instanceOf: ConfigError })!.message, /^Unknown setting prot/)
+})
+
+test('nginx-config refuses values that would change the meaning of the generated config', (t) => {
+  t.throws(() => nginxConfig({ backend: '127.0.0.1:8080; include /etc/passwd' }), {
+    instanceOf: ConfigError,
+    message: 'Expected host:port for backend but received "127.0.0.1:8080; include /etc/passwd" of type string',
+  })
+  t.throws(() => nginxConfig({ outputRoot: '/srv/thumbs"; root /x' }), {
+    instanceOf: ConfigError,
+    message: 'Expected a path without quotes, backslashes, semicolons, braces or $ for outputRoot but received "/srv/thumbs\\"; root /x" of type string',
+  })
 })

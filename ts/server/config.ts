@@ -225,7 +225,8 @@ const INT_BOUNDS: Partial<Record<keyof ServerConfig, { min?: number; max?: numbe
   quality: { min: 1, max: 100 },
 }
 
-const configError: ErrorFactory = (message) => new ConfigError(message)
+/** Makes a {@link ConfigError}: the error factory of every settings check. */
+export const configError: ErrorFactory = (message) => new ConfigError(message)
 
 /** `RESTTHUMBS_LOCK_TIMEOUT` for `lockTimeout`, and so on. */
 export function envName(key: keyof ServerConfig): string {

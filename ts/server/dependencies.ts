@@ -9,7 +9,7 @@ import { BaseCache } from '../cache/base.js'
 import { BUILTIN_BACKENDS, caches, type CacheConfig } from '../cache/registry.js'
 import { ThumbnailCache } from '../cache/thumbnails.js'
 import { invalidOption } from '../validate.js'
-import type { ServerConfig } from './config.js'
+import { configError, type ServerConfig } from './config.js'
 import type {
   GeneratorCache,
   OutputStorageLike,
@@ -98,7 +98,7 @@ function cacheFromSettings(config: Readonly<ServerConfig>): { cache: BaseCache; 
     return { cache: new Backend({ ...options, ...common }), owned: true }
   }
   if (caches.has(config.cache)) return { cache: caches.get(config.cache), owned: false }
-  throw invalidOption('cache', "'memory', a redis:// URL or a configured cache alias", config.cache, (m) => new ConfigError(m))
+  throw invalidOption('cache', "'memory', a redis:// URL or a configured cache alias", config.cache, configError)
 }
 
 /**
