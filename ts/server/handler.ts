@@ -18,7 +18,7 @@ export type { HandlerDependencies }
 /** Options of {@link createThumbnailHandler}: settings plus optional ready-made collaborators. */
 export type ThumbnailHandlerOptions = Omit<Partial<ServerConfig>, 'cache'> &
   Partial<Omit<HandlerDependencies, 'cache'>> & {
-    /** A cache location (`'memory'`, `redis://…`) or a ready cache instance. @default 'memory' */
+    /** A cache location (`'memory'`, `redis://…`), a registry alias, or a ready cache instance. @default 'memory' */
     cache?: string | GeneratorCache
   }
 
