@@ -15,7 +15,9 @@ export const DEV_KEY = 'restthumbs-development-key-do-not-use-in-production'
 
 /** Resolved settings plus whether the development key is in use. */
 export interface CliSettings {
+  /** The resolved settings. */
   config: Readonly<ServerConfig>
+  /** True when no key was configured and {@link DEV_KEY} signs instead. */
   devKey: boolean
 }
 

@@ -32,7 +32,9 @@ export interface ThumbnailCommandOptions {
 
 /** One rendered file. */
 export interface ThumbnailCommandResult extends RenderInfo {
+  /** The input file. */
   input: string
+  /** The file written. */
   output: string
 }
 
