@@ -12,7 +12,7 @@ import { stat as fsStat } from 'node:fs'
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
-import type { ThumbnailRecord } from '../cache/thumbnails.js'
+import type { ThumbnailRecord } from './thumbnail-records.js'
 import { RestthumbsError } from '../errors.js'
 import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js'
 import { thumbnail, thumbnailFile } from '../image/thumbnail.js'

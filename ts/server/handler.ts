@@ -9,7 +9,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { BaseCache } from '../cache/base.js'
 import { MemoryCache } from '../cache/memory.js'
 import { RedisCache } from '../cache/redis.js'
-import { ThumbnailCache } from '../cache/thumbnails.js'
+import { ThumbnailCache } from './thumbnail-records.js'
 
 import { RestthumbsError } from '../errors.js'
 import { ConfigError, resolveConfig, type ServerConfig } from './config.js'
