@@ -6,7 +6,7 @@
  * detectable even before zlib's Adler-32 catches corruption.
  * @module
  */
-import { open, readdir, stat, unlink } from 'node:fs/promises'
+import { link, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { deflate, deflateSync, inflate, inflateSync } from 'node:zlib'
@@ -69,6 +69,28 @@ export function parseEntry(buf: Buffer): ParsedEntry | undefined {
 export async function decodeEntry(p: ParsedEntry): Promise<unknown> {
   if (!p.compressed) return deserialize(p.payload)
   return deserialize(p.payload.length < SYNC_ZLIB_LIMIT ? inflateSync(p.payload) : ((await inflateAsync(p.payload)) as Buffer))
+}
+
+/** What {@link readEntry} found: a live entry, or a dead file (expired, or corrupt with a reason). */
+export type ReadEntry = { value: unknown; expiresAt: number } | { dead: 'expired' | 'corrupt'; err?: unknown }
+
+/** Reads a whole entry file; `undefined` when it does not exist. */
+export async function readEntry(file: string): Promise<ReadEntry | undefined> {
+  let buf: Buffer
+  try {
+    buf = await readFile(file)
+  } catch (err) {
+    if (isMissing(err)) return undefined
+    throw err
+  }
+  const parsed = parseEntry(buf)
+  if (parsed === undefined) return { dead: 'corrupt' }
+  if (parsed.expiresAt <= Date.now()) return { dead: 'expired' }
+  try {
+    return { value: await decodeEntry(parsed), expiresAt: parsed.expiresAt }
+  } catch (err) {
+    return { dead: 'corrupt', err }
+  }
 }
 
 /**
@@ -146,7 +168,45 @@ export async function listEntries(location: string): Promise<string[]> {
   return out
 }
 
-/** Whether a folder name is one of the shard folders a FileCache creates. */
-export function isShard(name: string): boolean {
-  return SHARD.test(name)
+/** Deletes a random `n` of `files` (Django's filebased `_cull` picks at random too). */
+export async function removeRandom(files: string[], n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(Math.random() * (files.length - i))
+    ;[files[i], files[j]] = [files[j], files[i]]
+    await unlink(files[i]).catch(() => undefined)
+  }
+}
+
+/** Removes the shard folders under `location` (only names a FileCache creates). */
+export async function removeShards(location: string): Promise<void> {
+  let names: string[] = []
+  try {
+    names = await readdir(location)
+  } catch (err) {
+    if (!isMissing(err)) throw err
+  }
+  await Promise.all(names.filter((n) => SHARD.test(n)).map((n) => rm(join(location, n), { recursive: true, force: true })))
+}
+
+/**
+ * Deletes `file` only when `matches` says yes, without ever deleting a value it did not check:
+ * the file is first renamed to a private claim name, checked there, and linked back when it does
+ * not match (unless a newer value took the name meanwhile).
+ * @param claim - the private name (same folder)
+ * @param matches - reads the claimed file; `undefined` = not a live entry
+ */
+export async function deleteIfMatches(file: string, claim: string, matches: (claimed: string) => Promise<boolean | undefined>): Promise<boolean> {
+  try {
+    await rename(file, claim)
+  } catch (err) {
+    if (isMissing(err)) return false
+    throw err
+  }
+  try {
+    const ok = await matches(claim)
+    if (ok === false) await link(claim, file).catch(() => undefined)
+    return ok === true
+  } finally {
+    await unlink(claim).catch(() => undefined)
+  }
 }

@@ -3,7 +3,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
-import { link, readdir, readFile, rename, rm, unlink } from 'node:fs/promises'
+import { unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 import { errorCode, isMissing, writeFileAtomic } from '../fs.js'
@@ -11,7 +11,7 @@ import { sha256Hex } from '../hash.js'
 import { integer, mergeDefaults, string } from '../validate.js'
 import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import { CacheKeyNotFoundError, CacheUnavailableError, CacheValueError } from './errors.js'
-import { decodeEntry, encodeEntry, FILE_CACHE_SUFFIX, isShard, listEntries, parseEntry, readExpiry, writeExpiry } from './file-format.js'
+import { deleteIfMatches, encodeEntry, FILE_CACHE_SUFFIX, listEntries, readEntry, readExpiry, removeRandom, removeShards, writeExpiry } from './file-format.js'
 import type { BaseCacheOptions } from './options.js'
 import { serialize } from './serialize.js'
 
@@ -47,6 +47,8 @@ export const FILE_CACHE_DEFAULTS: Readonly<Required<Pick<FileCacheOptions, 'maxE
 const DIR_MODE = 0o700
 const FILE_MODE = 0o600
 const FS_DOWN = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EIO', 'EROFS', 'EMFILE', 'ENFILE', 'EDQUOT'])
+
+const expiry = (ttl: Ttl): number => (ttl === null ? Infinity : Date.now() + ttl)
 
 /**
  * Filesystem cache: each key is a file `ab/cd/<sha256 of the key>.djcache` under `location`.
@@ -95,21 +97,9 @@ export class FileCache extends BaseCache {
 
   /** Reads a live entry; missing, expired and corrupt files are misses (the latter two removed). */
   private async read(file: string): Promise<{ value: unknown; expiresAt: number } | undefined> {
-    let buf: Buffer
-    try {
-      buf = await readFile(file)
-    } catch (err) {
-      if (isMissing(err)) return undefined
-      throw err
-    }
-    const parsed = parseEntry(buf)
-    if (parsed === undefined) return this.discard(file, 'corrupt')
-    if (parsed.expiresAt <= Date.now()) return this.discard(file)
-    try {
-      return { value: await decodeEntry(parsed), expiresAt: parsed.expiresAt }
-    } catch (err) {
-      return this.discard(file, 'corrupt', err)
-    }
+    const entry = await readEntry(file)
+    if (entry === undefined || 'value' in entry) return entry
+    return this.discard(file, entry.dead === 'corrupt' ? 'corrupt' : undefined, entry.err)
   }
 
   /** The expiry of a live entry, from its header only; dead files are removed. */
@@ -145,10 +135,6 @@ export class FileCache extends BaseCache {
     this.madeDirs.add(dir)
   }
 
-  private expiry(ttl: Ttl): number {
-    return ttl === null ? Infinity : Date.now() + ttl
-  }
-
   /**
    * Keeps the cache under `maxEntries`. Counting files means listing folders, so a running
    * estimate (over-counting overwrites) decides when a real count is worth it.
@@ -163,11 +149,7 @@ export class FileCache extends BaseCache {
     }
     if (this.cullFrequency === 0) return this._clear()
     const n = Math.floor(files.length / this.cullFrequency)
-    for (let i = 0; i < n; i++) {
-      const j = i + Math.floor(Math.random() * (files.length - i))
-      ;[files[i], files[j]] = [files[j], files[i]]
-      await unlink(files[i]).catch(() => undefined)
-    }
+    await removeRandom(files, n)
     this.approxEntries = files.length - n
   }
 
@@ -190,7 +172,7 @@ export class FileCache extends BaseCache {
   /** @internal */
   override async _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
     await this.maybeCull()
-    await this.write(this.pathFor(key), value, this.expiry(ttl))
+    await this.write(this.pathFor(key), value, expiry(ttl))
   }
 
   /** @internal Atomic for live keys via `link` (see the class notes). */
@@ -200,7 +182,7 @@ export class FileCache extends BaseCache {
     await this.maybeCull()
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await this.write(file, value, this.expiry(ttl), true)
+        await this.write(file, value, expiry(ttl), true)
         return true
       } catch (err) {
         if (errorCode(err) !== 'EEXIST') throw err
@@ -215,20 +197,17 @@ export class FileCache extends BaseCache {
   override async _delete(key: string): Promise<boolean> {
     const file = this.pathFor(key)
     if ((await this.liveExpiry(file)) === undefined) return false
-    try {
-      await unlink(file)
-      return true
-    } catch (err) {
-      if (isMissing(err)) return false
-      throw err
-    }
+    return unlink(file).then(
+      () => true,
+      (err: unknown) => (isMissing(err) ? false : Promise.reject(err)),
+    )
   }
 
   /** @internal Rewrites the expiry in the header in place. */
   override async _touch(key: string, ttl: Ttl): Promise<boolean> {
     const file = this.pathFor(key)
     if ((await this.liveExpiry(file)) === undefined) return false
-    return writeExpiry(file, this.expiry(ttl))
+    return writeExpiry(file, expiry(ttl))
   }
 
   /** @internal Read-modify-write keeping the expiry; not atomic across processes. */
@@ -244,36 +223,18 @@ export class FileCache extends BaseCache {
     return next
   }
 
-  /** @internal Claims the file by renaming it, so only a value that was compared is deleted. */
+  /** @internal Compares a privately claimed copy, so only a value that was compared is deleted. */
   override async _deleteIfEquals(key: string, expected: unknown): Promise<boolean> {
     const file = this.pathFor(key)
-    const claim = `${file}.${randomBytes(6).toString('hex')}.claim`
-    try {
-      await rename(file, claim)
-    } catch (err) {
-      if (isMissing(err)) return false
-      throw err
-    }
-    try {
-      const entry = await this.read(claim)
-      if (entry !== undefined && serialize(entry.value).equals(serialize(expected))) return true
-      // Not ours: put it back unless someone stored a newer value meanwhile.
-      if (entry !== undefined) await link(claim, file).catch(() => undefined)
-      return false
-    } finally {
-      await unlink(claim).catch(() => undefined)
-    }
+    return deleteIfMatches(file, `${file}.${randomBytes(6).toString('hex')}.claim`, async (claimed) => {
+      const entry = await this.read(claimed)
+      return entry === undefined ? undefined : serialize(entry.value).equals(serialize(expected))
+    })
   }
 
   /** @internal Removes the shard folders (only names this cache creates). */
   override async _clear(): Promise<void> {
-    let names: string[] = []
-    try {
-      names = await readdir(this.location)
-    } catch (err) {
-      if (!isMissing(err)) throw err
-    }
-    await Promise.all(names.filter(isShard).map((n) => rm(join(this.location, n), { recursive: true, force: true })))
+    await removeShards(this.location)
     this.madeDirs.clear()
     this.approxEntries = 0
   }
