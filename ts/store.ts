@@ -117,13 +117,8 @@ export class LruStore<V> {
 
   /** The live entry for `key`, marked as the most recently used. */
   hit(key: string): StoreEntry<V> | undefined {
-    const e = this.entries.get(key)
-    if (e === undefined) return undefined
-    if (e.expiresAt <= now()) {
-      this.entries.delete(key)
-      return undefined
-    }
-    e.tick = ++uses
+    const e = this.peek(key)
+    if (e !== undefined) e.tick = ++uses
     return e
   }
 

@@ -6,7 +6,7 @@
  * detectable even before zlib's Adler-32 catches corruption.
  * @module
  */
-import { link, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { link, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { deflate, deflateSync, inflate, inflateSync } from 'node:zlib'
@@ -71,6 +71,16 @@ export async function decodeEntry(p: ParsedEntry): Promise<unknown> {
   return deserialize(p.payload.length < SYNC_ZLIB_LIMIT ? inflateSync(p.payload) : ((await inflateAsync(p.payload)) as Buffer))
 }
 
+/** Opens `file`, or `undefined` when it does not exist. */
+async function openIfThere(file: string, flags: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(file, flags)
+  } catch (err) {
+    if (isMissing(err)) return undefined
+    throw err
+  }
+}
+
 /** What {@link readEntry} found: a live entry, or a dead file (expired, or corrupt with a reason). */
 export type ReadEntry = { value: unknown; expiresAt: number } | { dead: 'expired' | 'corrupt'; err?: unknown }
 
@@ -98,13 +108,8 @@ export async function readEntry(file: string): Promise<ReadEntry | undefined> {
  * `undefined` when it does not exist.
  */
 export async function readExpiry(file: string): Promise<number | null | undefined> {
-  let fh
-  try {
-    fh = await open(file, 'r')
-  } catch (err) {
-    if (isMissing(err)) return undefined
-    throw err
-  }
+  const fh = await openIfThere(file, 'r')
+  if (fh === undefined) return undefined
   try {
     const head = Buffer.alloc(HEADER)
     const { bytesRead } = await fh.read(head, 0, HEADER, 0)
@@ -120,13 +125,8 @@ export async function readExpiry(file: string): Promise<number | null | undefine
 export async function writeExpiry(file: string, expiresAt: number): Promise<boolean> {
   const bytes = Buffer.alloc(8)
   bytes.writeDoubleBE(expiresAt)
-  let fh
-  try {
-    fh = await open(file, 'r+')
-  } catch (err) {
-    if (isMissing(err)) return false
-    throw err
-  }
+  const fh = await openIfThere(file, 'r+')
+  if (fh === undefined) return false
   try {
     await fh.write(bytes, 0, 8, 8)
   } finally {
