@@ -5,6 +5,7 @@
  * core, with a small manifest (count, length, CRC-32, write id) under the main key, written last.
  * @module
  */
+import type { ChunkManifest } from '../../binding.cjs'
 import { AbortError, ChunkCorruptError, TooLargeError } from '../errors.js'
 import { binding, callAsync } from '../native.js'
 import { integer, invalidOption, mergeDefaults } from '../validate.js'
@@ -107,18 +108,10 @@ type CacheMemoizeDefaults = { [K in keyof typeof CACHE_MEMOIZE_DEFAULTS]: NonNul
 /** Options merged over the defaults, with the derived secret. */
 export type Resolved = CacheMemoizeDefaults & { secret: Buffer | undefined }
 
-/** The record stored under the main key of a chunked value. */
-export interface StoredManifest {
+/** The record stored under the main key of a chunked value: the native manifest plus a marker. */
+export type StoredManifest = ChunkManifest & {
   /** Format marker and version. */
   restthumbsChunks: 1
-  count: number
-  length: number
-  crc32: number
-  id: string
-  compressed: boolean
-  encrypted: boolean
-  /** Where each 1 MiB segment starts in the compressed stream (parallel inflate). */
-  segments: number[]
 }
 
 
