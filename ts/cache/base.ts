@@ -154,26 +154,30 @@ export abstract class BaseCache extends CacheBackend {
 
   /** Deletes a key. @returns whether it existed */
   delete(key: string, version?: number): Promise<boolean> {
-    let k: string
-    try {
-      if (this._deleteSync !== undefined) return Promise.resolve(this.deleteNow(key, version))
-      k = this.makeKey(key, version)
-    } catch (err) {
-      return this.rejected('delete', err, false)
-    }
-    return this.guard('delete', () => this._delete(k), false)
+    return this.check('delete', key, version, this._deleteSync, this._delete)
   }
 
   /** Whether a live value exists for the key. */
   has(key: string, version?: number): Promise<boolean> {
+    return this.check('has', key, version, this._hasSync, this._has)
+  }
+
+  /** `has`/`delete`: the synchronous primitive when there is one, else the guarded async one. */
+  private check(
+    what: string,
+    key: string,
+    version: number | undefined,
+    sync: ((k: string) => boolean) | undefined,
+    primitive: (k: string) => Promise<boolean>,
+  ): Promise<boolean> {
     let k: string
     try {
-      if (this._hasSync !== undefined) return Promise.resolve(this.hasNow(key, version))
       k = this.makeKey(key, version)
+      if (sync !== undefined) return Promise.resolve(sync.call(this, k))
     } catch (err) {
-      return this.rejected('has', err, false)
+      return this.rejected(what, err, false)
     }
-    return this.guard('has', () => this._has(k), false)
+    return this.guard(what, () => primitive.call(this, k), false)
   }
 
   /**
