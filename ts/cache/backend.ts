@@ -95,6 +95,11 @@ export abstract class CacheBackend {
   }
 
   // ---- primitives -------------------------------------------------------------------------
+  // Primitives work on made keys with a resolved Ttl and simply throw when the backend fails:
+  // the public methods run them under `guard`, which turns outages (`isUnavailable`) into misses
+  // and dropped writes, or raises in strict mode. A primitive that guards itself is harmless.
+  // A backend with `_*Sync` primitives must keep them equivalent to the async ones: the public
+  // methods take the synchronous path when it exists.
 
   /** @internal Value at a made key, `undefined` on a miss. */
   abstract _get(key: string): Promise<unknown>
