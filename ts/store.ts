@@ -115,10 +115,15 @@ export class LruStore<V> {
     return e
   }
 
-  /** The live entry for `key`, marked as the most recently used. */
+  /** The live entry for `key`, marked as the most recently used (peek's body inlined: a hit is the hot path). */
   hit(key: string): StoreEntry<V> | undefined {
-    const e = this.peek(key)
-    if (e !== undefined) e.tick = ++uses
+    const e = this.entries.get(key)
+    if (e === undefined) return undefined
+    if (e.expiresAt <= now()) {
+      this.entries.delete(key)
+      return undefined
+    }
+    e.tick = ++uses
     return e
   }
 

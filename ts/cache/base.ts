@@ -101,8 +101,11 @@ export abstract class BaseCache extends CacheBackend {
   get<T = unknown>(key: string, defaultValue?: T, version?: number): Promise<T | undefined> {
     let k: string
     try {
-      if (this._getSync !== undefined) return Promise.resolve(this.getNow(key, defaultValue, version))
       k = this.makeKey(key, version)
+      if (this._getSync !== undefined) {
+        const value = this._getSync(k)
+        return Promise.resolve(value === undefined ? defaultValue : (value as T))
+      }
     } catch (err) {
       return this.rejected('get', err, defaultValue)
     }

@@ -84,9 +84,15 @@ export class RedisCache extends BaseCache {
     }
   }
 
-  /** @internal One `GET`. */
+  /** @internal One `GET` (no closure for the command: a hit is a hot path). */
   override _get(key: string): Promise<unknown> {
-    return this.conn.send((c) => c.getBuffer(key)).then((buf) => this.decode(key, buf))
+    let sent: Promise<Buffer | null>
+    try {
+      sent = this.conn.usable().getBuffer(key)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return sent.then((buf) => (buf === null ? undefined : this.decode(key, buf)))
   }
 
   /** @internal `GET` + `PTTL` in one `MULTI`. */
@@ -107,10 +113,13 @@ export class RedisCache extends BaseCache {
 
   /** @internal `SET`, with `PX` unless the value lives forever. */
   override _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
-    return this.conn.send((c) => {
+    try {
+      const c = this.conn.usable()
       const buf = serializeWire(value)
-      return ttl === null ? c.set(key, buf) : c.set(key, buf, 'PX', px(ttl))
-    }) as Promise<unknown> as Promise<void>
+      return (ttl === null ? c.set(key, buf) : c.set(key, buf, 'PX', px(ttl))) as Promise<unknown> as Promise<void>
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** @internal Atomic: `SET … PX ms NX`. */
