@@ -199,6 +199,12 @@ export abstract class CacheBackend {
   makeKey(key: string, version?: number): string {
     // Hot keys at the default version skip building and validating the key again: this is a
     // third of a MemoryCache hit. Only the built-in key function is pure enough to memoize.
+    // Kept tiny so it inlines into the hot paths; everything else is in makeKeySlow.
+    const memo = version === undefined ? this.madeKeys?.get(key) : undefined
+    return memo !== undefined ? memo : this.makeKeySlow(key, version)
+  }
+
+  private makeKeySlow(key: string, version: number | undefined): string {
     const atDefault = version === undefined || version === this.version
     if (atDefault) {
       const memo = this.madeKeys?.get(key)
