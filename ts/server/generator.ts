@@ -9,7 +9,7 @@
  */
 import { stat as fsStat } from 'node:fs'
 
-import type { ThumbnailRecord } from '../cache/thumbnails.js'
+import type { ThumbnailRecord } from './thumbnail-records.js'
 import { errorCode, isMissing, writeFileAtomic } from '../fs.js'
 import { sha256Hex } from '../hash.js'
 import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
