@@ -146,6 +146,8 @@ export async function warmCommand(options: WarmCommandOptions): Promise<WarmSumm
   if (counters.failed > printed.length && !report) process.stderr.write(`… and ${counters.failed - printed.length} more; --report <file> lists every failure\n`)
   process.stdout.write(json ? JSON.stringify(summary) + '\n' : describeSummary(summary) + '\n')
   if (interrupted) {
+    // A listing still reading stdin would keep the process alive.
+    if (list === '-') process.stdin.destroy()
     process.stderr.write('warm: interrupted; run the same command again to continue (finished outputs are skipped)\n')
     process.exitCode = 130
     return summary

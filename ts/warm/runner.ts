@@ -120,9 +120,16 @@ export async function runWarm(options: WarmRunOptions): Promise<WarmRunResult> {
   }
 
   // Async generators queue concurrent next() calls, so the slots can share one iterator.
+  // A listing that blocks (stdin, a slow origin) must not keep an interrupted run waiting.
+  const stopped = new Promise<IteratorResult<WarmTask>>((resolve) => {
+    if (signal?.aborted) resolve({ done: true, value: undefined })
+    signal?.addEventListener('abort', () => resolve({ done: true, value: undefined }), { once: true })
+  })
+
   async function slot(): Promise<void> {
     while (!signal?.aborted) {
-      const step = await iterator.next()
+      const step = await Promise.race([iterator.next(), stopped])
+      if (signal?.aborted) return
       if (step.done) {
         exhausted = true
         counters.listingDone = true
@@ -139,8 +146,9 @@ export async function runWarm(options: WarmRunOptions): Promise<WarmRunResult> {
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
     if (failed) throw failed.reason
   } finally {
-    // Closes the walk's open directory handles when the run stopped early.
-    if (!exhausted) await iterator.return?.(undefined)
+    // Closes the walk's open directory handles when the run stopped early. Not awaited: a
+    // listing blocked in a read only returns once that read ends.
+    if (!exhausted) void iterator.return?.(undefined)?.catch(() => undefined)
   }
   return { counters, interrupted: !exhausted }
 }

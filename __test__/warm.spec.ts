@@ -1,0 +1,199 @@
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, unlink, writeFile, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+
+import test from 'ava'
+import sharp from 'sharp'
+
+import { createServer } from '../ts/server/server.js'
+import { Signer } from '../ts/server/signing.js'
+import { thumbnailUrl } from '../ts/server/url-builder.js'
+import { collect, jsonSummary, runCli, spawnCli } from './helpers/cli.js'
+import { startRedis } from './helpers/redis.js'
+
+const KEY = 'warm-test-key'
+const signer = new Signer({ keys: [KEY] })
+const PRESETS = [
+  { text: '40x30:crop:.jpg', size: '40x30', method: 'crop', ext: '.jpg', width: 40, height: 30 },
+  { text: '50x:scale:.webp', size: '50x0', method: 'scale', ext: '.webp', width: 50, height: 25 },
+] as const
+
+interface Summary {
+  listed: number
+  done: number
+  rendered: number
+  present: number
+  waited: number
+  failed: number
+  interrupted: boolean
+}
+
+/** A tree of `count` 2:1 sources spread over nested folders; returns their names. */
+async function makeTree(root: string, count: number, width = 120): Promise<string[]> {
+  const names: string[] = []
+  const base = await sharp({ create: { width, height: width / 2, channels: 3, background: { r: 200, g: 60, b: 30 } } })
+    .jpeg()
+    .toBuffer()
+  for (let i = 0; i < count; i++) {
+    const name = `${['a', 'a/b', 'c d'][i % 3]}/img ${i}.jpg`
+    await mkdir(path.join(root, path.dirname(name)), { recursive: true })
+    await writeFile(path.join(root, name), base)
+    names.push(name)
+  }
+  return names
+}
+
+async function setup(t: { teardown(fn: () => Promise<void>): void }) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-warm-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return { dir, media: path.join(dir, 'media'), out: path.join(dir, 'thumbs') }
+}
+
+function warmArgs(media: string, out: string, extra: string[] = []): string[] {
+  return ['warm', '--source-root', media, '--output-root', out, ...PRESETS.flatMap((p) => ['--preset', p.text]), '--json', ...extra]
+}
+
+const ENV = { RESTTHUMBS_KEYS: KEY }
+
+/** The output file of a thumbnail, from the URL builder: output path = URL path after basePath. */
+function outputFile(out: string, source: string, p: (typeof PRESETS)[number]): string {
+  const url = thumbnailUrl(source, p.size, p.method, p.ext, { signer, baseUrl: '/thumbnails' })
+  return path.join(out, ...decodeURIComponent(url.slice('/thumbnails/'.length)).split('/'))
+}
+
+async function allFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])
+  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+}
+
+test('warm writes every thumbnail at its URL path, a rerun renders nothing, and a deleted one is rendered again alone', async (t) => {
+  const { media, out } = await setup(t)
+  const names = await makeTree(media, 9)
+  const first = await runCli(warmArgs(media, out), { env: ENV })
+  t.is(first.code, 0, first.stderr)
+  const s1 = jsonSummary<Summary>(first)
+  t.like(s1, { listed: 18, done: 18, rendered: 18, present: 0, failed: 0, interrupted: false })
+  for (const name of names) {
+    for (const p of PRESETS) {
+      const meta = await sharp(outputFile(out, name, p)).metadata()
+      t.is(meta.width, p.width, `${name} ${p.text}`)
+      t.is(meta.height, p.height, `${name} ${p.text}`)
+      t.is(meta.format, p.ext === '.jpg' ? 'jpeg' : 'webp')
+    }
+  }
+  t.is((await allFiles(out)).length, 18)
+
+  const second = jsonSummary<Summary>(await runCli(warmArgs(media, out), { env: ENV }))
+  t.like(second, { done: 18, rendered: 0, present: 18, failed: 0 })
+
+  // Gone from the served tree only: restored from its key-independent copy, without a render.
+  const victim = outputFile(out, names[4], PRESETS[1])
+  await unlink(victim)
+  const relinked = jsonSummary<Summary>(await runCli(warmArgs(media, out), { env: ENV }))
+  t.like(relinked, { rendered: 0, present: 18 })
+  t.is((await sharp(victim).metadata()).width, 50)
+
+  // Gone with its copy: rendered again, and it is the only render.
+  await unlink(victim)
+  await unlink(path.join(`${out}.variants`, names[4], '50x0-scale.webp'))
+  const third = jsonSummary<Summary>(await runCli(warmArgs(media, out), { env: ENV }))
+  t.like(third, { done: 18, rendered: 1, present: 17, failed: 0 })
+  t.is((await sharp(victim).metadata()).width, 50)
+
+  // --force renders everything again.
+  const forced = jsonSummary<Summary>(await runCli(warmArgs(media, out, ['--force']), { env: ENV }))
+  t.like(forced, { rendered: 18, present: 0 })
+})
+
+test('a corrupt source is reported with its code and every other thumbnail is written', async (t) => {
+  const { dir, media, out } = await setup(t)
+  const names = await makeTree(media, 4)
+  await writeFile(path.join(media, 'a', 'corrupt.jpg'), Buffer.from('this is not a JPEG'))
+  const good = await readFile(path.join(media, names[0]))
+  await writeFile(path.join(media, 'a', 'cut.jpg'), good.subarray(0, 60))
+  const report = path.join(dir, 'report.jsonl')
+  const r = await runCli(warmArgs(media, out, ['--report', report]), { env: ENV })
+  t.is(r.code, 1)
+  t.regex(r.stderr, /error: ERR_WARM_FAILED: 4 of 12 thumbnails failed; see .*report\.jsonl/)
+  t.like(jsonSummary<Summary>(r), { done: 12, rendered: 8, failed: 4 })
+  const lines = (await readFile(report, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+  t.is(lines.length, 4)
+  t.deepEqual([...new Set(lines.map((l) => l.source))].sort(), ['a/corrupt.jpg', 'a/cut.jpg'])
+  for (const l of lines) {
+    t.regex(l.code, /^ERR_(DECODE|UNSUPPORTED_FORMAT)$/)
+    t.is(l.status, 415)
+    t.truthy(l.output)
+    t.truthy(l.message)
+  }
+  for (const name of names) for (const p of PRESETS) t.is((await sharp(outputFile(out, name, p)).metadata()).height, p.height)
+})
+
+test('SIGINT stops after the renders in flight: no partial or temp file, and the rerun completes the set', async (t) => {
+  const { media, out } = await setup(t)
+  // Big enough sources, one render at a time, so the signal lands mid-run.
+  const names = await makeTree(media, 3, 1600)
+  for (let i = 3; i < 240; i++) {
+    const name = `${['a', 'a/b', 'c d'][i % 3]}/img ${i}.jpg`
+    await copyFile(path.join(media, names[i % 3]), path.join(media, name))
+    names.push(name)
+  }
+  const args = warmArgs(media, out, ['--jobs', '1'])
+  const child = spawnCli(args, { env: ENV })
+  const done = collect(child)
+  const deadline = Date.now() + 30_000
+  while ((await allFiles(out)).length < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  child.kill('SIGINT')
+  const r = await done
+  t.is(r.code, 130, r.stderr)
+  t.regex(r.stderr, /interrupted; run the same command again to continue/)
+  const s1 = jsonSummary<Summary>(r)
+  t.true(s1.interrupted)
+  t.log(`interrupted after ${s1.rendered} renders`)
+  t.true(s1.rendered >= 10 && s1.rendered < 480, String(s1.rendered))
+  const written = [...(await allFiles(out)), ...(await allFiles(`${out}.variants`))]
+  t.deepEqual(written.filter((f) => /\.tmp$|\/\.[^/]*$/.test(f)), [])
+  t.is((await allFiles(out)).length, s1.rendered)
+  // Every file left behind is whole.
+  for (const f of await allFiles(out)) await t.notThrowsAsync(sharp(f).stats(), f)
+
+  const rerun = await runCli(args, { env: ENV })
+  t.is(rerun.code, 0, rerun.stderr)
+  const s2 = jsonSummary<Summary>(rerun)
+  t.like(s2, { done: 480, present: s1.rendered, rendered: 480 - s1.rendered, failed: 0 })
+  t.is((await allFiles(out)).length, 480)
+  for (const p of PRESETS) t.is((await sharp(outputFile(out, names[239], p)).metadata()).width, p.width)
+})
+
+test('warm and live requests through serve on the same Redis render each thumbnail exactly once in total', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const { media, out } = await setup(t)
+  const names = await makeTree(media, 45, 400)
+  const server = createServer({ sourceRoot: media, outputRoot: out, keys: [KEY], cache: redis.url, port: 0, accessLog: false, hotCacheBytes: 0 })
+  const base = await server.start()
+  t.teardown(() => server.stop())
+  const urls = names.flatMap((n) => PRESETS.map((p) => ({ p, url: thumbnailUrl(n, p.size, p.method, p.ext, { signer, baseUrl: `${base}/thumbnails` }) })))
+  const warm = collect(spawnCli(warmArgs(media, out, ['--cache', redis.url, '--jobs', '2']), { env: ENV }))
+  // Live traffic for the same thumbnails, in the opposite order, while warm runs.
+  const queue = [...urls].reverse()
+  const statuses: number[] = []
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let job = queue.shift(); job; job = queue.shift()) {
+        const res = await fetch(job.url)
+        statuses.push(res.status)
+        const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata()
+        t.is(meta.width, job.p.width)
+      }
+    }),
+  )
+  const r = await warm
+  t.is(r.code, 0, r.stderr)
+  const s = jsonSummary<Summary>(r)
+  t.deepEqual([...new Set(statuses)], [200])
+  t.is(s.done, 90)
+  t.true(server.handler.stats.renders > 0 || s.present + s.waited > 0, 'the two ran concurrently or one after the other')
+  t.log(`warm rendered ${s.rendered}, waited ${s.waited}, found ${s.present}; serve rendered ${server.handler.stats.renders}, waited ${server.handler.stats.waits}`)
+  t.is(s.rendered + server.handler.stats.renders, 90, `warm rendered ${s.rendered}, serve rendered ${server.handler.stats.renders}`)
+  t.is((await allFiles(out)).length, 90)
+})
