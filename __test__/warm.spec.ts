@@ -197,3 +197,18 @@ test('warm and live requests through serve on the same Redis render each thumbna
   t.is(s.rendered + server.handler.stats.renders, 90, `warm rendered ${s.rendered}, serve rendered ${server.handler.stats.renders}`)
   t.is((await allFiles(out)).length, 90)
 })
+
+test('a wiped output tree is rendered again although the shared cache still holds its thumbnail records', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const { media, out } = await setup(t)
+  const names = await makeTree(media, 6)
+  const args = warmArgs(media, out, ['--cache', redis.url])
+  t.like(jsonSummary<Summary>(await runCli(args, { env: ENV })), { rendered: 12, failed: 0 })
+  await rm(out, { recursive: true })
+  await rm(`${out}.variants`, { recursive: true })
+  const again = await runCli(args, { env: ENV })
+  t.is(again.code, 0, again.stderr)
+  t.like(jsonSummary<Summary>(again), { rendered: 12, present: 0 })
+  for (const name of names) for (const p of PRESETS) t.is((await sharp(outputFile(out, name, p)).metadata()).width, p.width)
+})

@@ -5,7 +5,7 @@
  * warm running next to live traffic on the same cache never renders a thumbnail twice.
  * @module
  */
-import { unlink } from 'node:fs/promises'
+import { stat, unlink } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 
 import { isMissing } from '../fs.js'
@@ -55,7 +55,13 @@ export function createWarmEngine(config: Readonly<ServerConfig>, options: { fres
   const fresh = options.fresh ?? false
   return {
     urls: { signer, basePath: config.basePath },
-    ensure: (spec) => handler.generator.ensure(spec, { fresh }),
+    async ensure(spec) {
+      const found = await handler.generator.ensure(spec, { fresh })
+      // The generator may answer from a thumbnail record (trustCache, or a cold folder checked
+      // under the lock); a warm must not count a file that was deleted since as present.
+      if (found.via === 'render' || (await isFile(found.absolutePath))) return found
+      return handler.generator.ensure(spec, { fresh: true })
+    },
     async discard(spec) {
       const paths = [await output.pathFor(spec.outputPath)]
       if (variants && spec.variantPath) paths.push(await variants.resolveParent(spec.variantPath).catch(() => ''))
@@ -71,4 +77,11 @@ export function createWarmEngine(config: Readonly<ServerConfig>, options: { fres
 /** The signer `serve` builds from the same settings (first key signs). */
 export function signerOf(config: Readonly<ServerConfig>): Signer {
   return new Signer({ keys: config.keys, legacy: config.legacySignatures ? 'restthumbnails' : undefined })
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return stat(p).then(
+    (st) => st.isFile(),
+    () => false,
+  )
 }
