@@ -12,7 +12,8 @@
 //     and the same split over <cores> processes; the faster of the two is the peer.
 // Each run is a separate process measured by GNU time: wall time, user+system CPU, peak RSS.
 //
-//   usage: node bench/warm.mjs [--quick] [--rounds N] [--no-queue] [--json FILE]
+//   usage: node bench/warm.mjs [--quick] [--rounds N] [--no-queue] [--json FILE] [--from-json FILE]
+// (--from-json reprints the tables of a saved --json run.)
 // Needs the corpus (bench/corpus.sh fetches it), a built restthumbs (`npm run build`),
 // /usr/bin/time, vipsthumbnail (apt-get install libvips-tools), redis-server and bullmq for the queue part.
 import { execFileSync, spawn } from 'node:child_process'
@@ -39,15 +40,16 @@ if (argv[0] === '--sharp-child') await sharpChild(JSON.parse(argv[1]))
 else await parent(parseArgs(argv))
 
 function parseArgs(args) {
-  const o = { quick: false, rounds: 1, queue: true, json: null }
+  const o = { quick: false, rounds: 1, queue: true, json: null, fromJson: null }
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (a === '--quick') o.quick = true
     else if (a === '--rounds') o.rounds = Number(args[++i])
     else if (a === '--no-queue') o.queue = false
     else if (a === '--json') o.json = args[++i]
+    else if (a === '--from-json') o.fromJson = args[++i]
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/warm.mjs [--quick] [--rounds N] [--no-queue] [--json FILE]')
+      console.log('usage: node bench/warm.mjs [--quick] [--rounds N] [--no-queue] [--json FILE] [--from-json FILE]')
       process.exit(0)
     } else throw new Error(`Unknown option ${a}`)
   }
@@ -229,7 +231,47 @@ function fmt(n, d = 1) {
   return Number.isFinite(n) ? n.toFixed(d) : '–'
 }
 
+/** The Markdown tables of a run. */
+function tables(report) {
+  const { peers: rows, total, cores } = report
+  const vips = rows.filter((r) => r.name.startsWith('vipsthumbnail')).sort((a, b) => b.rate - a.rate)[0]
+  const vipsCpu = rows.filter((r) => r.name.startsWith('vipsthumbnail')).sort((a, b) => a.cpuMs - b.cpuMs)[0]
+  const sharpRow = rows.find((r) => r.name === 'sharp')
+  const lines = [
+    `### Warm: ${report.sources} corpus images × 3 presets = ${total} thumbnails, ${cores} cores`,
+    '',
+    '| peer | thumbnails/s | vs vipsthumbnail | vs sharp | CPU ms/thumbnail | CPU vs vipsthumbnail | CPU vs sharp | peak RSS MB | made |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${fmt(r.rate)} | ${fmt(r.rate / vips.rate, 2)}× | ${fmt(r.rate / sharpRow.rate, 2)}× | ${fmt(r.cpuMs)} | ` +
+        `${fmt(vipsCpu.cpuMs / r.cpuMs, 2)}× | ${fmt(sharpRow.cpuMs / r.cpuMs, 2)}× | ${fmt(r.rssMb, 0)} | ${r.made}/${total} |`,
+    ),
+  ]
+  if (report.queue) {
+    const local = rows.find((r) => r.name === 'restthumbs')
+    lines.push(
+      '',
+      `### BullMQ: warm --queue + N restthumbs worker processes (each --concurrency ${cores}) vs local warm`,
+      '',
+      '| run | thumbnails/s | vs local | CPU ms/thumbnail | queue CPU ms/job over local | wall ms/job over local | peak RSS MB/worker |',
+      '|---|---|---|---|---|---|---|',
+      `| local warm | ${fmt(local.rate)} | 1.00× | ${fmt(local.cpuMs)} | – | – | ${fmt(local.rssMb, 0)} |`,
+      ...report.queue.map(
+        (q) =>
+          `| ${q.workers} worker${q.workers > 1 ? 's' : ''} | ${fmt(q.rate)} | ${fmt(q.rate / local.rate, 2)}× | ${fmt(q.cpuMs)} | ` +
+          `${fmt(q.cpuMs - local.cpuMs, 2)} | ${fmt(((q.wall - local.wall) * 1000) / total, 2)} | ${fmt(q.rssMb, 0)} |`,
+      ),
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
 async function parent(opts) {
+  if (opts.fromJson) {
+    process.stdout.write(tables(JSON.parse(await readFile(opts.fromJson, 'utf8'))))
+    return
+  }
   for (const tool of ['/usr/bin/time', 'vipsthumbnail']) {
     try {
       execFileSync(tool === 'vipsthumbnail' ? 'vipsthumbnail' : tool, ['--version'], { stdio: 'ignore' })
@@ -263,19 +305,7 @@ async function parent(opts) {
       }
     }
     const rows = Object.entries(best).map(([name, r]) => ({ name, ...r, rate: r.made / r.wall, cpuMs: (r.cpu * 1000) / r.made }))
-    const vips = rows.filter((r) => r.name.startsWith('vipsthumbnail')).sort((a, b) => b.rate - a.rate)[0]
-    const sharpRow = rows.find((r) => r.name === 'sharp')
-    const lines = [
-      `### Warm: ${files.length} corpus images × 3 presets = ${total} thumbnails, ${CORES} cores`,
-      '',
-      '| peer | thumbnails/s | CPU ms/thumbnail | peak RSS MB | made | vs vipsthumbnail | vs sharp |',
-      '|---|---|---|---|---|---|---|',
-      ...rows.map(
-        (r) =>
-          `| ${r.name} | ${fmt(r.rate)} | ${fmt(r.cpuMs)} | ${fmt(r.rssMb, 0)} | ${r.made}/${total} | ${fmt(r.rate / vips.rate, 2)}× | ${fmt(r.rate / sharpRow.rate, 2)}× |`,
-      ),
-    ]
-    const report = { total, cores: CORES, peers: rows }
+    const report = { sources: files.length, total, cores: CORES, peers: rows }
     if (opts.queue) {
       const dir = path.join(work, 'redis')
       await mkdir(dir)
@@ -283,7 +313,6 @@ async function parent(opts) {
       const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
       try {
         await new Promise((r) => setTimeout(r, 500))
-        const local = rows.find((r) => r.name === 'restthumbs')
         const queueRows = []
         for (const workers of [1, 2, 3]) {
           const out = path.join(work, 'out', `queue-${workers}`)
@@ -292,24 +321,12 @@ async function parent(opts) {
           queueRows.push({ workers, ...r, rate: r.made / r.wall, cpuMs: (r.cpu * 1000) / r.made })
           await rm(out, { recursive: true, force: true })
         }
-        lines.push(
-          '',
-          `### BullMQ: warm --queue + N restthumbs worker processes (each --concurrency ${CORES}) vs local warm`,
-          '',
-          '| run | thumbnails/s | vs local | CPU ms/thumbnail | queue CPU ms/job over local | wall ms/job over local | peak RSS MB/worker |',
-          '|---|---|---|---|---|---|---|',
-          `| local warm | ${fmt(local.rate)} | 1.00× | ${fmt(local.cpuMs)} | – | – | ${fmt(local.rssMb, 0)} |`,
-          ...queueRows.map(
-            (q) =>
-              `| ${q.workers} worker${q.workers > 1 ? 's' : ''} | ${fmt(q.rate)} | ${fmt(q.rate / local.rate, 2)}× | ${fmt(q.cpuMs)} | ${fmt(q.cpuMs - local.cpuMs, 2)} | ${fmt(((q.wall - local.wall) * 1000) / total, 2)} | ${fmt(q.rssMb, 0)} |`,
-          ),
-        )
         report.queue = queueRows
       } finally {
         redis.kill('SIGTERM')
       }
     }
-    process.stdout.write(lines.join('\n') + '\n')
+    process.stdout.write(tables(report))
     if (opts.json) await writeFile(opts.json, JSON.stringify(report, null, 2))
   } finally {
     await rm(work, { recursive: true, force: true })

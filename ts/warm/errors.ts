@@ -36,14 +36,6 @@ export class SourceListError extends RestthumbsError {
   }
 }
 
-/** The run was stopped by SIGINT/SIGTERM before it finished; rerun to continue. */
-export class WarmInterruptedError extends RestthumbsError {
-  /** @param done - thumbnails finished before the stop */
-  constructor(done: number) {
-    super('ERR_INTERRUPTED', `Interrupted after ${done} thumbnails; run the same command again to continue (finished outputs are skipped)`)
-  }
-}
-
 /** Some thumbnails of a warm run failed; they are listed in the report. */
 export class WarmFailedError extends RestthumbsError {
   /** @param failed - failures; @param total - thumbnails attempted; @param report - report path, if any */
