@@ -184,7 +184,7 @@ export function addWarmCommand(program: Command): void {
     .description('pre-generate thumbnails for every source and preset, exactly as serve would write them (resumable; Ctrl-C stops cleanly)')
   addServerSettings(cmd)
     .option('--list <file>', "file of source names, one per line ('-' = stdin, or an http(s):// listing); default: walk --source-root")
-    .option('-p, --preset <size:method:ext>', 'a thumbnail to make per source, e.g. 100x100:crop:.jpg or 500x:scale:.webp (repeatable)', collect, [])
+    .option('-p, --preset <size:method:ext>', 'a thumbnail to make per source, e.g. 100x100:crop:.jpg or 500x:scale:.webp (repeatable)', collect)
     .option('--preset-file <file>', 'file with one preset per line')
     .option('--force', 're-render outputs that already exist')
     .option('-j, --jobs <n>', 'renders in flight (default: the number of cores)', positiveInt('--jobs'))
@@ -205,8 +205,8 @@ export function addWarmCommand(program: Command): void {
     })
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value]
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
 }
 
 /** One line describing a run. */
