@@ -130,14 +130,15 @@ test('a corrupt source is reported with its code and every other thumbnail is wr
 
 test('SIGINT stops after the renders in flight: no partial or temp file, and the rerun completes the set', async (t) => {
   const { media, out } = await setup(t)
-  // Big enough sources, one render at a time, so the signal lands mid-run.
+  // Big enough sources so the signal lands mid-run. Three jobs need a bigger libuv pool than the
+  // default four threads, so the command re-runs itself and the signal goes through that relay.
   const names = await makeTree(media, 3, 1600)
   for (let i = 3; i < 240; i++) {
     const name = `${['a', 'a/b', 'c d'][i % 3]}/img ${i}.jpg`
     await copyFile(path.join(media, names[i % 3]), path.join(media, name))
     names.push(name)
   }
-  const args = warmArgs(media, out, ['--jobs', '1'])
+  const args = warmArgs(media, out, ['--jobs', '3'])
   const child = spawnCli(args, { env: ENV })
   const done = collect(child)
   const deadline = Date.now() + 30_000

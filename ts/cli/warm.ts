@@ -12,7 +12,8 @@ import { type Command, Option } from 'commander'
 
 import { InvalidOptionError } from '../errors.js'
 import type { ServerConfig } from '../server/config.js'
-import { createWarmEngine, signerOf, sizeThreadPool } from '../warm/engine.js'
+import { createWarmEngine, signerOf } from '../warm/engine.js'
+import { rerunWithThreadPool } from '../warm/threadpool.js'
 import { WarmFailedError } from '../warm/errors.js'
 import { parsePresets, readPresetFile } from '../warm/presets.js'
 import { formatBytes, startProgress } from '../warm/progress.js'
@@ -72,7 +73,8 @@ const PRINTED_FAILURES = 100
 export async function warmCommand(options: WarmCommandOptions): Promise<WarmSummary | void> {
   const { config: file, list, preset = [], presetFile, force, jobs, report: reportPath, progress, progressInterval, json, queue, queueName, status, ...flags } = options
   const concurrency = integer('--jobs', jobs ?? availableParallelism(), { min: 1, max: 1024 })
-  sizeThreadPool(concurrency)
+  const rerun = queue ? null : rerunWithThreadPool(concurrency)
+  if (rerun) return rerun
   const { config, devKey } = cliSettings(flags, file)
   if (status) {
     if (!queue) throw new InvalidOptionError('Expected --queue redis://… with --status (the queue whose progress to show)')

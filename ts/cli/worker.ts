@@ -11,7 +11,8 @@ import type { Command } from 'commander'
 
 import { RestthumbsError } from '../errors.js'
 import type { ServerConfig } from '../server/config.js'
-import { createWarmEngine, sizeThreadPool } from '../warm/engine.js'
+import { createWarmEngine } from '../warm/engine.js'
+import { rerunWithThreadPool } from '../warm/threadpool.js'
 import { formatBytes } from '../warm/progress.js'
 import type { WarmJobData, WarmJobResult } from '../warm/queue.js'
 import { createCounters } from '../warm/runner.js'
@@ -51,7 +52,8 @@ export function isPermanent(err: unknown): boolean {
 export async function workerCommand(options: WorkerCommandOptions): Promise<void> {
   const { config: file, queue, queueName, concurrency: jobs, stalledAfter, progress, progressInterval, ...flags } = options
   const concurrency = integer('--concurrency', jobs ?? availableParallelism(), { min: 1, max: 1024 })
-  sizeThreadPool(concurrency)
+  const rerun = rerunWithThreadPool(concurrency)
+  if (rerun) return rerun
   // The render locks belong on the shared Redis; with the default in-process cache two workers
   // could render the same thumbnail, so the queue's Redis holds them unless --cache says otherwise.
   const { config, devKey } = cliSettings(flags, file)

@@ -6,7 +6,6 @@
  * @module
  */
 import { stat, unlink } from 'node:fs/promises'
-import { availableParallelism } from 'node:os'
 
 import { isMissing } from '../fs.js'
 import type { ServerConfig } from '../server/config.js'
@@ -29,16 +28,6 @@ export interface WarmEngine {
   stats: HandlerStats
   /** Closes the cache connection. */
   close(): Promise<void>
-}
-
-/**
- * Grows the libuv pool (4 threads by default) so `concurrency` renders plus their file-system calls
- * never queue behind each other on machines with more cores. Only effective before the pool's
- * first use, which is why the commands call it first.
- * @param concurrency - renders in flight
- */
-export function sizeThreadPool(concurrency: number = availableParallelism()): void {
-  if (process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, Math.max(4, concurrency + 2)))
 }
 
 /**
