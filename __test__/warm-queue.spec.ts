@@ -160,3 +160,27 @@ test('a worker killed mid-run loses nothing: its jobs are retried elsewhere and 
   t.log(`jobs recovered from the killed worker: ${recovered.length}`)
   t.true(recovered.length > 0)
 })
+
+test('without bullmq installed, --queue and worker say how to install it and a local warm still works', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-nobullmq-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // A resolve hook that makes `bullmq` unresolvable, as on an install without the optional peer.
+  const hook = path.join(dir, 'hide-bullmq.mjs')
+  const resolver = `export async function resolve(specifier, context, next) {
+    if (specifier === 'bullmq') throw Object.assign(new Error("Cannot find package 'bullmq'"), { code: 'ERR_MODULE_NOT_FOUND' })
+    return next(specifier, context)
+  }`
+  await writeFile(hook, `import { register } from 'node:module'\nregister('data:text/javascript,' + encodeURIComponent(${JSON.stringify(resolver)}))\n`)
+  const env = { ...ENV, NODE_OPTIONS: `--import ${hook}` }
+  const media = path.join(dir, 'media')
+  await makeTree(media, 2, 64)
+  const expected = /^error: ERR_MISSING_DEPENDENCY: The queue mode \(--queue\) needs the optional package bullmq: run npm install bullmq$/m
+  for (const args of [['warm', '--queue', 'redis://127.0.0.1:1/0', '--source-root', media, '--preset', '10x10'], ['worker', '--queue', 'redis://127.0.0.1:1/0']]) {
+    const r = await runCli(args, { env })
+    t.is(r.code, 1)
+    t.regex(r.stderr, expected)
+  }
+  const local = await runCli(['warm', '--source-root', media, '--output-root', path.join(dir, 'out'), '--preset', '10x10', '--json'], { env })
+  t.is(local.code, 0, local.stderr)
+  t.like(jsonSummary(local), { rendered: 2, failed: 0 })
+})

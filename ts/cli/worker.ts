@@ -59,9 +59,10 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<void
   const { config, devKey } = cliSettings(flags, file)
   const settings = config.cache === 'memory' && flags.cache === undefined && !process.env.RESTTHUMBS_CACHE ? cliSettings({ ...flags, cache: queue }, file).config : config
   if (devKey) process.stderr.write(DEV_KEY_WARNING + '\n')
+  const { loadBullmq, startWorker } = await import('../warm/queue.js')
+  await loadBullmq()
   const engine = createWarmEngine(settings)
   const counters = createCounters()
-  const { startWorker } = await import('../warm/queue.js')
   const worker = await startWorker({
     url: queue,
     prefix: settings.keyPrefix,
