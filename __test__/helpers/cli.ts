@@ -43,12 +43,17 @@ function cleanEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /** Starts the command; stdout and stderr are piped. */
-export function spawnCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: boolean } = {}): ChildProcess {
+export function spawnCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: boolean; ownGroup?: boolean } = {},
+): ChildProcess {
   ensureBuilt()
   return spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: cleanEnv(options.env ?? {}),
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    // Its own process group, so a test can signal the group as a terminal's Ctrl-C does.
+    detached: options.ownGroup ?? false,
   })
 }
 

@@ -13,6 +13,7 @@ import { type Command, Option } from 'commander'
 import { InvalidOptionError } from '../errors.js'
 import type { ServerConfig } from '../server/config.js'
 import { createWarmEngine, signerOf } from '../warm/engine.js'
+import { onStopSignals } from '../warm/signals.js'
 import { rerunWithThreadPool } from '../warm/threadpool.js'
 import { WarmFailedError } from '../warm/errors.js'
 import { parsePresets, readPresetFile } from '../warm/presets.js'
@@ -93,16 +94,11 @@ export async function warmCommand(options: WarmCommandOptions): Promise<WarmSumm
     if (!report && printed.length < PRINTED_FAILURES) printed.push(f)
   }
   const stop = new AbortController()
-  const onSignal = () => {
-    if (stop.signal.aborted) {
-      // A second Ctrl-C: leave now. Renders in flight may leave hidden `.tmp` files behind.
-      process.exit(130)
-    }
+  // A second Ctrl-C exits at once; renders in flight may then leave hidden `.tmp` files behind.
+  const offSignals = onStopSignals(() => {
     process.stderr.write('\nwarm: stopping after the renders in flight (Ctrl-C again to quit at once)\n')
     stop.abort()
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  })
   const started = Date.now()
   const shown = startProgress(counters, { mode: progress === false ? 'off' : undefined, intervalMs: (progressInterval ?? 5) * 1000 })
   let interrupted: boolean
@@ -138,8 +134,7 @@ export async function warmCommand(options: WarmCommandOptions): Promise<WarmSumm
     }
   } finally {
     shown.stop()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    offSignals()
     await report?.close()
   }
   const { listingDone: _, ...counts } = counters

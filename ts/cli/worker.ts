@@ -12,6 +12,7 @@ import type { Command } from 'commander'
 import { RestthumbsError } from '../errors.js'
 import type { ServerConfig } from '../server/config.js'
 import { createWarmEngine } from '../warm/engine.js'
+import { onStopSignals } from '../warm/signals.js'
 import { rerunWithThreadPool } from '../warm/threadpool.js'
 import { formatBytes } from '../warm/progress.js'
 import type { WarmJobData, WarmJobResult } from '../warm/queue.js'
@@ -90,17 +91,17 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<void
     `${counters.failed} failed attempts, ${formatBytes(counters.bytes)} written, ${(counters.done / ((Date.now() - started) / 1000)).toFixed(1)}/s`
   const timer = progress === false ? undefined : setInterval(() => process.stderr.write(line() + '\n'), (progressInterval ?? 5) * 1000)
   process.stdout.write(`worker: consuming ${queueName ?? 'warm'} with ${concurrency} jobs in flight\n`)
+  let offSignals = () => {}
   await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.stderr.write('worker: finishing the jobs in flight\n')
+    offSignals = onStopSignals(() => {
+      process.stderr.write('worker: finishing the jobs in flight (Ctrl-C again to quit at once; its jobs then go to other workers)\n')
       resolve()
-    }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    })
   })
   clearInterval(timer)
   await worker.close()
   await engine.close()
+  offSignals()
   process.stdout.write(line() + '\n')
 }
 
