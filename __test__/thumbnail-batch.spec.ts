@@ -1,11 +1,11 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import test from 'ava'
 import sharp from 'sharp'
 
 import { runCli } from './helpers/cli.js'
+import { tempDir, type Teardown } from './helpers/tmp.js'
 
 async function jpeg(file: string, width: number, height: number, shade: number): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true })
@@ -14,10 +14,8 @@ async function jpeg(file: string, width: number, height: number, shade: number):
     .toFile(file)
 }
 
-async function withDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-batch-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
+function withDir(t: Teardown): Promise<string> {
+  return tempDir(t, 'batch')
 }
 
 async function files(dir: string): Promise<string[]> {

@@ -1,5 +1,4 @@
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import test from 'ava'
@@ -11,6 +10,7 @@ import { thumbnailUrl } from '../ts/server/url-builder.js'
 import type { WarmJobData, WarmJobResult } from '../ts/warm/queue.js'
 import { collect, jsonSummary, runCli, spawnCli, type CliResult } from './helpers/cli.js'
 import { startRedis, type TestRedis } from './helpers/redis.js'
+import { tempDir, type Teardown } from './helpers/tmp.js'
 
 const KEY = 'queue-test-key'
 const ENV = { RESTTHUMBS_KEYS: KEY }
@@ -38,13 +38,10 @@ async function makeTree(root: string, count: number, width: number): Promise<str
   return names
 }
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }) {
+async function setup(t: Teardown) {
   const redis = await startRedis()
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-queue-'))
-  t.teardown(async () => {
-    await redis.stop()
-    await rm(dir, { recursive: true, force: true })
-  })
+  t.teardown(() => redis.stop())
+  const dir = await tempDir(t, 'queue')
   return { redis, media: path.join(dir, 'media'), out: path.join(dir, 'thumbs') }
 }
 
@@ -135,11 +132,11 @@ test('a worker killed mid-run loses nothing: its jobs are retried elsewhere and 
   const extra = ['--stalled-after', '1', '--lock-timeout', '2']
   const workers = startWorkers(t, 3, redis, media, out, extra)
   const victim = workers[0]
-  // Kill one worker while it holds jobs.
-  const deadline = Date.now() + 30_000
+  // Kill one worker while it holds jobs (each active job names the worker that took it).
+  const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     const active = await queue.getJobs(['active'])
-    if ((await queue.getJobCounts('completed')).completed >= 15 && active.length > 0) break
+    if (active.some((j) => j.processedBy?.endsWith(`:${victim.child.pid}`))) break
     await new Promise((r) => setTimeout(r, 25))
   }
   victim.child.kill('SIGKILL')
@@ -162,8 +159,7 @@ test('a worker killed mid-run loses nothing: its jobs are retried elsewhere and 
 })
 
 test('without bullmq installed, --queue and worker say how to install it and a local warm still works', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-nobullmq-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const dir = await tempDir(t, 'nobullmq')
   // A resolve hook that makes `bullmq` unresolvable, as on an install without the optional peer.
   const hook = path.join(dir, 'hide-bullmq.mjs')
   const resolver = `export async function resolve(specifier, context, next) {

@@ -1,5 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat, unlink, writeFile, readFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { copyFile, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import test from 'ava'
@@ -10,6 +9,7 @@ import { Signer } from '../ts/server/signing.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
 import { collect, jsonSummary, runCli, spawnCli } from './helpers/cli.js'
 import { startRedis } from './helpers/redis.js'
+import { tempDir, type Teardown } from './helpers/tmp.js'
 
 const KEY = 'warm-test-key'
 const signer = new Signer({ keys: [KEY] })
@@ -43,9 +43,8 @@ async function makeTree(root: string, count: number, width = 120): Promise<strin
   return names
 }
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }) {
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-warm-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+async function setup(t: Teardown) {
+  const dir = await tempDir(t, 'warm')
   return { dir, media: path.join(dir, 'media'), out: path.join(dir, 'thumbs') }
 }
 
@@ -141,8 +140,15 @@ test('SIGINT stops after the renders in flight: no partial or temp file, and the
   const args = warmArgs(media, out, ['--jobs', '3'])
   const child = spawnCli(args, { env: ENV, ownGroup: true })
   const done = collect(child)
-  const deadline = Date.now() + 30_000
-  while ((await allFiles(out)).length < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  let exited = false
+  void done.then(() => (exited = true))
+  const deadline = Date.now() + 60_000
+  while (!exited && (await allFiles(out)).length < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  if (exited) {
+    const early = await done
+    t.fail(`warm exited before the signal: ${early.code} ${early.stdout} ${early.stderr}`)
+    return
+  }
   // To the whole group, as Ctrl-C on a terminal: the re-run child gets it twice (directly and
   // relayed by its parent), which must still read as one request to stop cleanly.
   process.kill(-child.pid!, 'SIGINT')
@@ -239,7 +245,7 @@ test('bad presets and options are refused before any work with their typed error
   await makeTree(media, 2)
   const bad = await runCli(['warm', '--source-root', media, '--output-root', out, '--preset', '100x100:fill:.jpg'], { env: ENV })
   t.is(bad.code, 1)
-  t.regex(bad.stderr, /^error: ERR_INVALID_PRESET: Invalid preset "100x100:fill:\.jpg": Expected method one of crop, scale, smart but received "fill"$/m)
+  t.regex(bad.stderr, /^error: ERR_INVALID_PRESET: Invalid preset "100x100:fill:\.jpg": Expected one of crop, scale, smart for method but received "fill" of type string$/m)
   const none = await runCli(['warm', '--source-root', media, '--output-root', out], { env: ENV })
   t.regex(none.stderr, /^error: ERR_INVALID_PRESET: Expected at least one --preset/m)
   const status = await runCli(['warm', '--status'], { env: ENV })

@@ -8,7 +8,7 @@
  */
 import { availableParallelism } from 'node:os'
 
-import { type Command, Option } from 'commander'
+import type { Command } from 'commander'
 
 import { InvalidOptionError } from '../errors.js'
 import type { ServerConfig } from '../server/config.js'
@@ -22,8 +22,8 @@ import { openReport, type WarmReport } from '../warm/report.js'
 import { createCounters, runWarm, type WarmCounters, type WarmFailure } from '../warm/runner.js'
 import { readSourceList, walkSources } from '../warm/sources.js'
 import { warmTasks } from '../warm/tasks.js'
-import { integer, positiveNumber } from '../validate.js'
-import { cliSettings, DEV_KEY_WARNING } from './settings.js'
+import { integer } from '../validate.js'
+import { cliSettings, DEV_KEY_WARNING, settingFlags, settingOptions } from './settings.js'
 
 /** Options of the `warm` command (server settings plus the run's own). */
 export interface WarmCommandOptions extends Partial<ServerConfig> {
@@ -158,20 +158,33 @@ export function positiveInt(name: string) {
   return (value: string): number => integer(name, Number(value), { min: 1, expected: 'positive integer' })
 }
 
+/** The server settings that decide what warm and workers write, and where the locks live. */
+const WARM_SETTINGS = new Set<string>([
+  'sourceRoot',
+  'sourceUrl',
+  'sourceAllowPrivate',
+  'outputRoot',
+  'basePath',
+  'keys',
+  'legacySignatures',
+  'cache',
+  'keyPrefix',
+  'lockTimeout',
+  'trustCache',
+  'quality',
+  'maxSourceBytes',
+  'renderTimeout',
+])
+
 /**
- * Adds the server settings warm and worker share with `serve` (so the outputs and locks match).
+ * Adds `--config` and the server flags that decide outputs and locks, the very options `serve`
+ * has (same names, parsing and environment variables), so warm writes what serve would.
  * @param cmd - the command to extend
  */
 export function addServerSettings(cmd: Command): Command {
+  cmd.option('-c, --config <file>', 'JSON config file with the server settings (use the one serve runs with)')
+  for (const option of settingOptions()) if (WARM_SETTINGS.has(option.attributeName())) cmd.addOption(option)
   return cmd
-    .option('-c, --config <file>', 'JSON config file with the server settings (use the one serve runs with)')
-    .option('--source-root <dir>', 'directory of source images (default: the server setting, media)')
-    .option('--source-url <url>', 'fetch sources from this HTTP origin instead of --source-root')
-    .option('--output-root <dir>', 'directory thumbnails are written to (default: the server setting, thumbnails)')
-    .option('--base-path <path>', 'URL prefix of thumbnails (default /thumbnails/)')
-    .option('--cache <location>', "'memory' or redis://host:port/db: where the render locks live (use serve's)")
-    .option('--lock-timeout <seconds>', 'render lock lifetime and wait limit (default 10)', (v: string) => positiveNumber('--lock-timeout', Number(v)))
-    .option('--trust-cache', 'treat outputs with a thumbnail record as present without a stat')
 }
 
 /** Registers `warm` on the program. */
@@ -197,8 +210,8 @@ export function addWarmCommand(program: Command): void {
       '\nExit status: 0 when every thumbnail exists, 1 when any failed (see --report), 130 when interrupted.\n' +
         'Existing outputs are skipped, so rerunning an interrupted or failed warm only does what is left.',
     )
-    .action(async (opts: WarmCommandOptions) => {
-      await warmCommand(opts)
+    .action(async (opts: WarmCommandOptions, command: Command) => {
+      await warmCommand({ ...opts, ...settingFlags(command) })
     })
 }
 

@@ -19,7 +19,7 @@ import type { WarmJobData, WarmJobResult } from '../warm/queue.js'
 import { createCounters } from '../warm/runner.js'
 import { specFor } from '../warm/tasks.js'
 import { integer } from '../validate.js'
-import { cliSettings, DEV_KEY_WARNING } from './settings.js'
+import { cliSettings, DEV_KEY_WARNING, settingFlags } from './settings.js'
 import { addServerSettings, positiveInt } from './warm.js'
 
 /** Options of the `worker` command. */
@@ -118,7 +118,7 @@ export function addWorkerCommand(program: Command): void {
     .option('--progress-interval <seconds>', 'seconds between progress lines (default 5)', positiveInt('--progress-interval'))
   addServerSettings(cmd)
     .addHelpText('after', '\nThe render locks live on --cache, which defaults to the queue\'s Redis. SIGINT/SIGTERM finish the jobs in flight, then exit.')
-    .action(async (opts: WorkerCommandOptions) => {
-      await workerCommand(opts)
+    .action(async (opts: WorkerCommandOptions, command: Command) => {
+      await workerCommand({ ...opts, ...settingFlags(command) })
     })
 }

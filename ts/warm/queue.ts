@@ -6,6 +6,8 @@
  * BullMQ is an optional peer dependency, imported here only when a queue is used.
  * @module
  */
+import { hostname } from 'node:os'
+
 import type { ConnectionOptions, Job, Queue, Worker } from 'bullmq'
 
 import { hashKey } from '../server/generator.js'
@@ -243,6 +245,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker<WarmJo
     {
       connection: connectionFromUrl(options.url),
       prefix: options.prefix,
+      // Shown as each active job's `processedBy`, so an operator can tell which host holds it.
+      name: `${hostname()}:${process.pid}`,
       concurrency: options.concurrency,
       lockDuration: stalledMs,
       stalledInterval: Math.max(500, stalledMs / 2),

@@ -7,7 +7,8 @@
  * @module
  */
 import { errorCode } from '../fs.js'
-import type { EnsureResult, ThumbnailSpec } from '../server/generator.js'
+import type { ThumbnailSpec } from '../server/contracts.js'
+import type { EnsureResult } from '../server/generator.js'
 import type { WarmTask } from './tasks.js'
 
 /** Live counters of a run (read by the progress display). */

@@ -5,7 +5,7 @@
  * byte, and so is the variant path.
  * @module
  */
-import type { ThumbnailSpec } from '../server/generator.js'
+import type { ThumbnailSpec } from '../server/contracts.js'
 import type { Signer } from '../server/signing.js'
 import { thumbnailUrl } from '../server/url-builder.js'
 import { parseThumbnailPath } from '../server/url.js'
