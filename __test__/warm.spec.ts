@@ -1,3 +1,5 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { copyFile, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
@@ -131,19 +133,24 @@ test('SIGINT stops after the renders in flight: no partial or temp file, and the
   const { media, out } = await setup(t)
   // Big enough sources so the signal lands mid-run. Three jobs need a bigger libuv pool than the
   // default four threads, so the command re-runs itself in a child process.
-  const names = await makeTree(media, 3, 1600)
+  const names = await makeTree(media, 3, 2400)
   for (let i = 3; i < 240; i++) {
     const name = `${['a', 'a/b', 'c d'][i % 3]}/img ${i}.jpg`
     await copyFile(path.join(media, names[i % 3]), path.join(media, name))
     names.push(name)
   }
   const args = warmArgs(media, out, ['--jobs', '3'])
-  const child = spawnCli(args, { env: ENV, ownGroup: true })
+  const child = spawnCli([...args, '--progress-interval', '0.05'], { env: ENV, ownGroup: true })
   const done = collect(child)
   let exited = false
   void done.then(() => (exited = true))
+  // The progress lines (stderr is not a terminal) say how far it got, without walking the tree.
+  let progressed = 0
+  child.stderr!.on('data', (d: Buffer) => {
+    for (const m of d.toString().matchAll(/^warm: (\d+)\//gm)) progressed = Math.max(progressed, Number(m[1]))
+  })
   const deadline = Date.now() + 60_000
-  while (!exited && (await allFiles(out)).length < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  while (!exited && progressed < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
   if (exited) {
     const early = await done
     t.fail(`warm exited before the signal: ${early.code} ${early.stdout} ${early.stderr}`)
@@ -256,4 +263,32 @@ test('bad presets and options are refused before any work with their typed error
   t.is(missing.code, 1)
   t.regex(missing.stderr, /^error: ERR_SOURCE_LIST: Cannot read the source folder .*nope: ENOENT/m)
   t.deepEqual(await allFiles(out), [])
+})
+
+test('warm renders from an HTTP origin, reading the origin listing of source URLs', async (t) => {
+  const { media, out } = await setup(t)
+  const names = await makeTree(media, 4)
+  // The origin: the media folder over HTTP, plus a listing of absolute source URLs.
+  const origin = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x')
+    if (url.pathname === '/listing.txt') {
+      res.end(names.map((n) => `${base}/media/${n.split('/').map(encodeURIComponent).join('/')}`).join('\n') + '\n')
+      return
+    }
+    const file = path.join(media, ...decodeURIComponent(url.pathname.replace(/^\/media\//, '')).split('/'))
+    try {
+      res.end(await readFile(file))
+    } catch {
+      res.statusCode = 404
+      res.end()
+    }
+  })
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => origin.close(() => resolve())))
+  const base = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`
+  const args = ['warm', '--source-url', `${base}/media/`, '--source-allow-private', '--output-root', out, '--list', `${base}/listing.txt`]
+  const r = await runCli([...args, ...PRESETS.flatMap((p) => ['--preset', p.text]), '--json'], { env: ENV })
+  t.is(r.code, 0, r.stderr)
+  t.like(jsonSummary<Summary>(r), { listed: 8, rendered: 8, failed: 0 })
+  for (const name of names) for (const p of PRESETS) t.is((await sharp(outputFile(out, name, p)).metadata()).width, p.width)
 })

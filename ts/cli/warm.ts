@@ -22,7 +22,7 @@ import { openReport, type WarmReport } from '../warm/report.js'
 import { createCounters, runWarm, type WarmCounters, type WarmFailure } from '../warm/runner.js'
 import { readSourceList, walkSources } from '../warm/sources.js'
 import { warmTasks } from '../warm/tasks.js'
-import { integer } from '../validate.js'
+import { integer, positiveNumber } from '../validate.js'
 import { cliSettings, DEV_KEY_WARNING, settingFlags, settingOptions } from './settings.js'
 
 /** Options of the `warm` command (server settings plus the run's own). */
@@ -200,7 +200,9 @@ export function addWarmCommand(program: Command): void {
     .option('-j, --jobs <n>', 'renders in flight (default: the number of cores)', positiveInt('--jobs'))
     .option('--report <file>', 'write every failure as a JSON line (source, preset, output, code, status, message)')
     .option('--no-progress', 'no progress bar or progress lines')
-    .option('--progress-interval <seconds>', 'seconds between progress lines when stderr is not a terminal (default 5)', positiveInt('--progress-interval'))
+    .option('--progress-interval <seconds>', 'seconds between progress lines when stderr is not a terminal (default 5)', (v: string) =>
+      positiveNumber('--progress-interval', Number(v)),
+    )
     .option('--json', 'print the summary as JSON')
     .option('--queue <redis-url>', 'enqueue the thumbnails on BullMQ for `restthumbs worker` processes instead of rendering here (npm install bullmq)')
     .option('--queue-name <name>', 'BullMQ queue name (default warm)')
