@@ -16,6 +16,8 @@ export { RedisCache, REDIS_CACHE_DEFAULTS, type RedisCacheOptions } from './cach
 export { DummyCache } from './cache/dummy.js'
 export { FileCache, FILE_CACHE_DEFAULTS, FILE_CACHE_SUFFIX, type FileCacheOptions } from './cache/file.js'
 export { ChainCache, type ChainCacheOptions } from './cache/chain.js'
+export { MemcachedCache, MEMCACHED_CACHE_DEFAULTS, parseMemcachedServers, type MemcachedCacheOptions } from './cache/memcached.js'
+export { HashRing } from './cache/hash-ring.js'
 export { DatabaseCache, createCacheTable, DATABASE_CACHE_DEFAULTS, DEFAULT_TABLE as DATABASE_CACHE_TABLE, type DatabaseCacheOptions, type CreateCacheTableOptions, type CreateTableResult } from './cache/database.js'
 export { caches, configureCaches, getCache, closeCaches, BUILTIN_BACKENDS, type CacheConfig, type CacheClass } from './cache/registry.js'
 export * from './server/errors.js'
