@@ -18,6 +18,7 @@ export { FileCache, FILE_CACHE_DEFAULTS, FILE_CACHE_SUFFIX, type FileCacheOption
 export { ChainCache, type ChainCacheOptions } from './cache/chain.js'
 export { MemcachedCache, MEMCACHED_CACHE_DEFAULTS, parseMemcachedServers, type MemcachedCacheOptions } from './cache/memcached.js'
 export { HashRing } from './cache/hash-ring.js'
+export { backendForUrl, cacheFromUrl } from './cache/url.js'
 export { DatabaseCache, createCacheTable, DATABASE_CACHE_DEFAULTS, DEFAULT_TABLE as DATABASE_CACHE_TABLE, type DatabaseCacheOptions, type CreateCacheTableOptions, type CreateTableResult } from './cache/database.js'
 export { caches, configureCaches, getCache, closeCaches, BUILTIN_BACKENDS, type CacheConfig, type CacheClass } from './cache/registry.js'
 export * from './server/errors.js'

@@ -1,10 +1,12 @@
 /**
- * The `restthumbs` command line: `serve`, `thumbnail`, `url` and `nginx-config`.
+ * The `restthumbs` command line: `serve`, `thumbnail`, `url`, `nginx-config` and `createcachetable`.
  * @module
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 
 import { SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
+import { DEFAULT_TABLE } from '../cache/database.js'
+import { createCacheTableCommand } from './createcachetable.js'
 import { nginxConfig } from './nginx-config.js'
 import { serveCommand } from './serve.js'
 import { cliSettings } from './settings.js'
@@ -57,7 +59,10 @@ export function buildProgram(): Command {
       ]),
     )
     .option('--sendfile-base <path>', `internal nginx location for X-Accel-Redirect (default ${SERVER_DEFAULTS.sendfileBase})`)
-    .option('--cache <location>', `'memory' or redis://host:port/db (default ${SERVER_DEFAULTS.cache})`)
+    .option(
+      '--cache <location>',
+      `'memory', redis://host:port/db, postgres://…, sqlite:path or memcached://h1:11211,h2:11211 (default ${SERVER_DEFAULTS.cache})`,
+    )
     .addOption(
       new Option('--waiter <mode>', `what a request does while another renders the same thumbnail (default ${SERVER_DEFAULTS.waiter})`).choices([
         'wait',
@@ -124,6 +129,16 @@ export function buildProgram(): Command {
           standaloneDir: opts.standalone,
         }),
       )
+    })
+  program
+    .command('createcachetable')
+    .description("create DatabaseCache tables and their index, like Django's createcachetable (existing tables are left alone)")
+    .argument('[tables...]', `table names (default: the location's ?table=, else ${DEFAULT_TABLE})`)
+    .option('--cache <location>', 'postgres://user@host/db or sqlite:path (default: the configured cache, e.g. RESTTHUMBS_CACHE)')
+    .option('-c, --config <file>', 'JSON config file with server settings')
+    .option('--dry-run', 'print the SQL instead of running it')
+    .action(async (tables: string[], opts: { cache?: string; config?: string; dryRun?: boolean }) => {
+      for (const line of await createCacheTableCommand(tables, opts)) process.stdout.write(`${line}\n`)
     })
   return program
 }

@@ -94,7 +94,8 @@ export interface ServerConfig {
    */
   retryAfter: number
   /**
-   * Cache for locks, negative entries and thumbnail records: `'memory'` or a `redis://` URL.
+   * Cache for locks, negative entries and thumbnail records: `'memory'`, or a `redis://`,
+   * `postgres://`, `sqlite:path` or `memcached://host:port,…` URL.
    * @default 'memory'
    */
   cache: string

@@ -10,6 +10,7 @@ import { BaseCache } from '../cache/base.js'
 import { MemoryCache } from '../cache/memory.js'
 import { RedisCache } from '../cache/redis.js'
 import { ThumbnailCache } from '../cache/thumbnails.js'
+import { backendForUrl, cacheFromUrl } from '../cache/url.js'
 
 import { RestthumbsError } from '../errors.js'
 import { ConfigError, resolveConfig, type ServerConfig } from './config.js'
@@ -338,6 +339,13 @@ function createCache(config: Readonly<ServerConfig>): BaseCache {
     // the cross-process lock) instead of reading "not locked, yet cannot lock" forever.
     return new RedisCache({ location: config.cache, keyPrefix: config.keyPrefix, timeout: null, strict: true })
   }
-  throw new ConfigError(`Expected 'memory' or a redis:// URL for cache but received ${JSON.stringify(config.cache)}`)
+  if (backendForUrl(config.cache)) {
+    // Same policy as Redis; a database table must not cull live locks, hence the high bound.
+    const table = /^(postgres|sqlite)/.test(config.cache) ? { maxEntries: 100_000 } : {}
+    return cacheFromUrl(config.cache, { keyPrefix: config.keyPrefix, timeout: null, strict: true, ...table })
+  }
+  throw new ConfigError(
+    `Expected 'memory' or a redis://, postgres://, sqlite: or memcached:// URL for cache but received ${JSON.stringify(config.cache)}`,
+  )
 }
 

@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import test from 'ava'
+
+import {
+  DatabaseCache,
+  InvalidOptionError,
+  MemcachedCache,
+  RedisCache,
+  cacheFromUrl,
+  caches,
+  closeCaches,
+  configureCaches,
+  getCache,
+} from '../ts/index.js'
+import { startMemcached } from './helpers/memcached.js'
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+const ENTRY = `import('${path.join(ROOT, 'ts', 'cli', 'main.ts')}').then((m) => m.main(['node', 'restthumbs', ...process.argv.slice(1)]))`
+const REGISTER = import.meta.resolve('@oxc-node/core/register')
+const dir = mkdtempSync(path.join(tmpdir(), 'restthumbs-url-'))
+const quiet = { warn: () => {}, info: () => {} }
+test.after.always(() => rmSync(dir, { recursive: true, force: true }))
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RESTTHUMBS_')))
+  const child = spawn(process.execPath, ['--import', REGISTER, '--input-type=module', '-e', ENTRY, '--', ...args], {
+    env: { ...clean, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stderr += d))
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
+}
+
+test('cache URLs pick their backend', (t) => {
+  t.true(cacheFromUrl('redis://127.0.0.1:6379/0') instanceof RedisCache)
+  t.true(cacheFromUrl('postgres://u@h/db') instanceof DatabaseCache)
+  t.true(cacheFromUrl('sqlite:x.db') instanceof DatabaseCache)
+  const mc = cacheFromUrl('memcached://h1:11211,h2:11212') as MemcachedCache
+  t.deepEqual(mc.servers, ['h1:11211', 'h2:11212'])
+  t.throws(() => cacheFromUrl('mysql://h/db'), { instanceOf: InvalidOptionError })
+})
+
+test('configureCaches and getCache accept URL backends and the database/memcached names', async (t) => {
+  const server = await startMemcached()
+  t.teardown(async () => {
+    await closeCaches()
+    configureCaches({ default: { backend: 'memory' } })
+    await server.stop()
+  })
+  const sqlite = `sqlite:${path.join(dir, 'registry.db')}`
+  configureCaches({
+    default: { backend: `memcached://${server.address}`, options: { logger: quiet } },
+    named: { backend: 'memcached', location: server.address, keyPrefix: 'named' },
+    db: { backend: 'database', location: sqlite, options: { table: 'reg' } },
+    dburl: { backend: `${sqlite}?table=reg2` },
+  })
+  t.true(caches.default instanceof MemcachedCache)
+  await caches.default.set('k', 'via url')
+  t.is(await caches.get('default').get('k'), 'via url')
+  t.is(await caches.get('named').get('k'), undefined, 'its own prefix')
+  const db = caches.get('db') as DatabaseCache
+  t.is(db.table, 'reg')
+  await db.createTable()
+  await db.set('k', 1)
+  t.is(await db.get('k'), 1)
+  t.is((caches.get('dburl') as DatabaseCache).table, 'reg2')
+  const adhoc = await getCache(`memcached://${server.address}`, { keyPrefix: '' })
+  t.teardown(() => adhoc.close())
+  t.is(await adhoc.get('k'), 'via url')
+})
+
+test('restthumbs createcachetable creates, reports existing tables and prints SQL in a dry run', async (t) => {
+  const location = `sqlite:${path.join(dir, 'cli.db')}`
+  const dry = await cli(['createcachetable', '--cache', location, '--dry-run'])
+  t.is(dry.code, 0, dry.stderr)
+  t.regex(dry.stdout, /CREATE TABLE IF NOT EXISTS "restthumbs_cache"[^]*CREATE INDEX IF NOT EXISTS "restthumbs_cache_expires"/)
+  const first = await cli(['createcachetable', 'one', 'two'], { RESTTHUMBS_CACHE: location })
+  t.is(first.code, 0, first.stderr)
+  t.is(first.stdout, "Cache table 'one' created.\nCache table 'two' created.\n")
+  const again = await cli(['createcachetable', 'one', '--cache', location])
+  t.is(again.stdout, "Cache table 'one' already exists.\n")
+  const cache = new DatabaseCache({ location, table: 'two' })
+  t.teardown(() => cache.close())
+  await cache.set('k', 'v')
+  t.is(await cache.get('k'), 'v')
+  const wrong = await cli(['createcachetable', '--cache', 'redis://127.0.0.1:6379/0'])
+  t.is(wrong.code, 1)
+  t.regex(wrong.stderr, /ERR_CONFIG: createcachetable needs a postgres:\/\/… or sqlite:path cache location/)
+  const help = await cli(['--help'])
+  t.regex(help.stdout, /^ {2}createcachetable /m)
+})
