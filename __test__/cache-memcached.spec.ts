@@ -9,8 +9,10 @@ import { runCacheConformance } from './helpers/cache-conformance.js'
 import { startMemcached, type TestMemcached } from './helpers/memcached.js'
 
 const quiet = { warn: () => {}, info: () => {} }
-// Three servers with room for the suite's 5 MB values.
-const trio = Promise.all([startMemcached(['-I', '8m']), startMemcached(['-I', '8m']), startMemcached(['-I', '8m'])])
+// Three servers with room for the suite's 5 MB values; with 8 MB slab pages the default 64 MB
+// would be only eight pages, and items of other sizes would be evicted to make room.
+const big = ['-I', '8m', '-m', '512']
+const trio = Promise.all([startMemcached(big), startMemcached(big), startMemcached(big)])
 trio.catch(() => {})
 test.after.always(async () => Promise.all((await trio).map((s) => s.stop())))
 

@@ -132,3 +132,23 @@ export function tableSql(dialect: 'postgres' | 'sqlite', table: string): string[
     `CREATE INDEX IF NOT EXISTS "${table}_expires" ON "${table}" ("expires")`,
   ]
 }
+
+// Node's and pg's connection errors, and SQLSTATE classes that mean "the server cannot serve
+// now": 08 connection, 53 resources, 57P shutdown, 40001/40P01 serialization/deadlock.
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN'])
+const TRANSIENT_SQLSTATE = /^(08|53|57P|40001|40P01)/
+const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/
+const PG_TRANSIENT_MESSAGE = /timeout|Connection terminated|Client has encountered a connection error|ended by the server/i
+
+/**
+ * Whether a driver error means "the database cannot serve now" (connection lost, timeout,
+ * shutdown, lock contention) rather than a bug or a missing table.
+ * @param err - what pg or better-sqlite3 threw
+ */
+export function isTransientDatabaseError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && (NET_CODES.has(code) || TRANSIENT_SQLITE.test(code))) return true
+  // pg puts the SQLSTATE in `code` for server errors; its own client errors have no code.
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_SQLSTATE.test(code)
+  return err instanceof Error && code === undefined && PG_TRANSIENT_MESSAGE.test(err.message)
+}

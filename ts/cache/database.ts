@@ -1,15 +1,14 @@
 /**
- * `DatabaseCache`: Django's `db` backend on PostgreSQL (`pg`) or SQLite (`better-sqlite3`), and
- * `createCacheTable` (Django's `manage.py createcachetable`).
+ * `DatabaseCache`: Django's `db` backend on PostgreSQL (`pg`) or SQLite (`better-sqlite3`).
  * @module
  */
-import { InvalidOptionError } from '../errors.js'
 import { integer, mergeDefaults } from '../validate.js'
 import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import {
   DEFAULT_TABLE,
   NEVER,
   checkTableName,
+  isTransientDatabaseError,
   parseDatabaseLocation,
   type CreateTableResult,
   type CullPolicy,
@@ -75,13 +74,6 @@ export const DATABASE_CACHE_DEFAULTS: Readonly<Required<Pick<DatabaseCacheOption
   connectTimeout: 1000,
   commandTimeout: 2000,
 })
-
-// Node's and pg's connection errors, and SQLSTATE classes that mean "the server cannot serve
-// now": 08 connection, 53 resources, 57P shutdown, 40001/40P01 serialization/deadlock.
-const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN'])
-const TRANSIENT_SQLSTATE = /^(08|53|57P|40001|40P01)/
-const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/
-const PG_TRANSIENT_MESSAGE = /timeout|Connection terminated|Client has encountered a connection error|ended by the server/i
 
 async function openDriver(o: Settings, table: string): Promise<SqlDriver> {
   const where = parseDatabaseLocation(o.location)
@@ -177,12 +169,7 @@ export class DatabaseCache extends BaseCache {
   }
 
   protected override isUnavailable(err: unknown): boolean {
-    if (err instanceof CacheUnavailableError) return true
-    const code = (err as { code?: unknown })?.code
-    if (typeof code === 'string' && (NET_CODES.has(code) || TRANSIENT_SQLITE.test(code))) return true
-    // pg puts the SQLSTATE in `code` for server errors; its own client errors have no code.
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_SQLSTATE.test(code)
-    return err instanceof Error && code === undefined && PG_TRANSIENT_MESSAGE.test(err.message)
+    return err instanceof CacheUnavailableError || isTransientDatabaseError(err)
   }
 
   private decode(key: string, value: Buffer): unknown {
@@ -307,40 +294,5 @@ export class DatabaseCache extends BaseCache {
     this.driver = undefined
     this.opening = undefined
     await d?.close()
-  }
-}
-
-/** Options of {@link createCacheTable}. */
-export interface CreateCacheTableOptions {
-  /** `postgres://…` or `sqlite:path` (may end in `?table=name`). */
-  location: string
-  /**
-   * The table to create.
-   * @default 'restthumbs_cache', or the location's `?table=`
-   */
-  table?: string
-  /**
-   * Only return the SQL, touching nothing (Django's `--dry-run`).
-   * @default false
-   */
-  dryRun?: boolean
-}
-
-/**
- * Creates a cache table and its expiry index, like Django's `manage.py createcachetable`:
- * idempotent (an existing table is left alone and reported with `created: false`), in one
- * transaction.
- * @throws {@link InvalidOptionError} for a bad location or table name; `CacheDriverMissingError`
- * when the driver is not installed; the database's error when it cannot be reached
- */
-export async function createCacheTable(options: CreateCacheTableOptions): Promise<CreateTableResult> {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError(`Expected an object with location for options but received ${String(options)}`)
-  }
-  const cache = new DatabaseCache({ location: options.location, table: options.table })
-  try {
-    return await cache.createTable(options.dryRun ?? false)
-  } finally {
-    await cache.close()
   }
 }

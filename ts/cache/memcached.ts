@@ -13,6 +13,7 @@ import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import { loadDriver } from './driver.js'
 import { CacheKeyNotFoundError, CacheSerializationError, CacheUnavailableError, CacheValueError } from './errors.js'
 import { HashRing } from './hash-ring.js'
+import { TOMBSTONE, exptime, pack, parseMemcachedServers } from './memcached-format.js'
 import { dumpKeys } from './memcached-keys.js'
 import type { BaseCacheOptions } from './options.js'
 import { deserialize, serialize } from './serialize.js'
@@ -54,8 +55,6 @@ type Settings = MemcachedCacheOptions & Required<Pick<MemcachedCacheOptions, Def
 export const MEMCACHED_CACHE_DEFAULTS: Readonly<Required<Pick<MemcachedCacheOptions, DefaultedOption | 'location'>>> =
   Object.freeze({ location: 'memcached://127.0.0.1:11211', connectTimeout: 1000, commandTimeout: 1000, retryTimeout: 1000 })
 
-// Memcached reads an expiry over 30 days as an absolute Unix time.
-const MAX_RELATIVE_EXPIRY = 2592000
 // Compare-and-swap retries before a contended incr/touch gives up.
 const CAS_ATTEMPTS = 100
 // Memcached's replies to a conditional store; anything else from the server is an outage.
@@ -76,51 +75,6 @@ interface Item {
   expiresAt: number | null
   cas: string
 }
-
-/**
- * Parses a server list: `memcached://h1:p1,h2:p2`, `h1:p1;h2:p2`, or an array.
- * @throws {@link InvalidOptionError}
- */
-export function parseMemcachedServers(location: unknown): Array<{ host: string; port: number }> {
-  const list = Array.isArray(location)
-    ? location
-    : typeof location === 'string'
-      ? location.replace(/^memcached:\/\//, '').split(/[;,]/)
-      : undefined
-  const servers = list?.map((s) => {
-    const m = typeof s === 'string' ? /^\s*([^\s:]+|\[[^\]]+\]):(\d{1,5})\s*$/.exec(s) : null
-    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined
-    return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) }
-  })
-  if (!servers || servers.length === 0 || servers.some((s) => s === undefined)) {
-    throw new InvalidOptionError(
-      `Expected memcached://host:port[,host:port…] for location but received ${JSON.stringify(location)} of type ${typeof location}`,
-    )
-  }
-  return servers as Array<{ host: string; port: number }>
-}
-
-/** Memcached's expiry field for a time to live: seconds, absolute past 30 days, 0 = never. */
-function exptime(ttl: Ttl): number {
-  if (ttl === null) return 0
-  const seconds = Math.max(1, Math.ceil(ttl / 1000))
-  return seconds > MAX_RELATIVE_EXPIRY ? Math.floor(Date.now() / 1000) + seconds : seconds
-}
-
-/**
- * Stored bytes: an 8-byte absolute expiry in epoch ms (0 = never), then the serialized value.
- * Memcached's own expiry has whole-second steps; the header makes sub-second timeouts exact and
- * lets `incr`, `touch` and `incrVersion` keep the remaining time to live.
- */
-function pack(body: Buffer, expiresAt: number): Buffer {
-  const out = Buffer.allocUnsafe(8 + body.length)
-  out.writeDoubleBE(expiresAt, 0)
-  body.copy(out, 8)
-  return out
-}
-
-// Written by deleteIfEquals through CAS: already expired, so every read misses it.
-const TOMBSTONE = pack(Buffer.alloc(0), 1)
 
 /**
  * Memcached backend. Keys follow memcached's rules (at most 250 bytes, no spaces or control

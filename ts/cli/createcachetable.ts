@@ -3,7 +3,8 @@
  * `manage.py createcachetable` (idempotent; `--dry-run` prints the SQL).
  * @module
  */
-import { DEFAULT_TABLE, createCacheTable } from '../cache/database.js'
+import { DEFAULT_TABLE } from '../cache/database-driver.js'
+import { createCacheTable } from '../cache/database-table.js'
 import { parseDatabaseLocation } from '../cache/database-driver.js'
 import { ConfigError, resolveConfig } from '../server/config.js'
 

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 
 import { SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
-import { DEFAULT_TABLE } from '../cache/database.js'
+import { DEFAULT_TABLE } from '../cache/database-driver.js'
 import { createCacheTableCommand } from './createcachetable.js'
 import { nginxConfig } from './nginx-config.js'
 import { serveCommand } from './serve.js'
