@@ -70,7 +70,14 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
   const data = join(dir, 'data')
   const [initCmd, initArgs] = asPostgres(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'])
-  const init = spawnSync(initCmd, initArgs, { encoding: 'utf8' })
+  // Asynchronous: initdb takes seconds, and a blocked event loop would stall every other test.
+  const init = await new Promise<{ status: number | null; stderr: string; error?: Error }>((resolve) => {
+    const child = spawn(initCmd, initArgs, { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d.toString()))
+    child.once('error', (error) => resolve({ status: null, stderr, error }))
+    child.once('exit', (status) => resolve({ status, stderr }))
+  })
   if (init.error || init.status !== 0) {
     await rm(dir, { recursive: true, force: true })
     throw new Error(`initdb failed (${init.error?.message ?? init.status}): ${init.stderr} — ${INSTALL_HINT}`)

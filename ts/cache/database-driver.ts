@@ -22,8 +22,8 @@ export interface CullPolicy {
  * transaction; expiry is compared against the `now` the caller passes.
  */
 export interface SqlDriver {
-  /** The row at `key`, expired or not. */
-  get(key: string): Promise<CacheRow | undefined>
+  /** The row at `key`, expired or not (synchronous drivers may return it directly). */
+  get(key: string): CacheRow | undefined | Promise<CacheRow | undefined>
   /** Rows for the keys that exist. */
   getMany(keys: string[]): Promise<Map<string, CacheRow>>
   /** Upsert, culling first when the table holds more than `maxEntries` rows (Django's `_base_set`). */

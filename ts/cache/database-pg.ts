@@ -48,8 +48,14 @@ function row(r: RawRow | undefined): CacheRow | undefined {
   return r === undefined ? undefined : { value: r.value, expires: Number(r.expires) }
 }
 
+/** Writes between two exact row counts (see `PostgresDriver.mustCount`). */
+const RECOUNT_EVERY = 100
+
 class PostgresDriver implements SqlDriver {
   private readonly sql: Record<string, { name: string; text: string }>
+  /** Rows in the table as this process last counted them, plus its own inserts since. */
+  private rows: number | undefined
+  private sinceCount = 0
 
   constructor(
     private readonly pool: Pg.Pool,
@@ -62,8 +68,11 @@ class PostgresDriver implements SqlDriver {
     const statements: Record<string, string> = {
       get: `SELECT value, expires FROM ${t} WHERE cache_key = $1`,
       getMany: `SELECT cache_key, value, expires FROM ${t} WHERE cache_key = ANY($1)`,
-      set: `${upsert} RETURNING (SELECT count(*) FROM ${t}) AS n`,
-      add: `${upsert} WHERE ${t}.expires <= $4 RETURNING (SELECT count(*) FROM ${t}) AS n`,
+      set: `${upsert} RETURNING (SELECT count(*) FROM ${t}) AS n, (xmax = 0) AS inserted`,
+      add: `${upsert} WHERE ${t}.expires <= $4 RETURNING (SELECT count(*) FROM ${t}) AS n, (xmax = 0) AS inserted`,
+      // Without the count: `xmax = 0` tells a new row from an updated one, for the estimate.
+      setFast: `${upsert} RETURNING (xmax = 0) AS inserted`,
+      addFast: `${upsert} WHERE ${t}.expires <= $4 RETURNING (xmax = 0) AS inserted`,
       touch: `UPDATE ${t} SET expires = $1 WHERE cache_key = $2 AND expires > $3`,
       delete: `DELETE FROM ${t} WHERE cache_key = $1 RETURNING expires`,
       deleteMany: `DELETE FROM ${t} WHERE cache_key = ANY($1)`,
@@ -123,18 +132,43 @@ class PostgresDriver implements SqlDriver {
     return new Map(r.rows.map((x) => [x.cache_key, { value: x.value, expires: Number(x.expires) }]))
   }
 
-  async set(key: string, value: Buffer, expires: number, now: number, policy: CullPolicy): Promise<void> {
-    const r = await this.q<{ n: string }>('set', [key, value, expires])
+  /**
+   * Whether this write must count the table: the first one, every {@link RECOUNT_EVERY}th, and
+   * any once the estimate reaches `maxEntries`. Counting every write, as Django does, is a full
+   * scan per `set`; between counts the estimate follows this process's own inserts and deletes,
+   * so a single writer culls exactly when Django would, and several writers at most
+   * `RECOUNT_EVERY` writes each later.
+   */
+  private mustCount(policy: CullPolicy): boolean {
+    return this.rows === undefined || this.rows >= policy.maxEntries || this.sinceCount >= RECOUNT_EVERY
+  }
+
+  /** Runs an upsert (`set` or `add`), counting and culling when due; false when nothing was written. */
+  private async write(op: 'set' | 'add', values: unknown[], key: string, now: number, policy: CullPolicy): Promise<boolean> {
+    if (!this.mustCount(policy)) {
+      const r = await this.q<{ inserted: boolean }>(`${op}Fast`, values)
+      this.sinceCount++
+      if (r.rows[0]?.inserted && this.rows !== undefined) this.rows++
+      return r.rows.length > 0
+    }
+    const r = await this.q<{ n: string; inserted: boolean }>(op, values)
+    if (r.rows.length === 0) return false
     const n = Number(r.rows[0].n)
-    if (n > policy.maxEntries) await this.cull(n, now, policy, key)
+    this.sinceCount = 0
+    this.rows = n + (r.rows[0].inserted ? 1 : 0)
+    if (n > policy.maxEntries) {
+      this.rows = undefined
+      await this.cull(n, now, policy, key)
+    }
+    return true
+  }
+
+  async set(key: string, value: Buffer, expires: number, now: number, policy: CullPolicy): Promise<void> {
+    await this.write('set', [key, value, expires], key, now, policy)
   }
 
   async add(key: string, value: Buffer, expires: number, now: number, policy: CullPolicy): Promise<boolean> {
-    const r = await this.q<{ n: string }>('add', [key, value, expires, now])
-    if (r.rows.length === 0) return false
-    const n = Number(r.rows[0].n)
-    if (n > policy.maxEntries) await this.cull(n, now, policy, key)
-    return true
+    return this.write('add', [key, value, expires, now], key, now, policy)
   }
 
   async touch(key: string, expires: number, now: number): Promise<boolean> {
@@ -143,15 +177,19 @@ class PostgresDriver implements SqlDriver {
 
   async delete(key: string, now: number): Promise<boolean> {
     const r = await this.q<{ expires: string }>('delete', [key])
+    if (r.rows.length > 0 && this.rows !== undefined) this.rows--
     return r.rows.length > 0 && Number(r.rows[0].expires) > now
   }
 
   async deleteMany(keys: string[]): Promise<void> {
+    this.rows = undefined
     await this.q('deleteMany', [keys])
   }
 
   async deleteIfEquals(key: string, value: Buffer, now: number): Promise<boolean> {
-    return ((await this.q('deleteIfEquals', [key, value, now])).rowCount ?? 0) > 0
+    const deleted = ((await this.q('deleteIfEquals', [key, value, now])).rowCount ?? 0) > 0
+    if (deleted && this.rows !== undefined) this.rows--
+    return deleted
   }
 
   async incrInteger(key: string, delta: number, now: number): Promise<number | undefined> {
@@ -183,6 +221,7 @@ class PostgresDriver implements SqlDriver {
   }
 
   async clear(): Promise<void> {
+    this.rows = undefined
     await this.pool.query(`DELETE FROM "${this.table}"`).catch((err: unknown) => {
       throw this.explain(err)
     })

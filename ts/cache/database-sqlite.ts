@@ -51,8 +51,17 @@ export async function openSqlite(options: SqliteDriverOptions): Promise<SqlDrive
   return new SqliteDriver(db, options.table)
 }
 
+type Tx<A extends unknown[], R> = BetterSqlite3.Transaction<(...args: A) => R>
+
+interface Transactions {
+  set: Tx<[string, Buffer, number, number, CullPolicy], void>
+  add: Tx<[string, Buffer, number, number, CullPolicy], boolean>
+  update: Tx<[string, number, (value: Buffer) => Buffer], Buffer | undefined>
+}
+
 class SqliteDriver implements SqlDriver {
   private prepared: Statements | undefined
+  private txs: Transactions | undefined
 
   constructor(
     private readonly db: Database,
@@ -111,7 +120,32 @@ class SqliteDriver implements SqlDriver {
     if (row) s.dropBelow.run(row.cache_key)
   }
 
-  async get(key: string): Promise<CacheRow | undefined> {
+  /** Write transactions, made once: `BEGIN IMMEDIATE` takes the write lock before reading. */
+  private tx(): Transactions {
+    if (this.txs) return this.txs
+    const s = this.s()
+    this.txs = {
+      set: this.db.transaction((key: string, value: Buffer, expires: number, now: number, policy: CullPolicy) => {
+        this.cull(now, policy)
+        s.set.run(key, value, expires)
+      }),
+      add: this.db.transaction((key: string, value: Buffer, expires: number, now: number, policy: CullPolicy) => {
+        this.cull(now, policy)
+        return s.add.run(key, value, expires, now).changes > 0
+      }),
+      update: this.db.transaction((key: string, now: number, change: (value: Buffer) => Buffer) => {
+        const row = s.get.get(key) as CacheRow | undefined
+        if (row === undefined || row.expires <= now) return undefined
+        const next = change(row.value)
+        s.write.run(next, key)
+        return next
+      }),
+    }
+    return this.txs
+  }
+
+  /** Synchronous: the cache skips a promise per read. */
+  get(key: string): CacheRow | undefined {
     return this.s().get.get(key) as CacheRow | undefined
   }
 
@@ -129,23 +163,11 @@ class SqliteDriver implements SqlDriver {
   }
 
   async set(key: string, value: Buffer, expires: number, now: number, policy: CullPolicy): Promise<void> {
-    const s = this.s()
-    this.db
-      .transaction(() => {
-        this.cull(now, policy)
-        s.set.run(key, value, expires)
-      })
-      .immediate()
+    this.tx().set.immediate(key, value, expires, now, policy)
   }
 
   async add(key: string, value: Buffer, expires: number, now: number, policy: CullPolicy): Promise<boolean> {
-    const s = this.s()
-    return this.db
-      .transaction(() => {
-        this.cull(now, policy)
-        return s.add.run(key, value, expires, now).changes > 0
-      })
-      .immediate()
+    return this.tx().add.immediate(key, value, expires, now, policy)
   }
 
   async touch(key: string, expires: number, now: number): Promise<boolean> {
@@ -169,16 +191,7 @@ class SqliteDriver implements SqlDriver {
   }
 
   async update(key: string, now: number, change: (value: Buffer) => Buffer): Promise<Buffer | undefined> {
-    const s = this.s()
-    return this.db
-      .transaction(() => {
-        const row = s.get.get(key) as CacheRow | undefined
-        if (row === undefined || row.expires <= now) return undefined
-        const next = change(row.value)
-        s.write.run(next, key)
-        return next
-      })
-      .immediate()
+    return this.tx().update.immediate(key, now, change)
   }
 
   async clear(): Promise<void> {
@@ -199,6 +212,7 @@ class SqliteDriver implements SqlDriver {
 
   async close(): Promise<void> {
     this.prepared = undefined
+    this.txs = undefined
     if (this.db.open) this.db.close()
   }
 }

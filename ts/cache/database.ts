@@ -10,6 +10,7 @@ import {
   checkTableName,
   isTransientDatabaseError,
   parseDatabaseLocation,
+  type CacheRow,
   type CreateTableResult,
   type CullPolicy,
   type SqlDriver,
@@ -185,25 +186,48 @@ export class DatabaseCache extends BaseCache {
     return ttl === null ? NEVER : Date.now() + Math.max(1, Math.ceil(ttl))
   }
 
+  /** A live row's value, or undefined (expired, corrupt). */
+  private live(key: string, row: CacheRow | undefined): unknown {
+    return row === undefined || row.expires <= Date.now() ? undefined : this.decode(key, row.value)
+  }
+
   /**
    * @internal Expired rows are misses. Unlike Django's `get_many` they are not deleted here: a
    * delete racing a fresh `set` could remove the new value; culling and writes replace them.
+   * Not `async`: a synchronous driver (SQLite) answers without a promise of its own.
    */
-  override async _getEntry(key: string): Promise<CacheEntry | undefined> {
-    const row = await this.run('get', (d) => d.get(key), undefined)
-    if (row === undefined || row.expires <= Date.now()) return undefined
-    const value = this.decode(key, row.value)
-    return value === undefined ? undefined : { value, expiresAt: row.expires >= NEVER ? null : row.expires }
+  override _get(key: string): Promise<unknown> {
+    const d = this.driver
+    let row: CacheRow | undefined | Promise<CacheRow | undefined>
+    try {
+      row = d === undefined ? this.open().then((drv) => drv.get(key)) : d.get(key)
+    } catch (err) {
+      row = Promise.reject(err)
+    }
+    if (!(row instanceof Promise)) {
+      if (this.outage) this.recovered()
+      return Promise.resolve(this.live(key, row))
+    }
+    return row.then(
+      (r) => {
+        if (this.outage) this.recovered()
+        return this.live(key, r)
+      },
+      (err: unknown) => this.failed('database get', err, undefined),
+    )
   }
 
   /** @internal */
-  override async _get(key: string): Promise<unknown> {
-    return (await this._getEntry(key))?.value
+  override async _getEntry(key: string): Promise<CacheEntry | undefined> {
+    const row = await this.run('get', (d) => Promise.resolve(d.get(key)), undefined)
+    const value = this.live(key, row)
+    if (row === undefined || value === undefined) return undefined
+    return { value, expiresAt: row.expires >= NEVER ? null : row.expires }
   }
 
   /** @internal */
   override async _has(key: string): Promise<boolean> {
-    const row = await this.run('has', (d) => d.get(key), undefined)
+    const row = await this.run('has', (d) => Promise.resolve(d.get(key)), undefined)
     return row !== undefined && row.expires > Date.now()
   }
 
