@@ -59,6 +59,7 @@ export const MEMCACHED_CACHE_DEFAULTS: Readonly<Required<Pick<MemcachedCacheOpti
 const CAS_ATTEMPTS = 100
 // Memcached's replies to a conditional store; anything else from the server is an outage.
 const REPLIES = new Set(['NOT_STORED', 'EXISTS', 'NOT_FOUND'])
+const TOO_LARGE = /too large/i
 
 interface Node {
   name: string
@@ -134,10 +135,28 @@ export class MemcachedCache extends BaseCache {
     return this.opening
   }
 
-  /** Runs a command on the server owning `key` (or `index`) under the per-server outage policy. */
-  private on<T>(target: string | number, what: string, op: (c: MemcacheClient) => Promise<T>, fallback: T): Promise<T> {
+  /**
+   * Runs a command on the server owning `key` (or `index`) under the per-server outage policy.
+   * `map` shapes a success; memcached's NOT_STORED / EXISTS / NOT_FOUND replies give `fallback`,
+   * and a value over the item size deletes the key (Django's `set`) and gives `fallback` too.
+   */
+  private on<T>(target: string | number, what: string, op: (c: MemcacheClient) => Promise<T>, fallback: T): Promise<T>
+  private on<T, R>(
+    target: string | number,
+    what: string,
+    op: (c: MemcacheClient) => Promise<T>,
+    fallback: R,
+    map: (value: T) => R,
+  ): Promise<R>
+  private on<T, R>(
+    target: string | number,
+    what: string,
+    op: (c: MemcacheClient) => Promise<T>,
+    fallback: R,
+    map?: (value: T) => R,
+  ): Promise<R> {
     const i = typeof target === 'number' ? target : this.ring.lookup(target)
-    const run = (nodes: Node[]): Promise<T> => {
+    const run = (nodes: Node[]): Promise<R> => {
       const node = nodes[i]
       if (node.deadUntil > Date.now()) {
         const down = new CacheUnavailableError(`memcached ${node.name} is down`)
@@ -155,12 +174,22 @@ export class MemcachedCache extends BaseCache {
             node.down = false
             this.logger.info(`MemcachedCache server ${node.name} recovered`)
           }
-          return value
+          return map ? map(value) : (value as unknown as R)
         },
-        (err: unknown) => this.serverFailed(node, what, err, fallback),
+        (err: unknown) => {
+          if (err instanceof Error && REPLIES.has(err.message)) return fallback
+          if (err instanceof Error && TOO_LARGE.test(err.message) && typeof target === 'string') return this.tooLarge(target, fallback)
+          return this.serverFailed(node, what, err, fallback)
+        },
       )
     }
     return this.nodes ? run(this.nodes) : this.open().then(run)
+  }
+
+  /** Django deletes the key when memcached refuses a value, so no stale value stays behind. */
+  private tooLarge<R>(key: string, fallback: R): Promise<R> {
+    this.logger.warn(`MemcachedCache: the value for '${key}' is over the server's item size; not cached`)
+    return this._delete(key).then(() => fallback)
   }
 
   /** Per server rather than the base's one flag: one dead server must not flap the log. */
@@ -183,8 +212,7 @@ export class MemcachedCache extends BaseCache {
     if (!(err instanceof Error)) return false
     const bug = err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError
     if (bug || err instanceof CacheSerializationError || err instanceof InvalidOptionError) return false
-    // "object too large" is about the value, not the server: `_set` handles it.
-    return !REPLIES.has(err.message) && !err.message.startsWith('CLIENT_ERROR') && !/too large/i.test(err.message)
+    return !REPLIES.has(err.message) && !err.message.startsWith('CLIENT_ERROR') && !TOO_LARGE.test(err.message)
   }
 
   private decode(key: string, raw: unknown, cas: unknown): Item | undefined {
@@ -200,20 +228,30 @@ export class MemcachedCache extends BaseCache {
   }
 
   private item(key: string, withCas = false): Promise<Item | undefined> {
-    return this.on(key, 'get', (c) => (withCas ? c.gets<Buffer>(key) : c.get<Buffer>(key)), undefined).then((r) =>
-      r === undefined ? undefined : this.decode(key, r.value, r.casUniq),
+    return this.on(
+      key,
+      'get',
+      (c) => (withCas ? c.gets<Buffer>(key) : c.get<Buffer>(key)),
+      undefined,
+      (r): Item | undefined => (r === undefined ? undefined : this.decode(key, r.value, r.casUniq)),
     )
   }
 
   /** Stores with `cmd`; false on memcached's NOT_STORED / EXISTS / NOT_FOUND. */
   private store(cmd: 'set' | 'add' | 'cas', key: string, bytes: Buffer, ttl: Ttl, cas?: string): Promise<boolean> {
-    const options = { lifetime: exptime(ttl), ...(cas === undefined ? {} : { casUniq: cas }) }
-    return this.on(key, cmd, (c) => c.store(cmd, key, bytes, options).then(() => true, replyFalse), false)
+    const options = cas === undefined ? { lifetime: exptime(ttl) } : { lifetime: exptime(ttl), casUniq: cas }
+    return this.on(key, cmd, (c) => c.store(cmd, key, bytes, options), false, stored)
   }
 
-  /** @internal */
-  override async _get(key: string): Promise<unknown> {
-    return (await this.item(key))?.value
+  /** @internal Not `async`: one promise hop over the client's. */
+  override _get(key: string): Promise<unknown> {
+    return this.on(
+      key,
+      'get',
+      (c) => c.get<Buffer>(key),
+      undefined,
+      (r): unknown => (r === undefined ? undefined : this.decode(key, r.value, undefined)?.value),
+    )
   }
 
   /** @internal */
@@ -245,15 +283,14 @@ export class MemcachedCache extends BaseCache {
   }
 
   /** @internal A value over the item size is not stored and the key is deleted (Django). */
-  override async _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
-    const bytes = pack(serialize(value), ttl === null ? 0 : Date.now() + ttl)
+  override _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
+    let bytes: Buffer
     try {
-      await this.store('set', key, bytes, ttl)
+      bytes = pack(serialize(value), ttl === null ? 0 : Date.now() + ttl)
     } catch (err) {
-      if (!/too large/i.test((err as Error).message)) throw err
-      this.logger.warn(`MemcachedCache: value for '${key}' (${bytes.length} bytes) is over the server's item size; not cached`)
-      await this._delete(key)
+      return Promise.reject(err)
     }
+    return this.on(key, 'set', (c) => c.store('set', key, bytes, { lifetime: exptime(ttl) }), undefined, nothing)
   }
 
   /** @internal Memcached's atomic `add`; an item whose header says expired is replaced by CAS. */
@@ -269,13 +306,13 @@ export class MemcachedCache extends BaseCache {
   /** @internal */
   override async _delete(key: string): Promise<boolean> {
     const live = (await this.item(key)) !== undefined
-    const deleted = await this.on(key, 'delete', (c) => c.delete(key).then(() => true, replyFalse), false)
+    const deleted = await this.on(key, 'delete', (c) => c.delete(key), false, stored)
     return live && deleted
   }
 
   /** @internal */
   override async _deleteMany(keys: string[]): Promise<void> {
-    await Promise.all(keys.map((k) => this.on(k, 'delete', (c) => c.delete(k).then(() => true, replyFalse), false)))
+    await Promise.all(keys.map((k) => this.on(k, 'delete', (c) => c.delete(k), false, stored)))
   }
 
   /** Compare-and-swap loop: `change` maps a live item to new bytes and a time to live. */
@@ -336,7 +373,7 @@ export class MemcachedCache extends BaseCache {
         }
         const keys = await this.on(i, 'clear', () => dumpKeys(node.host, node.port, this.settings.commandTimeout * 10), [])
         const mine = keys.filter((k) => k.startsWith(`${this.keyPrefix}:`))
-        await Promise.all(mine.map((k) => this.on(i, 'clear', (c) => c.delete(k).then(() => true, replyFalse), false)))
+        await Promise.all(mine.map((k) => this.on(i, 'clear', (c) => c.delete(k), false, stored)))
       }),
     )
   }
@@ -350,8 +387,11 @@ export class MemcachedCache extends BaseCache {
   }
 }
 
-/** Memcached's negative replies to a store or delete become `false`; other errors propagate. */
-function replyFalse(err: unknown): false {
-  if (err instanceof Error && REPLIES.has(err.message)) return false
-  throw err
+/** A command that succeeded stored (or deleted) something. */
+function stored(): boolean {
+  return true
+}
+
+function nothing(): undefined {
+  return undefined
 }
