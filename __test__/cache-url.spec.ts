@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -8,6 +10,10 @@ import test from 'ava'
 
 import {
   DatabaseCache,
+  Signer,
+  createCacheTable,
+  createThumbnailHandler,
+  thumbnailUrl,
   InvalidOptionError,
   MemcachedCache,
   RedisCache,
@@ -96,4 +102,51 @@ test('restthumbs createcachetable creates, reports existing tables and prints SQ
   t.regex(wrong.stderr, /ERR_CONFIG: createcachetable needs a postgres:\/\/… or sqlite:path cache location/)
   const help = await cli(['--help'])
   t.regex(help.stdout, /^ {2}createcachetable /m)
+})
+
+test('the thumbnail server takes its lock and record cache from memcached:// and sqlite: URLs', async (t) => {
+  const server = await startMemcached()
+  t.teardown(() => server.stop())
+  const sqlite = `sqlite:${path.join(dir, 'server.db')}`
+  await createCacheTable({ location: sqlite })
+  const signer = new Signer({ keys: ['url-spec-key'] })
+  for (const cache of [`memcached://${server.address}`, sqlite]) {
+    const handler = createThumbnailHandler({
+      keys: ['url-spec-key'],
+      sourceRoot: path.join(ROOT, 'media'),
+      outputRoot: path.join(dir, `out-${cache.slice(0, 6)}`),
+      cache,
+      logger: { error: () => undefined },
+    })
+    const http = createServer((req, res) => handler(req, res))
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
+    t.teardown(async () => {
+      await new Promise((r) => http.close(r))
+      await handler.close()
+    })
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}${thumbnailUrl('sunset.jpg', '64x64', 'crop', '.jpg', { signer, baseUrl: '/thumbnails' })}`
+    const res = await fetch(url)
+    t.is(res.status, 200, cache)
+    t.is(res.headers.get('content-type'), 'image/jpeg')
+    t.true((await res.arrayBuffer()).byteLength > 100)
+  }
+  // Both backends really received the server's records and locks.
+  const Sqlite = (await import('better-sqlite3')).default
+  const raw = new Sqlite(path.join(dir, 'server.db'), { readonly: true })
+  t.teardown(() => raw.close())
+  t.true((raw.prepare('SELECT count(*) AS n FROM restthumbs_cache').get() as { n: number }).n > 0, 'rows in the sqlite table')
+  const stats = await new Promise<string>((resolve, reject) => {
+    const sock = connect({ host: '127.0.0.1', port: server.port })
+    let out = ''
+    sock.on('error', reject)
+    sock.on('connect', () => sock.write('stats\r\n'))
+    sock.on('data', (d) => {
+      out += d.toString()
+      if (out.endsWith('END\r\n')) {
+        sock.destroy()
+        resolve(out)
+      }
+    })
+  })
+  t.true(Number(/STAT total_items (\d+)/.exec(stats)?.[1]) > 0, 'items written to memcached')
 })
