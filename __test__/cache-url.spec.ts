@@ -23,6 +23,8 @@ import {
   configureCaches,
   getCache,
 } from '../ts/index.js'
+import { loadDriver } from '../ts/cache/driver.js'
+import { CacheDriverMissingError } from '../ts/index.js'
 import { startMemcached } from './helpers/memcached.js'
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -149,4 +151,15 @@ test('the thumbnail server takes its lock and record cache from memcached:// and
     })
   })
   t.true(Number(/STAT total_items (\d+)/.exec(stats)?.[1]) > 0, 'items written to memcached')
+})
+
+test('a missing driver package fails with the npm install command that fixes it', async (t) => {
+  const err = await t.throwsAsync(loadDriver('restthumbs-no-such-driver', 'DatabaseCache with a postgres:// location'), {
+    instanceOf: CacheDriverMissingError,
+  })
+  t.is(err?.code, 'ERR_CACHE_DRIVER_MISSING')
+  t.is(
+    err?.message,
+    "DatabaseCache with a postgres:// location needs the 'restthumbs-no-such-driver' package; install it with: npm install restthumbs-no-such-driver",
+  )
 })
