@@ -21,6 +21,8 @@ import { startPostgres } from './helpers/postgres.js'
 const server = startPostgres()
 server.catch(() => {})
 const quiet = { warn: () => {}, info: () => {} }
+// Generous limits: on a loaded machine a slow query must not pass for an outage (a dropped write).
+const patient = { connectTimeout: 10_000, commandTimeout: 10_000 }
 const dir = mkdtempSync(join(tmpdir(), 'restthumbs-sqlite-'))
 const sqliteUrl = `sqlite:${join(dir, 'cache.db')}`
 test.after.always(async () => {
@@ -36,12 +38,12 @@ function table(ns: string): string {
 runCacheConformance('database-postgres', async (ns, options) => {
   const location = (await server).url
   await createCacheTable({ location, table: table(ns) })
-  return new DatabaseCache({ location, table: table(ns), keyPrefix: ns, logger: quiet, maxEntries: 10_000, ...options })
+  return new DatabaseCache({ location, table: table(ns), keyPrefix: ns, logger: quiet, maxEntries: 10_000, ...patient, ...options })
 })
 
 runCacheConformance('database-sqlite', async (ns, options) => {
   await createCacheTable({ location: sqliteUrl, table: table(ns) })
-  return new DatabaseCache({ location: sqliteUrl, table: table(ns), keyPrefix: ns, logger: quiet, maxEntries: 10_000, ...options })
+  return new DatabaseCache({ location: sqliteUrl, table: table(ns), keyPrefix: ns, logger: quiet, maxEntries: 10_000, ...patient, ...options })
 })
 
 async function locations(): Promise<Array<[string, string]>> {
@@ -82,7 +84,7 @@ test('bad locations and table names are rejected before connecting', (t) => {
 test('culling removes the lexicographically smallest keys as Django does', async (t) => {
   for (const [name, location] of await locations()) {
     await createCacheTable({ location, table: `cull_${name}` })
-    const cache = new DatabaseCache({ location, table: `cull_${name}`, maxEntries: 9, cullFrequency: 3, logger: quiet })
+    const cache = new DatabaseCache({ location, table: `cull_${name}`, maxEntries: 9, cullFrequency: 3, logger: quiet, ...patient })
     t.teardown(() => cache.close())
     for (let i = 0; i < 10; i++) await cache.set(`k0${i}`, i, 1000)
     // 10 rows > 9: the next write culls 10 // 3 = 3 smallest keys first.
@@ -99,7 +101,7 @@ test('Django cull counts: 49 sets into MAX_ENTRIES 30 leave 29, with CULL_FREQUE
     for (const [freq, expected] of [[3, 29], [0, 18]]) {
       const tbl = `cullcount_${name}_${freq}`
       await createCacheTable({ location, table: tbl })
-      const cache = new DatabaseCache({ location, table: tbl, maxEntries: 30, cullFrequency: freq, logger: quiet })
+      const cache = new DatabaseCache({ location, table: tbl, maxEntries: 30, cullFrequency: freq, logger: quiet, ...patient })
       for (let i = 1; i < 50; i++) await cache.set(`cull${i}`, 'value', 1000)
       const keys = Array.from({ length: 49 }, (_, i) => `cull${i + 1}`)
       t.is((await cache.getMany(keys)).size, expected, `${name} cullFrequency ${freq}`)
@@ -111,7 +113,7 @@ test('Django cull counts: 49 sets into MAX_ENTRIES 30 leave 29, with CULL_FREQUE
 test('expired rows are misses and culled before live ones', async (t) => {
   for (const [name, location] of await locations()) {
     await createCacheTable({ location, table: `exp_${name}` })
-    const cache = new DatabaseCache({ location, table: `exp_${name}`, maxEntries: 3, logger: quiet })
+    const cache = new DatabaseCache({ location, table: `exp_${name}`, maxEntries: 3, logger: quiet, ...patient })
     t.teardown(() => cache.close())
     await cache.set('a_short', 1, 0.2)
     await cache.set('b_short', 2, 0.2)
@@ -127,7 +129,7 @@ test('expired rows are misses and culled before live ones', async (t) => {
 test('concurrent adds and incrs from many connections are atomic (postgres)', async (t) => {
   const location = (await server).url
   await createCacheTable({ location, table: 'race' })
-  const caches = Array.from({ length: 4 }, () => new DatabaseCache({ location, table: 'race', poolSize: 8, logger: quiet }))
+  const caches = Array.from({ length: 4 }, () => new DatabaseCache({ location, table: 'race', poolSize: 8, logger: quiet, ...patient }))
   t.teardown(() => Promise.all(caches.map((c) => c.close())))
   const wins = await Promise.all(Array.from({ length: 40 }, (_, i) => caches[i % 4].add('lock', `t${i}`, 30)))
   t.is(wins.filter(Boolean).length, 1)
@@ -139,7 +141,7 @@ test('concurrent adds and incrs from many connections are atomic (postgres)', as
 
 test('stored rows hold serialized bytes and epoch-ms expiries', async (t) => {
   await createCacheTable({ location: sqliteUrl, table: 'raw_rows' })
-  const cache = new DatabaseCache({ location: sqliteUrl, table: 'raw_rows', logger: quiet })
+  const cache = new DatabaseCache({ location: sqliteUrl, table: 'raw_rows', logger: quiet, ...patient })
   t.teardown(() => cache.close())
   const before = Date.now()
   await cache.set('n', 42, 60)
@@ -156,7 +158,7 @@ test('stored rows hold serialized bytes and epoch-ms expiries', async (t) => {
 test('sqlite: several processes add and incr on one file safely', async (t) => {
   const file = join(dir, 'multi.db')
   await createCacheTable({ location: `sqlite:${file}`, table: 'multi' })
-  const main = new DatabaseCache({ location: `sqlite:${file}`, table: 'multi', logger: quiet })
+  const main = new DatabaseCache({ location: `sqlite:${file}`, table: 'multi', logger: quiet, ...patient })
   t.teardown(() => main.close())
   await main.set('n', 0, 60)
   const worker = join(import.meta.dirname, 'helpers', 'sqlite-worker.ts')
@@ -192,7 +194,7 @@ test('an unreachable postgres is a miss (logged once), or CacheUnavailableError 
 test('the raw table can be read with plain pg (bytea value, bigint expiry)', async (t) => {
   const location = (await server).url
   await createCacheTable({ location, table: 'plain' })
-  const cache = new DatabaseCache({ location, table: 'plain', keyPrefix: 'p', logger: quiet })
+  const cache = new DatabaseCache({ location, table: 'plain', keyPrefix: 'p', logger: quiet, ...patient })
   const client = new pg.Client(location)
   await client.connect()
   t.teardown(async () => {

@@ -240,7 +240,7 @@ test('a large body streams into the cache in parts while it is sent, and is repl
 
 test('large pages fit memcached items: parts stay under the 1 MB item size', async (t) => {
   const server = await startMemcached()
-  const cache = new MemcachedCache({ location: `memcached://${server.address}`, logger: quiet })
+  const cache = new MemcachedCache({ location: `memcached://${server.address}`, logger: quiet, commandTimeout: 10_000 })
   t.teardown(async () => {
     await cache.close()
     await server.stop()

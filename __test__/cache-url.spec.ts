@@ -65,8 +65,8 @@ test('configureCaches and getCache accept URL backends and the database/memcache
   })
   const sqlite = `sqlite:${path.join(dir, 'registry.db')}`
   configureCaches({
-    default: { backend: `memcached://${server.address}`, options: { logger: quiet } },
-    named: { backend: 'memcached', location: server.address, keyPrefix: 'named' },
+    default: { backend: `memcached://${server.address}`, options: { logger: quiet, commandTimeout: 10_000 } },
+    named: { backend: 'memcached', location: server.address, keyPrefix: 'named', options: { commandTimeout: 10_000 } },
     db: { backend: 'database', location: sqlite, options: { table: 'reg' } },
     dburl: { backend: `${sqlite}?table=reg2` },
   })

@@ -8,19 +8,20 @@ import type { BaseCache } from './base.js'
 import { DatabaseCache } from './database.js'
 import { MemcachedCache } from './memcached.js'
 import { RedisCache } from './redis.js'
+import type { CacheClass } from './registry.js'
 
-const SCHEMES: ReadonlyArray<[RegExp, new (options: Record<string, unknown>) => BaseCache]> = [
-  [/^rediss?:\/\//, RedisCache as never],
-  [/^postgres(ql)?:\/\//, DatabaseCache as never],
-  [/^sqlite:/, DatabaseCache as never],
-  [/^memcached:\/\//, MemcachedCache as never],
+const SCHEMES: ReadonlyArray<[RegExp, CacheClass]> = [
+  [/^rediss?:\/\//, RedisCache as unknown as CacheClass],
+  [/^postgres(ql)?:\/\//, DatabaseCache as unknown as CacheClass],
+  [/^sqlite:/, DatabaseCache as unknown as CacheClass],
+  [/^memcached:\/\//, MemcachedCache as unknown as CacheClass],
 ]
 
 /**
  * The backend class a cache URL names, or undefined when it is not a cache URL.
  * @param location - e.g. `memcached://h1:11211,h2:11211`
  */
-export function backendForUrl(location: unknown): (new (options: Record<string, unknown>) => BaseCache) | undefined {
+export function backendForUrl(location: unknown): CacheClass | undefined {
   if (typeof location !== 'string') return undefined
   return SCHEMES.find(([scheme]) => scheme.test(location))?.[1]
 }
