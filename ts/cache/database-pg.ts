@@ -123,8 +123,14 @@ class PostgresDriver implements SqlDriver {
     if (cut.rows.length > 0) await this.q('dropBelow', [cut.rows[0].cache_key, keep])
   }
 
+  /** One promise hop over pg's: the row and a clear missing-table error in the same callback. */
   get(key: string): Promise<CacheRow | undefined> {
-    return this.q<RawRow>('get', [key]).then((r) => row(r.rows[0]))
+    return this.pool.query<RawRow>({ ...this.sql.get, values: [key] }).then(
+      (r) => row(r.rows[0]),
+      (err: unknown) => {
+        throw this.explain(err)
+      },
+    )
   }
 
   async getMany(keys: string[]): Promise<Map<string, CacheRow>> {
