@@ -30,9 +30,12 @@ export function absoluteUri(req: PageRequest): string {
   return `${scheme}://${req.headers.host ?? 'localhost'}${req.originalUrl ?? req.url ?? '/'}`
 }
 
-/** `views.decorators.cache.cache_header.<prefix>.<md5(url)>`: where the Vary header list is kept. */
-export function cacheHeaderKey(keyPrefix: string, req: PageRequest): string {
-  return `views.decorators.cache.cache_header.${keyPrefix}.${md5(absoluteUri(req))}`
+/**
+ * `views.decorators.cache.cache_header.<prefix>.<md5(url)>`: where the Vary header list is kept.
+ * @param urlHash - the URL's MD5 when the caller already has it
+ */
+export function cacheHeaderKey(keyPrefix: string, req: PageRequest, urlHash = md5(absoluteUri(req))): string {
+  return `views.decorators.cache.cache_header.${keyPrefix}.${urlHash}`
 }
 
 /** A WSGI `META` name (`HTTP_ACCEPT_ENCODING`) as a node header name (`accept-encoding`). */
@@ -40,8 +43,17 @@ function headerName(meta: string): string {
   return meta.replace(/^HTTP_/, '').toLowerCase().replace(/_/g, '-')
 }
 
-/** `views.decorators.cache.cache_page.<prefix>.<method>.<md5(url)>.<md5(header values)>` */
-export function pageKey(req: PageRequest, method: string, headerList: readonly string[], keyPrefix: string): string {
+/**
+ * `views.decorators.cache.cache_page.<prefix>.<method>.<md5(url)>.<md5(header values)>`
+ * @param urlHash - the URL's MD5 when the caller already has it
+ */
+export function pageKey(
+  req: PageRequest,
+  method: string,
+  headerList: readonly string[],
+  keyPrefix: string,
+  urlHash = md5(absoluteUri(req)),
+): string {
   const ctx = createHash('md5')
   for (const meta of headerList) {
     const raw = req.headers[headerName(meta)]
@@ -55,7 +67,7 @@ export function pageKey(req: PageRequest, method: string, headerList: readonly s
     ctx.update(data)
     ctx.update(',')
   }
-  return `views.decorators.cache.cache_page.${keyPrefix}.${method}.${md5(absoluteUri(req))}.${ctx.digest('hex')}`
+  return `views.decorators.cache.cache_page.${keyPrefix}.${method}.${urlHash}.${ctx.digest('hex')}`
 }
 
 /**
@@ -67,8 +79,9 @@ export function pageKey(req: PageRequest, method: string, headerList: readonly s
  * @param method - the method part of the key
  */
 export async function getCacheKey(req: PageRequest, cache: BaseCache, keyPrefix = '', method = 'GET'): Promise<string | undefined> {
-  const headerList = await cache.get<string[]>(cacheHeaderKey(keyPrefix, req))
-  return Array.isArray(headerList) ? pageKey(req, method, headerList, keyPrefix) : undefined
+  const urlHash = md5(absoluteUri(req))
+  const headerList = await cache.get<string[]>(cacheHeaderKey(keyPrefix, req, urlHash))
+  return Array.isArray(headerList) ? pageKey(req, method, headerList, keyPrefix, urlHash) : undefined
 }
 
 /**
@@ -90,8 +103,9 @@ export async function learnCacheKey(
   const headerList = varyHeaders(vary)
     .map((h) => `HTTP_${h.toUpperCase().replace(/-/g, '_')}`)
     .sort()
-  await cache.set(cacheHeaderKey(keyPrefix, req), headerList, timeout)
-  return pageKey(req, req.method ?? 'GET', headerList, keyPrefix)
+  const urlHash = md5(absoluteUri(req))
+  await cache.set(cacheHeaderKey(keyPrefix, req, urlHash), headerList, timeout)
+  return pageKey(req, req.method ?? 'GET', headerList, keyPrefix, urlHash)
 }
 
 /** The field names of a `Vary` header, without duplicates (case-insensitive). */

@@ -117,8 +117,9 @@ async function lookup(req: PageRequest, cache: BaseCache, keyPrefix: string): Pr
     }
     if (page === undefined || key === undefined) return { update: true }
     // A cache may drop any write (eviction, item size): replay only a page whose parts are all in.
+    if (!page.parts) return { page, key, update: false }
     const found = page
-    const parts = await Promise.all(Array.from({ length: page.parts ?? 0 }, (_, i) => cache.has(partKey(key as string, found, i))))
+    const parts = await Promise.all(Array.from({ length: page.parts }, (_, i) => cache.has(partKey(key as string, found, i))))
     return parts.every(Boolean) ? { page, key, update: false } : { update: true }
   } catch (err) {
     cache.logger.warn('cachePage: cache lookup failed; serving uncached', err)
