@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything restthumbs needs on a fresh Debian machine with Node 20 and Rust, then
 # builds it. Idempotent: each step is skipped when its result is already there.
-#   - Debian packages: nasm (SIMD for libjpeg), redis-server and nginx (used by the tests)
+#   - Debian packages: nasm (SIMD for libjpeg), redis-server, nginx, postgresql and memcached
+#     (the last four are started by the tests)
 #   - npm dependencies (npm ci, from package-lock.json)
 #   - the Rust core (release build) and the TypeScript (dist/)
 set -euo pipefail
@@ -11,6 +12,8 @@ need=()
 command -v nasm >/dev/null || need+=(nasm)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+command -v memcached >/dev/null || need+=(memcached)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   sudo_cmd=(); [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
