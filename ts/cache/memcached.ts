@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { MemcacheClient } from 'memcache-client'
 
-import { InvalidOptionError } from '../errors.js'
+import { InvalidOptionError, RestthumbsError } from '../errors.js'
 import { integer, mergeDefaults } from '../validate.js'
 import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import { loadDriver } from './driver.js'
@@ -107,6 +107,11 @@ export class MemcachedCache extends BaseCache {
     this.ring = new HashRing(this.servers)
     this.ownsServers = o.ownsServers ?? this.keyPrefix === ''
     this.settings = o
+  }
+
+  /** Memcached refuses such keys, so here they raise (Django's memcached backends do the same). */
+  override validateKey(key: string): void {
+    this.rejectInvalidKey(key)
   }
 
   private open(): Promise<Node[]> {
@@ -209,7 +214,8 @@ export class MemcachedCache extends BaseCache {
 
   protected override isUnavailable(err: unknown): boolean {
     if (err instanceof CacheUnavailableError) return true
-    if (!(err instanceof Error)) return false
+    // Our own typed errors (bad key, missing key for incr, not a number) are answers, not outages.
+    if (err instanceof RestthumbsError || !(err instanceof Error)) return false
     const bug = err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError
     if (bug || err instanceof CacheSerializationError || err instanceof InvalidOptionError) return false
     return !REPLIES.has(err.message) && !err.message.startsWith('CLIENT_ERROR') && !TOO_LARGE.test(err.message)
