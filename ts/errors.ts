@@ -87,3 +87,15 @@ export class AbortError extends RestthumbsError {
     super('ERR_ABORTED', message, { ...options, status: 503 })
   }
 }
+
+/**
+ * The native binding could not be loaded: the platform package (`restthumbs-<platform>`) is not
+ * installed, or its binary does not load here. The message names the package and the command
+ * that fixes it. Only the parts of restthumbs that need the Rust core throw it.
+ */
+export class NativeBindingError extends RestthumbsError {
+  /** @param message - what is missing and how to install it; @param options - the loader's error */
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_NATIVE_BINDING', message, options)
+  }
+}
