@@ -22,10 +22,13 @@ const require = createRequire(import.meta.url)
 
 type Binding = typeof import('../binding.cjs')
 let loaded: Binding | undefined
+let failure: unknown
 
 /** Loads the binding once; a failure names the missing platform package and the fix. */
 function load(): Binding {
   if (loaded) return loaded
+  // A failed load is not retried: each attempt walks node_modules for every candidate package.
+  if (failure) throw failure
   try {
     loaded = require('../binding.cjs') as Binding
   } catch (err) {
@@ -36,7 +39,8 @@ function load(): Binding {
     } catch {
       installed = false
     }
-    throw bindingLoadError(err, (require('../package.json') as { version: string }).version, installed)
+    failure = bindingLoadError(err, (require('../package.json') as { version: string }).version, installed)
+    throw failure
   }
   return loaded
 }
