@@ -20,7 +20,8 @@ import { bindingLoadError, platformSuffix } from './platform.js'
 
 const require = createRequire(import.meta.url)
 
-type Binding = typeof import('../binding.cjs')
+/** The type of the generated napi-rs loader (`binding.d.cts`). */
+export type Binding = typeof import('../binding.cjs')
 let loaded: Binding | undefined
 let failure: unknown
 
