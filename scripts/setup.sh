@@ -25,5 +25,5 @@ fi
 
 echo "setup: building the Rust core (release)"
 bash scripts/build-native.sh
-echo "setup: compiling TypeScript"
-npx tsc -p tsconfig.json
+echo "setup: compiling TypeScript (ESM with tsc, CommonJS bundle with esbuild)"
+npm run build:ts --silent

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, lint (rustfmt, clippy, tsc), cargo test, then ava.
+# The whole test suite: set up, lint (rustfmt, clippy, tsc), cargo test, ava, then the clean install.
 # Redis and nginx are started by the tests themselves on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +13,6 @@ echo "test: cargo test"
 cargo test --quiet
 echo "test: ava"
 npx ava
+# The install a user gets: packed tarballs into a fresh project, no Rust/nasm/C compiler on PATH.
+echo "test: clean install from the packed tarballs"
+node scripts/install-test.mjs
