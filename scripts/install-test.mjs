@@ -135,6 +135,11 @@ thumbnail(readFileSync('media/mandelbrot.jpg'), { width: 90, height: 90, method:
   inApp(['--no-experimental-require-module', '-e', cjs])
   await checkImage(readFileSync(join(app, 'cjs.jpg')), 'jpeg', 90, 90, "require('restthumbs') with require(esm) off")
 
+  // Nothing heavy at import time: undici's WebAssembly parser reserves more address space than a
+  // 3 GiB limit allows, so importing it eagerly would kill both lines below.
+  const limited = "ulimit -v 3145728 && node --input-type=module -e \"await import('restthumbs')\" && node -e \"require('restthumbs')\" && echo imported"
+  check(run('bash', ['-c', limited], { cwd: app, env }).trim() === 'imported', 'import and require under a 3 GiB address-space limit (no WebAssembly at import)')
+
   const npx = (args) => run('npx', ['--no-install', 'restthumbs', ...args], { cwd: app, env })
   check(npx(['--version']).trim() === pkg.version, `npx restthumbs --version prints ${pkg.version}`)
   check(/Usage: restthumbs/.test(npx(['--help'])), 'npx restthumbs --help')
