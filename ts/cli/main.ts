@@ -2,30 +2,13 @@
  * The `restthumbs` command line: `serve`, `thumbnail`, `url` and `nginx-config`.
  * @module
  */
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, Option } from 'commander'
 
-import { SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
-import { nginxConfig } from './nginx-config.js'
+import { nginxConfig } from '../server/nginx-config.js'
 import { serveCommand } from './serve.js'
-import { cliSettings } from './settings.js'
+import { cliSettings, settingFlags, settingOptions } from './settings.js'
 import { thumbnailCommand } from './thumbnail.js'
 import { urlCommand } from './url.js'
-
-function int(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`Expected non-negative integer for ${name} but received ${value}`)
-    return n
-  }
-}
-
-function positive(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`Expected positive number for ${name} but received ${value}`)
-    return n
-  }
-}
 
 /** Builds the commander program (exported so tests can run it in process). */
 export function buildProgram(): Command {
@@ -36,44 +19,17 @@ export function buildProgram(): Command {
       'after',
       '\nSettings come from (lowest first) defaults, --config <file.json>, RESTTHUMBS_* environment\n' +
         'variables (e.g. RESTTHUMBS_PORT, RESTTHUMBS_KEYS=k1,k2, RESTTHUMBS_CACHE=redis://host:6379/0),\n' +
-        'then flags.',
+        'then flags. `restthumbs serve --help` lists every setting with its flag and variable.',
     )
 
-  program
+  const serve = program
     .command('serve')
     .description('run the thumbnail server (default: memory cache, sources in media/, output in thumbnails/)')
     .option('-c, --config <file>', 'JSON config file with server settings')
-    .option('-p, --port <port>', `TCP port (env RESTTHUMBS_PORT, default ${SERVER_DEFAULTS.port})`, int('port'))
-    .option('--host <host>', `interface to listen on (default ${SERVER_DEFAULTS.host})`)
-    .option('--base-path <path>', `URL prefix of thumbnails (default ${SERVER_DEFAULTS.basePath})`)
-    .option('--source-root <dir>', `directory of source images (default ${SERVER_DEFAULTS.sourceRoot})`)
-    .option('--source-url <url>', 'fetch sources from this HTTP origin instead of --source-root')
-    .option('--output-root <dir>', `directory thumbnails are written to (default ${SERVER_DEFAULTS.outputRoot})`)
-    .addOption(
-      new Option('--response-mode <mode>', `how files are sent (default ${SERVER_DEFAULTS.responseMode})`).choices([
-        'stream',
-        'nginx',
-        'apache',
-      ]),
-    )
-    .option('--sendfile-base <path>', `internal nginx location for X-Accel-Redirect (default ${SERVER_DEFAULTS.sendfileBase})`)
-    .option('--cache <location>', `'memory' or redis://host:port/db (default ${SERVER_DEFAULTS.cache})`)
-    .addOption(
-      new Option('--waiter <mode>', `what a request does while another renders the same thumbnail (default ${SERVER_DEFAULTS.waiter})`).choices([
-        'wait',
-        '503',
-        '404',
-      ]),
-    )
-    .option('--lock-timeout <seconds>', `render lock lifetime and wait limit (default ${SERVER_DEFAULTS.lockTimeout})`, positive('lock-timeout'))
-    .option('--max-age <seconds>', `Cache-Control max-age of thumbnails (default ${SERVER_DEFAULTS.maxAge})`, int('max-age'))
-    .option('--trust-cache', 'serve warm hits from cached records without a stat of the file')
-    .option('--no-access-log', 'do not print one line per request')
-    .action(async (opts: Partial<ServerConfig> & { config?: string; accessLog?: boolean }) => {
-      // commander sets accessLog=true by default for --no-access-log; only pass it when negated.
-      const { accessLog, ...rest } = opts
-      await serveCommand({ ...rest, ...(accessLog === false ? { accessLog: false } : {}) })
-    })
+  for (const option of settingOptions()) serve.addOption(option)
+  serve.action(async (opts: { config?: string }, command: Command) => {
+    await serveCommand({ ...settingFlags(command), config: opts.config })
+  })
 
   program
     .command('thumbnail')

@@ -11,7 +11,9 @@ import path from 'node:path'
 import cliProgress from 'cli-progress'
 
 import { InvalidOptionError } from '../errors.js'
-import { nativeRenderer, type RenderInfo } from '../server/generator.js'
+import { integer, oneOf } from '../validate.js'
+import type { RenderInfo } from '../server/contracts.js'
+import { nativeRenderer } from '../server/renderer.js'
 import { parseMethod, parseSize } from '../server/url.js'
 
 /** Options of the `thumbnail` command. */
@@ -30,12 +32,15 @@ export interface ThumbnailCommandOptions {
 
 /** One rendered file. */
 export interface ThumbnailCommandResult extends RenderInfo {
+  /** The input file. */
   input: string
+  /** The file written. */
   output: string
 }
 
 const IMAGE = /\.(jpe?g|png|webp|gif)$/i
-const EXT: Record<string, string> = { jpeg: '.jpg', png: '.png', webp: '.webp' }
+const FORMATS = ['jpeg', 'png', 'webp'] as const
+const EXT: Record<(typeof FORMATS)[number], string> = { jpeg: '.jpg', png: '.png', webp: '.webp' }
 const FORMAT_OF: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
 
 /** Expands directories (recursively) and `*`/`?` patterns in the last path segment. */
@@ -83,14 +88,10 @@ export async function thumbnailCommand(args: string[], options: ThumbnailCommand
   if (inputs.length === 0) throw new InvalidOptionError('Expected at least one input image but the inputs matched none')
   const { width, height } = parseSize(options.size ?? '256x256')
   const method = parseMethod(options.method ?? 'crop')
-  const quality = Number(options.quality ?? 85)
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
-    throw new InvalidOptionError(`Expected integer between 1 and 100 for quality but received ${String(options.quality)}`)
-  }
+  const quality = integer('quality', Number(options.quality ?? 85), { min: 1, max: 100 })
   const outExt = path.extname(output).toLowerCase()
   const single = inputs.length === 1 && FORMAT_OF[outExt] !== undefined
-  const format = options.format ?? FORMAT_OF[outExt] ?? 'jpeg'
-  if (!EXT[format]) throw new InvalidOptionError(`Expected format one of jpeg, png, webp but received ${JSON.stringify(format)}`)
+  const format = oneOf('format', options.format ?? FORMAT_OF[outExt] ?? 'jpeg', FORMATS)
   const jobs = inputs.map((input) => ({
     input,
     output: single ? output : path.join(output, path.basename(input, path.extname(input)) + EXT[format]),

@@ -6,7 +6,10 @@
  */
 import { readFileSync } from 'node:fs'
 
-import { RestthumbsError } from '../errors.js'
+import { bool, type ErrorFactory, integer, invalidOption, mergeDefaults, oneOf, positiveNumber, string } from '../validate.js'
+import { ConfigError } from './errors.js'
+
+export { ConfigError }
 
 /** How a response carries the thumbnail bytes (restthumbnails' `THUMBNAILS_RESPONSE_BACKEND`). */
 export type ResponseMode = 'stream' | 'nginx' | 'apache'
@@ -15,7 +18,7 @@ export type ResponseMode = 'stream' | 'nginx' | 'apache'
  * What a request does while another worker renders the same thumbnail.
  * - `'wait'`: poll until the file exists (up to `lockTimeout`), then serve it.
  * - `'503'`: answer 503 with `Retry-After`.
- * - `'404'`: the seed's behaviour, 404 with never-cache headers.
+ * - `'404'`: django-restthumbnails' behaviour, 404 with never-cache headers.
  */
 export type WaiterMode = 'wait' | '503' | '404'
 
@@ -63,7 +66,7 @@ export interface ServerConfig {
    */
   keys: string[]
   /**
-   * Accept restthumbnails' SHA-1 `salted_hmac` secrets as well, for URLs minted by the seed.
+   * Accept restthumbnails' SHA-1 `salted_hmac` secrets as well, for URLs minted by django-restthumbnails.
    * @default false
    */
   legacySignatures: boolean
@@ -94,7 +97,9 @@ export interface ServerConfig {
    */
   retryAfter: number
   /**
-   * Cache for locks, negative entries and thumbnail records: `'memory'` or a `redis://` URL.
+   * Cache for locks, negative entries and thumbnail records: `'memory'`, a `redis://` (or
+   * `rediss://`) URL, or the name of an alias configured with `configureCaches()` (shared with
+   * the rest of the app, so the handler does not close it).
    * @default 'memory'
    */
   cache: string
@@ -182,17 +187,11 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   accessLog: true,
 })
 
-/** A setting has the wrong type or an out-of-range value. */
-export class ConfigError extends RestthumbsError {
-  /** @param message - expected vs received, naming the setting */
-  constructor(message: string) {
-    super('ERR_CONFIG', message, { status: 500 })
-  }
-}
+/** The type of a setting: how it is parsed from text and checked. */
+export type SettingKind = 'string' | 'int' | 'number' | 'bool' | 'list' | readonly string[]
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | readonly string[]
-
-const KINDS: { [K in keyof ServerConfig]: Kind } = {
+/** The kind of every setting, in the order `--help` lists them. */
+export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }> = Object.freeze({
   host: 'string',
   port: 'int',
   basePath: 'string',
@@ -218,7 +217,16 @@ const KINDS: { [K in keyof ServerConfig]: Kind } = {
   hotCacheBytes: 'int',
   hotCacheMs: 'int',
   accessLog: 'bool',
+})
+
+// Integer settings with bounds narrower than "non-negative".
+const INT_BOUNDS: Partial<Record<keyof ServerConfig, { min?: number; max?: number }>> = {
+  port: { max: 65535 },
+  quality: { min: 1, max: 100 },
 }
+
+/** Makes a {@link ConfigError}: the error factory of every settings check. */
+export const configError: ErrorFactory = (message) => new ConfigError(message)
 
 /** `RESTTHUMBS_LOCK_TIMEOUT` for `lockTimeout`, and so on. */
 export function envName(key: keyof ServerConfig): string {
@@ -232,10 +240,10 @@ export function envName(key: keyof ServerConfig): string {
  */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<ServerConfig> {
   const out: Record<string, unknown> = {}
-  for (const key of Object.keys(KINDS) as (keyof ServerConfig)[]) {
+  for (const key of Object.keys(SETTING_KINDS) as (keyof ServerConfig)[]) {
     const raw = env[envName(key)]
     if (raw === undefined || raw === '') continue
-    out[key] = fromString(key, raw)
+    out[key] = settingFromString(key, raw)
   }
   if (env.RESTTHUMBS_SECRET && out.keys === undefined) out.keys = [env.RESTTHUMBS_SECRET]
   return out as Partial<ServerConfig>
@@ -256,7 +264,7 @@ export function configFromFile(file: string): Partial<ServerConfig> {
     throw new ConfigError(`Expected a JSON object in config file ${file}`)
   }
   for (const k of Object.keys(parsed)) {
-    if (!(k in KINDS)) throw new ConfigError(`Unknown setting ${k} in config file ${file}`)
+    if (!(k in SETTING_KINDS)) throw new ConfigError(`Unknown setting ${k} in config file ${file}`)
   }
   return parsed as Partial<ServerConfig>
 }
@@ -270,20 +278,19 @@ export function resolveConfig(
   options: Partial<ServerConfig> = {},
   sources: { file?: string; env?: NodeJS.ProcessEnv } = {},
 ): Readonly<ServerConfig> {
-  const merged: Record<string, unknown> = { ...SERVER_DEFAULTS }
-  const layers = [
-    sources.file ? configFromFile(sources.file) : {},
-    sources.env ? configFromEnv(sources.env) : {},
+  const merged = mergeDefaults<ServerConfig>(
+    SERVER_DEFAULTS,
+    sources.file ? configFromFile(sources.file) : undefined,
+    sources.env ? configFromEnv(sources.env) : undefined,
     options,
-  ]
-  for (const layer of layers) {
-    for (const [k, v] of Object.entries(layer)) if (v !== undefined) merged[k] = v
-  }
-  for (const key of Object.keys(KINDS) as (keyof ServerConfig)[]) check(key, merged[key])
-  merged.basePath = withSlashes(merged.basePath as string)
-  merged.sendfileBase = withSlashes(merged.sendfileBase as string)
-  merged.keys = [...(merged.keys as string[])]
-  return Object.freeze(merged as unknown as ServerConfig)
+  )
+  for (const key of Object.keys(SETTING_KINDS) as (keyof ServerConfig)[]) check(key, merged[key])
+  return Object.freeze({
+    ...merged,
+    basePath: withSlashes(merged.basePath),
+    sendfileBase: withSlashes(merged.sendfileBase),
+    keys: [...merged.keys],
+  })
 }
 
 function withSlashes(p: string): string {
@@ -292,45 +299,36 @@ function withSlashes(p: string): string {
   return s
 }
 
-function describe(v: unknown): string {
-  return `${typeof v === 'string' ? JSON.stringify(v) : String(v)} of type ${Array.isArray(v) ? 'array' : typeof v}`
-}
-
 function check(key: keyof ServerConfig, v: unknown): void {
-  const kind = KINDS[key]
-  const fail = (what: string) => {
-    throw new ConfigError(`Expected ${what} for ${key} but received ${describe(v)}`)
-  }
-  if (Array.isArray(kind)) {
-    if (!kind.includes(v as string)) fail(`one of ${kind.map((x) => `'${x}'`).join(', ')}`)
-  } else if (kind === 'string') {
-    if (typeof v !== 'string') fail('string')
-  } else if (kind === 'bool') {
-    if (typeof v !== 'boolean') fail('boolean')
-  } else if (kind === 'list') {
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) fail('array of non-empty strings')
-  } else if (kind === 'int') {
-    if (!Number.isInteger(v) || (v as number) < 0) fail('non-negative integer')
-    if (key === 'port' && (v as number) > 65535) fail('port number')
-    if (key === 'quality' && ((v as number) < 1 || (v as number) > 100)) fail('integer between 1 and 100')
-  } else if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
-    fail('positive number')
+  const kind = SETTING_KINDS[key]
+  if (Array.isArray(kind)) oneOf(key, v, kind, configError)
+  else if (kind === 'string') string(key, v, { error: configError })
+  else if (kind === 'bool') bool(key, v, configError)
+  else if (kind === 'int') integer(key, v, { ...INT_BOUNDS[key], error: configError })
+  else if (kind === 'number') positiveNumber(key, v, configError)
+  else if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) {
+    throw invalidOption(key, 'array of non-empty strings', v, configError)
   }
 }
 
-function fromString(key: keyof ServerConfig, raw: string): unknown {
-  const kind = KINDS[key]
+/**
+ * Parses the text form of a setting (an environment variable or a command-line flag).
+ * @param key - the setting
+ * @param raw - the text
+ * @param name - how the user wrote it, for the error (default: the environment variable)
+ * @throws {@link ConfigError} for text that is not a number or a boolean where one is needed
+ */
+export function settingFromString(key: keyof ServerConfig, raw: string, name: string = envName(key)): unknown {
+  const kind = SETTING_KINDS[key]
   if (kind === 'int' || kind === 'number') {
     const n = Number(raw)
-    if (raw.trim() === '' || Number.isNaN(n)) {
-      throw new ConfigError(`Expected number for ${envName(key)} but received ${JSON.stringify(raw)}`)
-    }
+    if (raw.trim() === '' || Number.isNaN(n)) throw invalidOption(name, 'number', raw, configError)
     return n
   }
   if (kind === 'bool') {
     if (/^(1|true|yes|on)$/i.test(raw)) return true
     if (/^(0|false|no|off)$/i.test(raw)) return false
-    throw new ConfigError(`Expected true or false for ${envName(key)} but received ${JSON.stringify(raw)}`)
+    throw invalidOption(name, 'true or false', raw, configError)
   }
   if (kind === 'list') {
     return raw

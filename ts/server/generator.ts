@@ -7,163 +7,27 @@
  * Losers of the lock wait, answer 503 or 404 depending on {@link WaiterMode}.
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto'
 import { stat as fsStat } from 'node:fs'
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises'
-import path from 'node:path'
 
 import type { ThumbnailRecord } from '../cache/thumbnails.js'
-import { RestthumbsError } from '../errors.js'
-import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js'
-import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
-import { DogpileLock, type LockCache, SingleFlight, waitFor } from '../lock.js'
+import { errorCode, isMissing, writeFileAtomic } from '../fs.js'
+import { sha256Hex } from '../hash.js'
+import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
+import type {
+  GeneratorCache,
+  HandlerStats,
+  OutputStorageLike,
+  RenderInfo,
+  RendererLike,
+  RenderOptions,
+  SourceStorageLike,
+  ThumbnailRecordsLike,
+  ThumbnailSpec,
+} from './contracts.js'
+import { SourceNotFoundError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
+import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
-
-
-/** The fields of a parsed thumbnail URL the generator needs. */
-export interface ThumbnailSpec {
-  /** Source name relative to the source storage (`animals/kitten.jpg`). */
-  source: string
-  /** Target width, `0` = from the aspect ratio. */
-  width: number
-  /** Target height, `0` = from the aspect ratio. */
-  height: number
-  /** `crop`, `scale` or `smart`. */
-  method: string
-  /** Extension with the dot; picks the output format. */
-  ext: string
-  /** Output path relative to the output root; equals the URL path after `basePath`. */
-  outputPath: string
-  /** Key-independent path of the same bytes, for storages that keep one copy per variant. */
-  variantPath?: string
-}
-
-/** Where sources come from: local files (`localPath`) or an HTTP origin (`read`). */
-export interface SourceStorageLike {
-  /** Absolute path of a local source; absent for remote storages. */
-  localPath?(name: string): string | Promise<string>
-  /** The source bytes. Throws a typed 404/413/502/504 error. */
-  read(name: string, options?: { signal?: AbortSignal }): Promise<Buffer | Uint8Array>
-}
-
-/** Where thumbnails go. */
-export interface OutputStorageLike {
-  /** Absolute path for an output path; throws on traversal. */
-  pathFor(outputPath: string): string | Promise<string>
-  /**
-   * Absolute path and stats (`null` when missing) in one step; without it the generator calls
-   * `pathFor` and then `stat`s the file.
-   */
-  lookup?(outputPath: string): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }>
-  /**
-   * Links an existing variant to a new signed path (after key rotation); `true` when the output
-   * exists now (also when it already did). `resolved` is what `lookup`/`pathFor` found.
-   */
-  adopt?(outputPath: string, variantPath: string, resolved?: { path: string; folderExists?: boolean }): Promise<boolean>
-  /** Records a freshly written file as its variant. `absolutePath` is what `pathFor` returned. */
-  remember?(outputPath: string, variantPath: string, absolutePath?: string): Promise<void>
-}
-
-/** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
-export interface ThumbnailRecordsLike {
-  /** The record of an output path, or nothing. */
-  get(name: string): Promise<ThumbnailRecord | null | undefined> | ThumbnailRecord | null | undefined
-  /** Stores a record under its `name`. */
-  set(record: ThumbnailRecord): Promise<unknown> | unknown
-}
-
-/** What the native pipeline reports for a written thumbnail. */
-export interface RenderInfo {
-  /** Format written. */
-  format: string
-  /** Output width in pixels. */
-  width: number
-  /** Output height in pixels. */
-  height: number
-  /** Bytes written. */
-  size?: number
-}
-
-/** Options passed to the renderer (the `thumbnail`/`thumbnailFile` contract). */
-export interface RenderOptions {
-  /** Target width, `0` = from the aspect ratio. */
-  width: number
-  /** Target height, `0` = from the aspect ratio. */
-  height: number
-  /** `crop`, `scale` or `smart`. */
-  method: string
-  /** `jpeg`, `png` or `webp`. */
-  format: string
-  /** Encoder quality 1–100. */
-  quality: number
-  /** Largest source in bytes the renderer accepts. */
-  maxInputBytes?: number
-  /** Aborts the render. */
-  signal?: AbortSignal
-}
-
-/** The native thumbnail pipeline. */
-export interface RendererLike {
-  /** Reads `src`, renders, writes `dst` atomically. */
-  thumbnailFile(src: string, dst: string, options: RenderOptions): Promise<RenderInfo>
-  /** Renders bytes to bytes (remote sources). */
-  thumbnail(input: Buffer, options: RenderOptions): Promise<unknown>
-}
-
-/** A cache for locks and negative entries. */
-export interface GeneratorCache extends LockCache {
-  /** Stores a value for `timeout` seconds. */
-  set(key: string, value: unknown, timeout?: number | null): Promise<unknown> | unknown
-}
-
-/** Counters of one handler, for tests and benchmarks. */
-export interface HandlerStats {
-  /** Requests seen by the handler (including ones passed to `next`). */
-  requests: number
-  /** Thumbnails rendered by this process. */
-  renders: number
-  /** Thumbnails served without rendering or waiting. */
-  hits: number
-  /** Requests that waited for another worker's render. */
-  waits: number
-  /** 304 answers. */
-  notModified: number
-  /** Error answers (4xx and 5xx). */
-  errors: number
-}
-
-/** Creates zeroed {@link HandlerStats}. */
-export function createStats(): HandlerStats {
-  return { requests: 0, renders: 0, hits: 0, waits: 0, notModified: 0, errors: 0 }
-}
-
-/** Another worker is rendering this thumbnail (`'503'` waiter mode, or `'wait'` timed out). HTTP 503. */
-export class ThumbnailBusyError extends RestthumbsError {
-  /** Seconds a client should wait before retrying. */
-  readonly retryAfter: number
-  /** @param retryAfter - `Retry-After` seconds */
-  constructor(retryAfter: number) {
-    super('ERR_THUMBNAIL_BUSY', 'The thumbnail is being generated; retry shortly', { status: 503 })
-    this.retryAfter = retryAfter
-  }
-}
-
-/** Another worker is rendering this thumbnail (`'404'` waiter mode, the seed's answer). HTTP 404. */
-export class ThumbnailPendingError extends RestthumbsError {
-  /** No arguments: the message is fixed. */
-  constructor() {
-    super('ERR_THUMBNAIL_PENDING', 'The thumbnail is being generated', { status: 404 })
-  }
-}
-
-/** The source is remembered as missing (negative cache). HTTP 404, cacheable briefly. */
-export class SourceMissingError extends RestthumbsError {
-  /** @param options - the original not-found error as `cause` */
-  constructor(options: { cause?: unknown } = {}) {
-    super('ERR_SOURCE_NOT_FOUND', 'Source image not found', { ...options, status: 404 })
-  }
-}
 
 /** Options of {@link ThumbnailGenerator}. */
 export interface GeneratorOptions {
@@ -197,13 +61,6 @@ export interface GeneratorOptions {
   renderTimeout?: number
   /** Counters to update. */
   stats: HandlerStats
-}
-
-const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
-
-/** Output format for a URL extension. */
-export function formatFor(ext: string): string {
-  return FORMATS[ext.toLowerCase()] ?? 'jpeg'
 }
 
 /** Result of {@link ThumbnailGenerator.ensure}. */
@@ -275,7 +132,7 @@ export class ThumbnailGenerator {
     const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
     if (present) return { ...file, via: 'hit' }
     const negKey = this.#negativeKey(spec.source)
-    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) throw new SourceMissingError()
+    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) throw new SourceNotFoundError(spec.source)
     const cold = folderExists === false && !options.fresh
     return this.#flight.do(spec.outputPath, () => this.#renderOrWait(spec, file, cold, src))
   }
@@ -374,16 +231,15 @@ export class ThumbnailGenerator {
         info = await o.renderer.thumbnailFile(src, dst, opts)
       } else {
         const input = await o.source.read(spec.source, { signal: opts.signal })
-        await mkdir(path.dirname(dst), { recursive: true })
         const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
         const bytes = bytesOf(out)
-        await writeAtomic(dst, bytes)
+        await writeFileAtomic(dst, bytes, { mkdirs: true })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
     } catch (err) {
       if (isNotFound(err)) {
         await Promise.resolve(o.cache.set(this.#negativeKey(spec.source), 1, o.negativeTtl)).catch(() => undefined)
-        throw err instanceof SourceMissingError ? err : new SourceMissingError({ cause: err })
+        throw err instanceof SourceNotFoundError ? err : new SourceNotFoundError(spec.source, { cause: err })
       }
       throw err
     } finally {
@@ -416,7 +272,7 @@ export class ThumbnailGenerator {
 
 /** Short stable hash for cache keys built from user-controlled strings (no key injection). */
 export function hashKey(s: string): string {
-  return createHash('sha256').update(s).digest('hex').slice(0, 40)
+  return sha256Hex(s).slice(0, 40)
 }
 
 // Callback stat in one promise: cheaper than fs/promises on the warm path.
@@ -445,39 +301,9 @@ function unwrap<T>(s: Settled<T>): T {
 }
 
 function isCacheOutage(err: unknown): boolean {
-  return (err as { code?: string })?.code === 'ERR_CACHE_UNAVAILABLE'
+  return errorCode(err) === 'ERR_CACHE_UNAVAILABLE'
 }
 
 function isNotFound(err: unknown): boolean {
-  if (err instanceof SourceMissingError) return true
-  const e = err as { status?: number; code?: string }
-  return e?.status === 404 || e?.code === 'ENOENT' || e?.code === 'ERR_SOURCE_NOT_FOUND'
-}
-
-/** Extracts the encoded bytes from whatever `thumbnail()` resolved with. */
-export function bytesOf(out: unknown): Buffer {
-  if (Buffer.isBuffer(out)) return out
-  if (out instanceof Uint8Array) return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
-  const o = out as { data?: Uint8Array; buffer?: Uint8Array; bytes?: Uint8Array } | null
-  const b = o?.data ?? o?.buffer ?? o?.bytes
-  if (b instanceof Uint8Array) return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
-  throw new RestthumbsError('ERR_RENDER_RESULT', 'The renderer returned no bytes', { status: 500 })
-}
-
-/** Temp file in the same directory, then rename: readers (and nginx) never see half a file. */
-export async function writeAtomic(dst: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${dst}.${randomBytes(6).toString('hex')}.tmp`
-  try {
-    await writeFile(tmp, bytes)
-    await rename(tmp, dst)
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined)
-    throw err
-  }
-}
-
-/** The native pipeline (`thumbnail`/`thumbnailFile` of the image module). */
-export const nativeRenderer: RendererLike = {
-  thumbnailFile: (src, dst, options) => thumbnailFile(src, dst, options as ThumbnailFileOptions),
-  thumbnail: (input, options) => thumbnail(input, options as ThumbnailOptions),
+  return (err as { status?: unknown } | null)?.status === 404 || isMissing(err) || errorCode(err) === 'ERR_SOURCE_NOT_FOUND'
 }

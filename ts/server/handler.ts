@@ -3,72 +3,22 @@
  * (`app.use(handler)`) and Fastify (`handler(request.raw, reply.raw)` after `reply.hijack()`).
  * @module
  */
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
-import { BaseCache } from '../cache/base.js'
-import { MemoryCache } from '../cache/memory.js'
-import { RedisCache } from '../cache/redis.js'
-import { ThumbnailCache } from '../cache/thumbnails.js'
-
 import { RestthumbsError } from '../errors.js'
-import { ConfigError, resolveConfig, type ServerConfig } from './config.js'
-import {
-  createStats,
-  type GeneratorCache,
-  type HandlerStats,
-  type RendererLike,
-  type SourceStorageLike,
-  ThumbnailBusyError,
-  nativeRenderer,
-  type OutputStorageLike,
-  ThumbnailGenerator,
-  type ThumbnailRecordsLike,
-  type ThumbnailSpec,
-} from './generator.js'
-import {
-  HotFiles,
-  NEVER_CACHE,
-  sendApache,
-  sendBuffer,
-  sendError,
-  sendNginx,
-  sendStream,
-  type ThumbnailFile,
-  ThumbnailGoneError,
-} from './responses.js'
-import { Signer } from './signing.js'
-import { HttpSourceStorage } from './storage/http-source.js'
-import { LocalOutputStorage } from './storage/local-output.js'
-import { LocalSourceStorage } from './storage/local-source.js'
-import { parseThumbnailPath } from './url.js'
+import { resolveConfig, type ServerConfig } from './config.js'
+import { createStats, type GeneratorCache, type HandlerStats, type ThumbnailSpec } from './contracts.js'
+import { buildDependencies, type HandlerDependencies, splitHandlerOptions } from './dependencies.js'
+import { ThumbnailBusyError, ThumbnailGoneError } from './errors.js'
+import { ThumbnailGenerator } from './generator.js'
+import { HotFiles, NEVER_CACHE, sendApache, sendBuffer, sendError, sendNginx, sendStream, type ThumbnailFile } from './responses.js'
 
-/** The collaborators of a handler; each is built from the settings unless given. */
-export interface HandlerDependencies {
-  /** Cache for locks and negative entries (a `BaseCache`; Redis to share locks across processes). */
-  cache: GeneratorCache
-  /** Thumbnail records (a `ThumbnailCache`), or `null` for none. */
-  records: ThumbnailRecordsLike | null
-  /** Source storage (local files or an HTTP origin). */
-  source: SourceStorageLike
-  /** Output storage. */
-  output: OutputStorageLike
-  /** The native pipeline. */
-  renderer: RendererLike
-  /** URL parser: pathname (still encoded) to a thumbnail spec; throws typed 400/404 errors. */
-  parse(pathname: string, basePath: string): ThumbnailSpec & { secret: string; size: string }
-  /** Signature check of a parsed URL. */
-  verify(spec: ThumbnailSpec & { secret: string; size: string }): boolean
-  /** Where unexpected (500) errors are reported. */
-  logger: { error(err: unknown): void }
-  /** Releases what the built collaborators hold (connections). */
-  close(): Promise<void>
-}
+export type { HandlerDependencies }
 
 /** Options of {@link createThumbnailHandler}: settings plus optional ready-made collaborators. */
 export type ThumbnailHandlerOptions = Omit<Partial<ServerConfig>, 'cache'> &
   Partial<Omit<HandlerDependencies, 'cache'>> & {
-    /** A cache location (`'memory'`, `redis://…`) or a ready cache instance. @default 'memory' */
+    /** A cache location (`'memory'`, `redis://…`), a registry alias, or a ready cache instance. @default 'memory' */
     cache?: string | GeneratorCache
   }
 
@@ -110,12 +60,7 @@ const PHRASES: Record<number, string> = {
  *   are built from the settings (memory or Redis cache, local or HTTP sources, the native renderer)
  */
 export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): ThumbnailHandler {
-  const settings: Partial<ServerConfig> = {}
-  const given: Partial<HandlerDependencies> = {}
-  for (const [k, v] of Object.entries(options)) {
-    if (DEPENDENCY_KEYS.has(k) && !(k === 'cache' && typeof v === 'string')) (given as Record<string, unknown>)[k] = v
-    else (settings as Record<string, unknown>)[k] = v
-  }
+  const { settings, given } = splitHandlerOptions(options)
   const config = resolveConfig(settings)
   const deps = buildDependencies(config, given)
   const stats = createStats()
@@ -244,18 +189,6 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
   return handler
 }
 
-const DEPENDENCY_KEYS = new Set<string>([
-  'cache',
-  'records',
-  'source',
-  'output',
-  'renderer',
-  'parse',
-  'verify',
-  'logger',
-  'close',
-])
-
 function hasCode(err: unknown): boolean {
   return typeof (err as { code?: unknown })?.code === 'string' && /^ERR_/.test((err as { code: string }).code)
 }
@@ -266,78 +199,3 @@ export function statusOf(err: unknown): number {
   if ((err instanceof RestthumbsError || hasCode(err)) && typeof s === 'number' && s >= 400 && s < 600) return s
   return 500
 }
-
-/**
- * Builds the collaborators missing from `given` out of the settings.
- * @param config - resolved settings
- * @param given - ready-made collaborators (tests, embedding apps)
- */
-export function buildDependencies(config: Readonly<ServerConfig>, given: Partial<HandlerDependencies>): HandlerDependencies {
-  const closers: (() => Promise<void>)[] = []
-  let verify = given.verify
-  if (!verify) {
-    if (config.keys.length === 0) {
-      throw new ConfigError('Expected at least one signing key in keys (or RESTTHUMBS_KEYS) but received none')
-    }
-    const signer = new Signer({ keys: config.keys, legacy: config.legacySignatures ? 'restthumbnails' : undefined })
-    verify = (spec) => signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
-  }
-  let source = given.source
-  if (!source) {
-    if (config.sourceUrl) {
-      const http = new HttpSourceStorage({
-        baseUrl: config.sourceUrl,
-        maxBytes: config.maxSourceBytes,
-        allowPrivate: config.sourceAllowPrivate,
-      })
-      source = http
-      closers.push(() => http.close())
-    } else {
-      source = new LocalSourceStorage({ root: config.sourceRoot, maxBytes: config.maxSourceBytes })
-    }
-  }
-  let cache = given.cache
-  if (!cache) {
-    const built = createCache(config)
-    cache = built
-    closers.push(() => built.close())
-  }
-  // Records live next to the locks: in-process for 'memory', shared through Redis otherwise,
-  // so with trustCache a warm hit in any worker skips the stat.
-  const records =
-    given.records !== undefined
-      ? given.records
-      : new ThumbnailCache({
-          backend: cache instanceof BaseCache ? cache : null,
-          keyPrefix: `${config.keyPrefix}:thumbnails`,
-          maxEntries: 10_000,
-        })
-  return {
-    cache,
-    records,
-    source,
-    output: given.output ?? new LocalOutputStorage({ root: config.outputRoot }),
-    renderer: given.renderer ?? nativeRenderer,
-    parse: given.parse ?? ((pathname, basePath) => parseThumbnailPath(pathname, { basePath })),
-    verify,
-    logger: given.logger ?? console,
-    close: async () => {
-      await given.close?.()
-      for (const c of closers) await c().catch(() => undefined)
-    },
-  }
-}
-
-function createCache(config: Readonly<ServerConfig>): BaseCache {
-  if (config.cache === 'memory') {
-    // A private namespace and room for many entries: culling must never evict a live lock.
-    return new MemoryCache({ location: `restthumbs-${randomUUID()}`, maxEntries: 100_000, timeout: null })
-  }
-  if (/^rediss?:\/\//.test(config.cache)) {
-    // strict: an outage must surface as an error so the generator can fail open (render without
-    // the cross-process lock) instead of reading "not locked, yet cannot lock" forever.
-    return new RedisCache({ location: config.cache, keyPrefix: config.keyPrefix, timeout: null, strict: true })
-  }
-  throw new ConfigError(`Expected 'memory' or a redis:// URL for cache but received ${JSON.stringify(config.cache)}`)
-}
-
