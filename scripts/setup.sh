@@ -23,16 +23,10 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  # npm ci refuses a lock whose optional per-platform packages (those of @napi-rs/cli's
-  # cross-toolchain) the registry in use does not list; npm install then resolves the same
-  # locked versions and skips what it cannot fetch.
-  if ! npm ci --no-audit --no-fund --loglevel=error 2>/dev/null; then
-    echo "setup: npm ci refused the lock file here; falling back to npm install (same locked versions)"
-    npm install --no-audit --no-fund --loglevel=error
-  fi
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 echo "setup: building the Rust core (release)"
 bash scripts/build-native.sh
-echo "setup: compiling TypeScript"
-npx tsc -p tsconfig.json
+echo "setup: compiling TypeScript (ESM with tsc, CommonJS bundle with esbuild)"
+npm run build:ts --silent
