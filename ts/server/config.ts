@@ -7,9 +7,16 @@
 import { readFileSync } from 'node:fs'
 
 import { RestthumbsError } from '../errors.js'
+import { unknownNameMessage } from './config-names.js'
 
 /** How a response carries the thumbnail bytes (restthumbnails' `THUMBNAILS_RESPONSE_BACKEND`). */
-export type ResponseMode = 'stream' | 'nginx' | 'apache'
+export type ResponseMode = 'stream' | 'nginx' | 'apache' | 'redirect'
+
+/** Format of the per-request log lines: one JSON object per line, or coloured text. */
+export type LogFormat = 'json' | 'pretty'
+
+/** pino levels; `silent` logs nothing. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
 /**
  * What a request does while another worker renders the same thumbnail.
@@ -151,6 +158,104 @@ export interface ServerConfig {
    * @default true
    */
   accessLog: boolean
+  /**
+   * S3 bucket of source images; when set, sources come from it instead of `sourceRoot`/`sourceUrl`.
+   * @default ''
+   */
+  sourceBucket: string
+  /**
+   * Key prefix of sources in `sourceBucket` (`media/`).
+   * @default ''
+   */
+  sourcePrefix: string
+  /**
+   * S3 bucket thumbnails are written to, shared by every host; `outputRoot` is then a local copy.
+   * Keys are the URL path after `basePath` (with `outputPrefix`), so a CDN can serve the bucket.
+   * @default ''
+   */
+  outputBucket: string
+  /**
+   * Key prefix of thumbnails in `outputBucket`.
+   * @default ''
+   */
+  outputPrefix: string
+  /**
+   * Endpoint of an S3-compatible store (`http://minio:9000`); empty: AWS.
+   * @default ''
+   */
+  s3Endpoint: string
+  /**
+   * S3 region; empty: from the AWS environment, else `us-east-1`.
+   * @default ''
+   */
+  s3Region: string
+  /**
+   * Path-style bucket addressing (`endpoint/bucket/key`), needed by most self-hosted stores.
+   * @default false
+   */
+  s3PathStyle: boolean
+  /**
+   * S3 access key id; empty: the usual AWS credential chain.
+   * @default ''
+   */
+  s3AccessKeyId: string
+  /**
+   * S3 secret access key (with `s3AccessKeyId`).
+   * @default ''
+   */
+  s3SecretAccessKey: string
+  /**
+   * Seconds an S3 request may take (connect + answer) before the store counts as down (503).
+   * @default 5
+   */
+  s3Timeout: number
+  /**
+   * Public base URL of the output bucket for `responseMode: 'redirect'` (`https://cdn.example.com/t/`).
+   * @default ''
+   */
+  redirectBase: string
+  /**
+   * Path that answers Prometheus metrics (`/metrics`); empty: off in the handler. `serve` turns it
+   * on by default.
+   * @default ''
+   */
+  metricsPath: string
+  /**
+   * `serve` only: answer metrics on this port instead of the main one (`0`: the main port).
+   * @default 0
+   */
+  metricsPort: number
+  /**
+   * Liveness path (always 200 while the process runs); empty: off.
+   * @default '/healthz'
+   */
+  healthPath: string
+  /**
+   * Readiness path (200 when the cache and storages answer, else 503); empty: off.
+   * @default '/readyz'
+   */
+  readyPath: string
+  /**
+   * Log lines as JSON (one object per line) or coloured text for a terminal.
+   * @default 'json'
+   */
+  logFormat: LogFormat
+  /**
+   * Lowest level logged; request lines are `info`.
+   * @default 'info'
+   */
+  logLevel: LogLevel
+  /**
+   * Addresses or CIDR ranges of proxies whose `X-Forwarded-For` / `X-Real-IP` is believed for
+   * the client address in logs.
+   * @default []
+   */
+  trustedProxies: string[]
+  /**
+   * `serve` only: worker processes (`0`: one per core).
+   * @default 0
+   */
+  workers: number
 }
 
 /** The defaults of {@link ServerConfig}, merged in {@link resolveConfig} only. */
@@ -180,6 +285,25 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   hotCacheBytes: 32 * 1024 * 1024,
   hotCacheMs: 1000,
   accessLog: true,
+  sourceBucket: '',
+  sourcePrefix: '',
+  outputBucket: '',
+  outputPrefix: '',
+  s3Endpoint: '',
+  s3Region: '',
+  s3PathStyle: false,
+  s3AccessKeyId: '',
+  s3SecretAccessKey: '',
+  s3Timeout: 5,
+  redirectBase: '',
+  metricsPath: '',
+  metricsPort: 0,
+  healthPath: '/healthz',
+  readyPath: '/readyz',
+  logFormat: 'json',
+  logLevel: 'info',
+  trustedProxies: Object.freeze([]) as unknown as string[],
+  workers: 0,
 })
 
 /** A setting has the wrong type or an out-of-range value. */
@@ -190,9 +314,11 @@ export class ConfigError extends RestthumbsError {
   }
 }
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | readonly string[]
+/** The type of a setting, which drives parsing (env, flags) and checks. */
+export type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | readonly string[]
 
-const KINDS: { [K in keyof ServerConfig]: Kind } = {
+/** The kind of every setting; also the list of valid setting names. */
+export const KINDS: { [K in keyof ServerConfig]: Kind } = {
   host: 'string',
   port: 'int',
   basePath: 'string',
@@ -202,7 +328,7 @@ const KINDS: { [K in keyof ServerConfig]: Kind } = {
   outputRoot: 'string',
   keys: 'list',
   legacySignatures: 'bool',
-  responseMode: ['stream', 'nginx', 'apache'],
+  responseMode: ['stream', 'nginx', 'apache', 'redirect'],
   sendfileBase: 'string',
   lockTimeout: 'number',
   waiter: ['wait', '503', '404'],
@@ -218,6 +344,25 @@ const KINDS: { [K in keyof ServerConfig]: Kind } = {
   hotCacheBytes: 'int',
   hotCacheMs: 'int',
   accessLog: 'bool',
+  sourceBucket: 'string',
+  sourcePrefix: 'string',
+  outputBucket: 'string',
+  outputPrefix: 'string',
+  s3Endpoint: 'string',
+  s3Region: 'string',
+  s3PathStyle: 'bool',
+  s3AccessKeyId: 'string',
+  s3SecretAccessKey: 'string',
+  s3Timeout: 'number',
+  redirectBase: 'string',
+  metricsPath: 'string',
+  metricsPort: 'int',
+  healthPath: 'string',
+  readyPath: 'string',
+  logFormat: ['json', 'pretty'],
+  logLevel: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+  trustedProxies: 'list',
+  workers: 'int',
 }
 
 /** `RESTTHUMBS_LOCK_TIMEOUT` for `lockTimeout`, and so on. */
@@ -225,13 +370,24 @@ export function envName(key: keyof ServerConfig): string {
   return 'RESTTHUMBS_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()
 }
 
+/** `RESTTHUMBS_*` variables that are not settings but are read elsewhere. */
+const OTHER_ENV = new Set(['RESTTHUMBS_SECRET', 'RESTTHUMBS_CONFIG'])
+
 /**
  * Reads `RESTTHUMBS_*` variables. `RESTTHUMBS_KEYS` is comma separated; `RESTTHUMBS_SECRET` is
  * accepted as a single key.
  * @param env - usually `process.env`
+ * @param warn - receives one message per unknown `RESTTHUMBS_*` variable, naming the closest one
  */
-export function configFromEnv(env: NodeJS.ProcessEnv): Partial<ServerConfig> {
+export function configFromEnv(env: NodeJS.ProcessEnv, warn?: (message: string) => void): Partial<ServerConfig> {
   const out: Record<string, unknown> = {}
+  if (warn) {
+    const names = (Object.keys(KINDS) as (keyof ServerConfig)[]).map(envName)
+    const known = new Set([...names, ...OTHER_ENV])
+    for (const name of Object.keys(env)) {
+      if (name.startsWith('RESTTHUMBS_') && !known.has(name)) warn(unknownNameMessage('environment variable', name, [...names, ...OTHER_ENV]) + ' (ignored)')
+    }
+  }
   for (const key of Object.keys(KINDS) as (keyof ServerConfig)[]) {
     const raw = env[envName(key)]
     if (raw === undefined || raw === '') continue
@@ -256,24 +412,36 @@ export function configFromFile(file: string): Partial<ServerConfig> {
     throw new ConfigError(`Expected a JSON object in config file ${file}`)
   }
   for (const k of Object.keys(parsed)) {
-    if (!(k in KINDS)) throw new ConfigError(`Unknown setting ${k} in config file ${file}`)
+    if (k === '$schema') continue
+    if (!(k in KINDS)) throw new ConfigError(unknownNameMessage('setting', k, Object.keys(KINDS), ` in config file ${file}`))
   }
-  return parsed as Partial<ServerConfig>
+  const { $schema: _schema, ...settings } = parsed as Record<string, unknown>
+  return settings as Partial<ServerConfig>
+}
+
+/** Where {@link resolveConfig} reads settings from, besides explicit options. */
+export interface ConfigSources {
+  /** JSON config file. */
+  file?: string
+  /** Environment with `RESTTHUMBS_*` variables. */
+  env?: NodeJS.ProcessEnv
+  /** Defaults of the caller over {@link SERVER_DEFAULTS} (`serve` turns metrics on). */
+  defaults?: Partial<ServerConfig>
+  /** Receives warnings (unknown `RESTTHUMBS_*` variables). */
+  warn?: (message: string) => void
 }
 
 /**
  * Merges defaults, file, environment and explicit options (in that order) and validates the result.
  * @param options - explicit settings (highest priority)
- * @param sources - optional config file path and environment (defaults to none)
+ * @param sources - optional config file path, environment and caller defaults (defaults to none)
  */
-export function resolveConfig(
-  options: Partial<ServerConfig> = {},
-  sources: { file?: string; env?: NodeJS.ProcessEnv } = {},
-): Readonly<ServerConfig> {
+export function resolveConfig(options: Partial<ServerConfig> = {}, sources: ConfigSources = {}): Readonly<ServerConfig> {
   const merged: Record<string, unknown> = { ...SERVER_DEFAULTS }
   const layers = [
+    sources.defaults ?? {},
     sources.file ? configFromFile(sources.file) : {},
-    sources.env ? configFromEnv(sources.env) : {},
+    sources.env ? configFromEnv(sources.env, sources.warn) : {},
     options,
   ]
   for (const layer of layers) {
@@ -283,7 +451,21 @@ export function resolveConfig(
   merged.basePath = withSlashes(merged.basePath as string)
   merged.sendfileBase = withSlashes(merged.sendfileBase as string)
   merged.keys = [...(merged.keys as string[])]
+  merged.trustedProxies = [...(merged.trustedProxies as string[])]
+  checkCombination(merged as unknown as ServerConfig)
   return Object.freeze(merged as unknown as ServerConfig)
+}
+
+function checkCombination(c: ServerConfig): void {
+  if (c.sourceBucket && c.sourceUrl) {
+    throw new ConfigError('Expected one of sourceBucket or sourceUrl but received both; unset one of them')
+  }
+  if (c.outputBucket && c.responseMode === 'apache') {
+    throw new ConfigError("Expected responseMode 'stream', 'nginx' or 'redirect' with outputBucket but received 'apache' (X-Sendfile needs a local file)")
+  }
+  if (c.responseMode === 'redirect' && !c.redirectBase) {
+    throw new ConfigError("Expected redirectBase (the public URL of the thumbnails) with responseMode 'redirect' but received none")
+  }
 }
 
 function withSlashes(p: string): string {

@@ -63,6 +63,38 @@ export interface OutputStorageLike {
   adopt?(outputPath: string, variantPath: string, resolved?: { path: string; folderExists?: boolean }): Promise<boolean>
   /** Records a freshly written file as its variant. `absolutePath` is what `pathFor` returned. */
   remember?(outputPath: string, variantPath: string, absolutePath?: string): Promise<void>
+  /**
+   * Whether the output exists, for storages where the local file is not the truth (a shared
+   * bucket); without it the generator `stat`s `absolutePath`.
+   */
+  has?(outputPath: string, absolutePath: string): Promise<boolean>
+  /**
+   * Publishes a freshly rendered local file (uploads it to a shared bucket). Awaited before the
+   * render lock is released, so no other host misses it and renders it again.
+   */
+  commit?(outputPath: string, absolutePath: string): Promise<void>
+}
+
+/** What one `ensure` call did, filled in for metrics and the request log. */
+export interface EnsureTrace {
+  /** `negative` when the source is remembered as missing; the others as in {@link EnsureResult}. */
+  via?: 'hit' | 'render' | 'wait' | 'negative'
+  /** Milliseconds this request's render took (fetch, decode, encode, write, upload). */
+  renderMs?: number
+  /** Milliseconds spent waiting for another worker's render. */
+  waitMs?: number
+  /** The wait ended without the thumbnail (503). */
+  waitTimedOut?: boolean
+  /** The shared cache failed (the render went ahead without the cross-process lock). */
+  cacheError?: unknown
+}
+
+/** Called around every render, for render-slot gauges and histograms. */
+export interface RenderHooks {
+  /** A render starts. */
+  start?(): void
+  /** A render ended after `seconds`; `ok` false when it threw. */
+  end?(seconds: number, ok: boolean): void
 }
 
 /** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
@@ -197,6 +229,8 @@ export interface GeneratorOptions {
   renderTimeout?: number
   /** Counters to update. */
   stats: HandlerStats
+  /** Render start/end callbacks (metrics). */
+  hooks?: RenderHooks
 }
 
 const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
@@ -244,16 +278,20 @@ export class ThumbnailGenerator {
   /**
    * Returns the thumbnail file, rendering it when needed.
    * @param spec - parsed URL
-   * @param options - `fresh` skips records (used after the file vanished)
+   * @param options - `fresh` skips records (used after the file vanished); `trace` is filled in
    */
-  async ensure(spec: ThumbnailSpec, options: { fresh?: boolean } = {}): Promise<EnsureResult> {
+  async ensure(spec: ThumbnailSpec, options: { fresh?: boolean; trace?: EnsureTrace } = {}): Promise<EnsureResult> {
+    const trace = options.trace ?? {}
     const o = this.#o
     if (o.trustCache && o.records && !options.fresh) {
       const [absolutePath, rec] = await Promise.all([
         o.output.pathFor(spec.outputPath),
         Promise.resolve(o.records.get(spec.outputPath)).catch(() => null),
       ])
-      if (rec) return { absolutePath, outputPath: spec.outputPath, ext: spec.ext, via: 'hit' }
+      if (rec) {
+        trace.via = 'hit'
+        return { absolutePath, outputPath: spec.outputPath, ext: spec.ext, via: 'hit' }
+      }
     }
     // The output path is resolved once here and handed down to the lock, adopt, render and
     // remember steps, which used to resolve it again each. The source is resolved at the same
@@ -273,11 +311,30 @@ export class ThumbnailGenerator {
       present = await exists(absolutePath)
     }
     const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
-    if (present) return { ...file, via: 'hit' }
+    if (present) {
+      trace.via = 'hit'
+      return { ...file, via: 'hit' }
+    }
     const negKey = this.#negativeKey(spec.source)
-    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) throw new SourceMissingError()
+    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) {
+      trace.via = 'negative'
+      throw new SourceMissingError()
+    }
     const cold = folderExists === false && !options.fresh
-    return this.#flight.do(spec.outputPath, () => this.#renderOrWait(spec, file, cold, src))
+    let led = false
+    const result = await this.#flight.do(spec.outputPath, () => {
+      led = true
+      return this.#renderOrWait(spec, file, cold, src, trace)
+    })
+    // Requests that joined another request's flight in this process waited for it.
+    trace.via = led ? result.via : 'wait'
+    return result
+  }
+
+  /* The storage's own existence test (a shared bucket) or a stat of the local file. */
+  #present(file: ThumbnailFile): Promise<boolean> {
+    const { output } = this.#o
+    return output.has ? output.has(file.outputPath, file.absolutePath) : exists(file.absolutePath)
   }
 
   /*
@@ -290,6 +347,7 @@ export class ThumbnailGenerator {
     file: ThumbnailFile,
     cold: boolean,
     source: Promise<Settled<string>> | undefined,
+    trace: EnsureTrace,
   ): Promise<EnsureResult> {
     const o = this.#o
     const name = this.lockName(spec)
@@ -301,9 +359,10 @@ export class ThumbnailGenerator {
         handle = await this.#lock.tryAcquire(name)
       } catch (err) {
         if (!isCacheOutage(err)) throw err
+        trace.cacheError = err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        const size = (await exists(file.absolutePath)) ? undefined : await this.#render(spec, file.absolutePath)
+        const size = (await this.#present(file)) ? undefined : await this.#render(spec, file.absolutePath, undefined, trace)
         return { ...file, via: 'render', size }
       }
       if (handle) {
@@ -318,10 +377,10 @@ export class ThumbnailGenerator {
           } else if (spec.variantPath && o.output.adopt) {
             present = await o.output.adopt(spec.outputPath, spec.variantPath, { path: file.absolutePath })
           } else {
-            present = await exists(file.absolutePath)
+            present = await this.#present(file)
           }
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
-          return { ...file, via: 'render', size: await this.#render(spec, file.absolutePath, src) }
+          return { ...file, via: 'render', size: await this.#render(spec, file.absolutePath, src, trace) }
         } finally {
           await handle.release().catch(() => false)
         }
@@ -330,24 +389,34 @@ export class ThumbnailGenerator {
       if (o.waiter === '503') throw new ThumbnailBusyError(o.retryAfter)
       waited = true
       const left = deadline - Date.now()
-      if (left <= 0) throw new ThumbnailBusyError(o.retryAfter)
+      if (left <= 0) {
+        trace.waitTimedOut = true
+        throw new ThumbnailBusyError(o.retryAfter)
+      }
+      const waitStart = performance.now()
       const outcome = await waitFor<'ready' | 'free'>(
         async () => {
-          if (await exists(file.absolutePath)) return 'ready'
+          if (await this.#present(file)) return 'ready'
           if (!(await this.#lock.isLocked(name).catch(() => false))) return 'free'
           return undefined
         },
         { timeoutMs: left },
-      )
+      ).finally(() => (trace.waitMs = (trace.waitMs ?? 0) + performance.now() - waitStart))
       if (outcome === 'ready') return { ...file, via: 'wait' }
-      if (outcome === undefined) throw new ThumbnailBusyError(o.retryAfter)
+      if (outcome === undefined) {
+        trace.waitTimedOut = true
+        throw new ThumbnailBusyError(o.retryAfter)
+      }
       // 'free' without a file: the owner failed or crashed; try to take over.
     }
   }
 
   /* Renders to `dst` and returns the size written, so the response needs no extra stat. */
-  async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>): Promise<number | undefined> {
+  async #render(spec: ThumbnailSpec, dst: string, localSource: Promise<Settled<string>> | undefined, trace: EnsureTrace): Promise<number | undefined> {
     const o = this.#o
+    const started = performance.now()
+    let ok = false
+    o.hooks?.start?.()
     /* Not AbortSignal.timeout(): each of those keeps a timer for the full renderTimeout after the
        render ended, so a burst of cold renders leaves hundreds behind. This one is cleared. */
     const deadline = o.renderTimeout ? new AbortController() : undefined
@@ -380,6 +449,8 @@ export class ThumbnailGenerator {
         await writeAtomic(dst, bytes)
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
+      if (o.output.commit) await o.output.commit(spec.outputPath, dst)
+      ok = true
     } catch (err) {
       if (isNotFound(err)) {
         await Promise.resolve(o.cache.set(this.#negativeKey(spec.source), 1, o.negativeTtl)).catch(() => undefined)
@@ -388,6 +459,9 @@ export class ThumbnailGenerator {
       throw err
     } finally {
       clearTimeout(timer)
+      const ms = performance.now() - started
+      trace.renderMs = ms
+      o.hooks?.end?.(ms / 1000, ok)
     }
     o.stats.renders++
     if (spec.variantPath && o.output.remember) {

@@ -37,10 +37,17 @@ import {
   type ThumbnailFile,
   ThumbnailGoneError,
 } from './responses.js'
+import { cacheCheck, sendHealth, storageCheck } from './health.js'
+import { Episodes, setOutcome } from './log.js'
+import { ThumbnailMetrics, type RequestOutcome } from './metrics.js'
+import { sendRedirect } from './redirect.js'
 import { Signer } from './signing.js'
 import { HttpSourceStorage } from './storage/http-source.js'
 import { LocalOutputStorage } from './storage/local-output.js'
 import { LocalSourceStorage } from './storage/local-source.js'
+import { S3Connection } from './storage/s3-client.js'
+import { S3OutputStorage } from './storage/s3-output.js'
+import { S3SourceStorage } from './storage/s3-source.js'
 import { parseThumbnailPath } from './url.js'
 
 /** The collaborators of a handler; each is built from the settings unless given. */
@@ -59,8 +66,8 @@ export interface HandlerDependencies {
   parse(pathname: string, basePath: string): ThumbnailSpec & { secret: string; size: string }
   /** Signature check of a parsed URL. */
   verify(spec: ThumbnailSpec & { secret: string; size: string }): boolean
-  /** Where unexpected (500) errors are reported. */
-  logger: { error(err: unknown): void }
+  /** Where unexpected (500) errors and operator problems are reported (`console` or pino). */
+  logger: { error(...args: unknown[]): void; warn?(...args: unknown[]): void; info?(...args: unknown[]): void }
   /** Releases what the built collaborators hold (connections). */
   close(): Promise<void>
 }
@@ -82,6 +89,8 @@ export interface ThumbnailHandler {
   readonly config: Readonly<ServerConfig>
   /** The generator (lock, renderer) behind the handler. */
   readonly generator: ThumbnailGenerator
+  /** Prometheus metrics (answered on `metricsPath` when set). */
+  readonly metrics: ThumbnailMetrics
   /** Resolves the result of the last response once it is written; for tests. */
   handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number>
   /** Closes what the handler opened itself (e.g. its Redis connection). */
@@ -117,8 +126,15 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     else (settings as Record<string, unknown>)[k] = v
   }
   const config = resolveConfig(settings)
-  const deps = buildDependencies(config, given)
+  const episodes = new Episodes(given.logger ?? console)
+  const deps = buildDependencies(config, given, { oldKey: () => episodes.problem('keys') })
   const stats = createStats()
+  const metrics = new ThumbnailMetrics()
+  const ready = {
+    cache: cacheCheck(deps.cache as { get(key: string): unknown }, `${config.keyPrefix}:ready`),
+    source: storageCheck(deps.source as object, false),
+    output: storageCheck(deps.output as object, true),
+  }
   const generator = new ThumbnailGenerator({
     cache: deps.cache,
     records: deps.records,
@@ -135,16 +151,18 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     maxSourceBytes: config.maxSourceBytes,
     renderTimeout: config.renderTimeout,
     stats,
+    hooks: metrics.hooks,
   })
   const respondOpts = { maxAge: config.maxAge }
 
   const hot = new HotFiles(config.hotCacheBytes, config.hotCacheMs)
 
-  async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean): Promise<number> {
+  async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean, trace: RequestOutcome): Promise<number> {
     const warm = fresh ? undefined : hot.get(spec.outputPath)
     let file: ThumbnailFile
     if (warm) {
       stats.hits++
+      trace.via = 'hit'
       file = warm.file
       if (config.responseMode === 'stream' && warm.body) {
         const status = sendBuffer(req, res, file, warm.body, warm.etag!, warm.mtimeMs!, respondOpts)
@@ -153,7 +171,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
       }
     } else {
       if (fresh) hot.delete(spec.outputPath)
-      const ensured = await generator.ensure(spec, { fresh })
+      const ensured = await generator.ensure(spec, { fresh, trace })
       if (ensured.via === 'hit') stats.hits++
       else if (ensured.via === 'wait') stats.waits++
       file = { absolutePath: ensured.absolutePath, outputPath: ensured.outputPath, ext: ensured.ext }
@@ -165,6 +183,8 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
         return sendNginx(res, file, config.sendfileBase, respondOpts)
       case 'apache':
         return sendApache(res, file, respondOpts)
+      case 'redirect':
+        return sendRedirect(res, file, config.redirectBase, respondOpts)
       default: {
         const status = await sendStream(req, res, file, respondOpts, { cache: hot, key: spec.outputPath })
         if (status === 304) stats.notModified++
@@ -174,10 +194,36 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number> {
-    stats.requests++
     const raw = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/'
     const q = raw.indexOf('?')
     const pathname = q === -1 ? raw : raw.slice(0, q)
+    // Operational paths first; they are not thumbnail requests and are not counted as such.
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (config.metricsPath && pathname === config.metricsPath) return metrics.respond(req, res)
+      if (config.healthPath && pathname === config.healthPath) return sendHealth(req, res, 'live')
+      if (config.readyPath && pathname === config.readyPath) return sendHealth(req, res, ready)
+    }
+    const outcome: RequestOutcome = { status: 0, mode: config.responseMode }
+    setOutcome(res, outcome)
+    outcome.status = await serveThumbnail(req, res, pathname, outcome, next)
+    if (outcome.status === 0) return 0
+    if (outcome.status >= 400) outcome.mode = 'error'
+    metrics.observe(outcome)
+    if (outcome.cacheError !== undefined) episodes.problem('cache', outcome.cacheError)
+    else if (outcome.via === 'render' || outcome.via === 'wait') episodes.ok('cache')
+    if (outcome.status < 500 && outcome.via !== undefined) episodes.ok('storage')
+    if (outcome.via === 'render') episodes.ok('disk')
+    return outcome.status
+  }
+
+  async function serveThumbnail(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+    outcome: RequestOutcome,
+    next?: (err?: unknown) => void,
+  ): Promise<number> {
+    stats.requests++
     if (!pathname.startsWith(config.basePath)) {
       if (next) {
         next()
@@ -192,13 +238,17 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
       const spec = deps.parse(pathname, config.basePath)
       if (!deps.verify(spec)) return fail(req, res, 401)
       try {
-        return await respond(req, res, spec, false)
+        return await respond(req, res, spec, false, outcome)
       } catch (err) {
         // A cleaner removed the file after the lookup: render it again, once.
-        if (err instanceof ThumbnailGoneError) return await respond(req, res, spec, true)
+        if (err instanceof ThumbnailGoneError) return await respond(req, res, spec, true, outcome)
         throw err
       }
     } catch (err) {
+      const code = (err as { code?: unknown })?.code
+      if (typeof code === 'string') outcome.code = code
+      if (code === 'ERR_STORAGE_UNAVAILABLE') episodes.problem('storage', err)
+      else if (code === 'ENOSPC') episodes.problem('disk', err)
       return failWith(req, res, err)
     }
   }
@@ -217,8 +267,10 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     const status = statusOf(err)
     const code = err instanceof RestthumbsError || hasCode(err) ? (err as { code: string }).code : undefined
     if (status === 500) deps.logger.error(err)
-    if (err instanceof ThumbnailBusyError) {
-      return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(err.retryAfter) }, code)
+    // Busy renders and unavailable storages say when to come back.
+    const retryAfter = (err as { retryAfter?: unknown })?.retryAfter
+    if (status === 503 && typeof retryAfter === 'number') {
+      return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(retryAfter) }, code)
     }
     if (status === 404 && code === 'ERR_SOURCE_NOT_FOUND') {
       // Missing sources are remembered for negativeTtl; let proxies remember them as long.
@@ -238,6 +290,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     stats: { value: stats, enumerable: true },
     config: { value: config, enumerable: true },
     generator: { value: generator },
+    metrics: { value: metrics },
     handle: { value: handle },
     close: { value: () => deps.close() },
   })
@@ -272,19 +325,47 @@ export function statusOf(err: unknown): number {
  * @param config - resolved settings
  * @param given - ready-made collaborators (tests, embedding apps)
  */
-export function buildDependencies(config: Readonly<ServerConfig>, given: Partial<HandlerDependencies>): HandlerDependencies {
+export function buildDependencies(
+  config: Readonly<ServerConfig>,
+  given: Partial<HandlerDependencies>,
+  events: { oldKey?(): void } = {},
+): HandlerDependencies {
   const closers: (() => Promise<void>)[] = []
   let verify = given.verify
   if (!verify) {
     if (config.keys.length === 0) {
       throw new ConfigError('Expected at least one signing key in keys (or RESTTHUMBS_KEYS) but received none')
     }
-    const signer = new Signer({ keys: config.keys, legacy: config.legacySignatures ? 'restthumbnails' : undefined })
-    verify = (spec) => signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
+    const legacy = config.legacySignatures ? ('restthumbnails' as const) : undefined
+    const signer = new Signer({ keys: config.keys, legacy })
+    // With several keys, tell the operator (once) that URLs of an older key are still in use.
+    const newest = config.keys.length > 1 && events.oldKey ? new Signer({ keys: config.keys.slice(0, 1), legacy }) : undefined
+    verify = (spec) => {
+      const ok = signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
+      if (ok && newest && !newest.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)) events.oldKey!()
+      return ok
+    }
+  }
+  // One S3 connection for the source and output buckets.
+  let s3: S3Connection | undefined
+  if (config.sourceBucket || config.outputBucket) {
+    s3 = new S3Connection({
+      endpoint: config.s3Endpoint,
+      region: config.s3Region,
+      pathStyle: config.s3PathStyle,
+      accessKeyId: config.s3AccessKeyId || undefined,
+      secretAccessKey: config.s3SecretAccessKey || undefined,
+      timeout: config.s3Timeout,
+      retryAfter: config.retryAfter,
+    })
+    const connection = s3
+    closers.push(() => connection.close())
   }
   let source = given.source
   if (!source) {
-    if (config.sourceUrl) {
+    if (config.sourceBucket) {
+      source = new S3SourceStorage({ bucket: config.sourceBucket, prefix: config.sourcePrefix, maxBytes: config.maxSourceBytes, connection: s3 })
+    } else if (config.sourceUrl) {
       const http = new HttpSourceStorage({
         baseUrl: config.sourceUrl,
         maxBytes: config.maxSourceBytes,
@@ -316,7 +397,18 @@ export function buildDependencies(config: Readonly<ServerConfig>, given: Partial
     cache,
     records,
     source,
-    output: given.output ?? new LocalOutputStorage({ root: config.outputRoot }),
+    output:
+      given.output ??
+      (config.outputBucket
+        ? new S3OutputStorage({
+            bucket: config.outputBucket,
+            prefix: config.outputPrefix,
+            root: config.outputRoot,
+            download: config.responseMode === 'stream',
+            cacheControl: `public, max-age=${config.maxAge}`,
+            connection: s3,
+          })
+        : new LocalOutputStorage({ root: config.outputRoot })),
     renderer: given.renderer ?? nativeRenderer,
     parse: given.parse ?? ((pathname, basePath) => parseThumbnailPath(pathname, { basePath })),
     verify,

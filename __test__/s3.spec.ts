@@ -1,0 +1,145 @@
+import { readFile, mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import test from 'ava'
+import sharp from 'sharp'
+
+import type { ServerConfig } from '../ts/server/config.js'
+import { createThumbnailHandler, type ThumbnailHandler } from '../ts/server/handler.js'
+import { Signer } from '../ts/server/signing.js'
+import { thumbnailUrl } from '../ts/server/url-builder.js'
+import { startSeaweedFS, type TestS3 } from './helpers/seaweedfs.js'
+
+const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
+const KEY = 's3-spec-key'
+const signer = new Signer({ keys: [KEY] })
+
+let s3: TestS3
+let bucketNo = 0
+
+test.before(async () => {
+  s3 = await startSeaweedFS()
+})
+
+test.after.always(async () => {
+  await s3?.stop()
+})
+
+async function bucket(): Promise<string> {
+  const name = `spec-${process.pid}-${bucketNo++}`
+  await s3.createBucket(name)
+  return name
+}
+
+async function serve(settings: Partial<ServerConfig>): Promise<{ url: string; handler: ThumbnailHandler; dir: string; close(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-s3-'))
+  const handler = createThumbnailHandler({ keys: [KEY], outputRoot: path.join(dir, 'out'), ...s3.settings, ...settings })
+  const server: Server = createServer((req, res) => handler(req, res))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    handler,
+    dir,
+    async close() {
+      await new Promise((r) => server.close(r))
+      server.closeAllConnections()
+      await handler.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+test('sources and thumbnails live in buckets: the object key is the URL path, and a second host serves it without rendering', async (t) => {
+  const sources = await bucket()
+  const outputs = await bucket()
+  await s3.put(sources, 'media/sunset.jpg', await readFile(path.join(MEDIA, 'sunset.jpg')), 'image/jpeg')
+  const a = await serve({ sourceBucket: sources, sourcePrefix: 'media/', outputBucket: outputs, outputPrefix: 't' })
+  const b = await serve({ sourceBucket: sources, sourcePrefix: 'media/', outputBucket: outputs, outputPrefix: 't' })
+  try {
+    const rel = thumbnailUrl('sunset.jpg', '120x90', 'crop', '.jpg', { signer, baseUrl: '' })
+    const first = await fetch(a.url + '/thumbnails' + rel)
+    const body = Buffer.from(await first.arrayBuffer())
+    t.is(first.status, 200)
+    const meta = await sharp(body).metadata()
+    t.is(meta.width, 120)
+    t.is(meta.height, 90)
+    t.is(a.handler.stats.renders, 1)
+    const key = 't' + rel
+    t.deepEqual(await s3.list(outputs), [key])
+    const object = await s3.get(outputs, key)
+    t.deepEqual(object, body, 'the bucket holds the bytes that were served')
+
+    const second = await fetch(b.url + '/thumbnails' + rel)
+    t.is(second.status, 200)
+    t.deepEqual(Buffer.from(await second.arrayBuffer()), body)
+    t.is(b.handler.stats.renders, 0, 'the other host downloaded the object instead of rendering')
+
+    const missing = await fetch(a.url + '/thumbnails' + thumbnailUrl('nope.jpg', '120x90', 'crop', '.jpg', { signer, baseUrl: '' }))
+    t.is(missing.status, 404)
+  } finally {
+    await a.close()
+    await b.close()
+  }
+})
+
+test('S3 outputs answer by redirect to the public base URL or by X-Accel-Redirect, without downloading', async (t) => {
+  const outputs = await bucket()
+  const redirect = await serve({ sourceRoot: MEDIA, outputBucket: outputs, responseMode: 'redirect', redirectBase: 'https://cdn.example.com/thumbs/' })
+  const accel = await serve({ sourceRoot: MEDIA, outputBucket: outputs, responseMode: 'nginx' })
+  try {
+    const rel = thumbnailUrl('rings.png', '64x64', 'scale', '.png', { signer, baseUrl: '' })
+    const res = await fetch(redirect.url + '/thumbnails' + rel, { redirect: 'manual' })
+    t.is(res.status, 302)
+    t.is(res.headers.get('location'), 'https://cdn.example.com/thumbs' + rel)
+    const object = await s3.get(outputs, rel.slice(1))
+    t.truthy(object)
+    const meta = await sharp(object!).metadata()
+    t.is(meta.format, 'png')
+    t.is(Math.max(meta.width!, meta.height!), 64)
+
+    const viaAccel = await fetch(accel.url + '/thumbnails' + rel)
+    t.is(viaAccel.status, 200)
+    t.is(viaAccel.headers.get('x-accel-redirect'), '/_restthumbs_internal' + rel)
+    t.is(accel.handler.stats.renders, 0, 'the object exists: no render')
+  } finally {
+    await redirect.close()
+    await accel.close()
+  }
+})
+
+test('a hung store mid-load gives 503 with Retry-After within the S3 timeout, then recovers', async (t) => {
+  const outputs = await bucket()
+  const h = await serve({ sourceRoot: MEDIA, outputBucket: outputs, s3Timeout: 1, retryAfter: 2 })
+  try {
+    const urls = Array.from({ length: 12 }, (_, i) => h.url + '/thumbnails' + thumbnailUrl('tiles.webp', `${40 + i}x${40 + i}`, 'crop', '.webp', { signer, baseUrl: '' }))
+    const warm = await fetch(urls[0])
+    t.is(warm.status, 200)
+    await warm.arrayBuffer()
+    s3.pause()
+    const started = Date.now()
+    let answers: Response[]
+    try {
+      answers = await Promise.all(urls.slice(1).map((u) => fetch(u, { signal: AbortSignal.timeout(10_000) })))
+    } finally {
+      s3.resume()
+    }
+    const elapsed = Date.now() - started
+    for (const r of answers) {
+      t.is(r.status, 503)
+      t.is(r.headers.get('retry-after'), '2')
+      t.regex(await r.text(), /ERR_STORAGE_UNAVAILABLE/)
+    }
+    t.true(elapsed < 5000, `answered in ${elapsed} ms`)
+    const ready = await fetch(h.url + '/readyz')
+    t.is(ready.status, 200)
+    const again = await fetch(urls[1])
+    t.is(again.status, 200)
+    t.is((await sharp(Buffer.from(await again.arrayBuffer())).metadata()).width, 41)
+  } finally {
+    await h.close()
+  }
+})
