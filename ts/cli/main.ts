@@ -1,31 +1,16 @@
 /**
- * The `restthumbs` command line: `serve`, `thumbnail`, `url` and `nginx-config`.
+ * The `restthumbs` command line: `serve`, `config`, `thumbnail`, `url` and `nginx-config`.
  * @module
  */
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, Option } from 'commander'
 
-import { SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
+import { configSchema, effectiveSettings, formatSettings } from './config-command.js'
+import { addSettingFlags, settingsFromFlags } from './flags.js'
 import { nginxConfig } from './nginx-config.js'
 import { serveCommand } from './serve.js'
-import { cliSettings } from './settings.js'
+import { cliSettings, SERVE_DEFAULTS } from './settings.js'
 import { thumbnailCommand } from './thumbnail.js'
 import { urlCommand } from './url.js'
-
-function int(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`Expected non-negative integer for ${name} but received ${value}`)
-    return n
-  }
-}
-
-function positive(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`Expected positive number for ${name} but received ${value}`)
-    return n
-  }
-}
 
 /** Builds the commander program (exported so tests can run it in process). */
 export function buildProgram(): Command {
@@ -36,44 +21,32 @@ export function buildProgram(): Command {
       'after',
       '\nSettings come from (lowest first) defaults, --config <file.json>, RESTTHUMBS_* environment\n' +
         'variables (e.g. RESTTHUMBS_PORT, RESTTHUMBS_KEYS=k1,k2, RESTTHUMBS_CACHE=redis://host:6379/0),\n' +
-        'then flags.',
+        'then flags. `restthumbs serve --help` lists every setting with its variable;\n' +
+        '`restthumbs config` prints the effective settings and where each came from.',
     )
 
-  program
+  const serve = program
     .command('serve')
-    .description('run the thumbnail server (default: memory cache, sources in media/, output in thumbnails/)')
+    .description('run the thumbnail server on every core (default: memory cache, sources in media/, output in thumbnails/)')
+    .option('-c, --config <file>', 'JSON config file with server settings (schema: schema/config.schema.json)')
+  addSettingFlags(serve, SERVE_DEFAULTS).action(async (opts: Record<string, unknown> & { config?: string }) => {
+    await serveCommand({ ...settingsFromFlags(opts), config: opts.config })
+  })
+
+  const config = program
+    .command('config')
+    .description('print the effective serve settings with their sources (secrets masked), or the config file schema')
     .option('-c, --config <file>', 'JSON config file with server settings')
-    .option('-p, --port <port>', `TCP port (env RESTTHUMBS_PORT, default ${SERVER_DEFAULTS.port})`, int('port'))
-    .option('--host <host>', `interface to listen on (default ${SERVER_DEFAULTS.host})`)
-    .option('--base-path <path>', `URL prefix of thumbnails (default ${SERVER_DEFAULTS.basePath})`)
-    .option('--source-root <dir>', `directory of source images (default ${SERVER_DEFAULTS.sourceRoot})`)
-    .option('--source-url <url>', 'fetch sources from this HTTP origin instead of --source-root')
-    .option('--output-root <dir>', `directory thumbnails are written to (default ${SERVER_DEFAULTS.outputRoot})`)
-    .addOption(
-      new Option('--response-mode <mode>', `how files are sent (default ${SERVER_DEFAULTS.responseMode})`).choices([
-        'stream',
-        'nginx',
-        'apache',
-      ]),
-    )
-    .option('--sendfile-base <path>', `internal nginx location for X-Accel-Redirect (default ${SERVER_DEFAULTS.sendfileBase})`)
-    .option('--cache <location>', `'memory' or redis://host:port/db (default ${SERVER_DEFAULTS.cache})`)
-    .addOption(
-      new Option('--waiter <mode>', `what a request does while another renders the same thumbnail (default ${SERVER_DEFAULTS.waiter})`).choices([
-        'wait',
-        '503',
-        '404',
-      ]),
-    )
-    .option('--lock-timeout <seconds>', `render lock lifetime and wait limit (default ${SERVER_DEFAULTS.lockTimeout})`, positive('lock-timeout'))
-    .option('--max-age <seconds>', `Cache-Control max-age of thumbnails (default ${SERVER_DEFAULTS.maxAge})`, int('max-age'))
-    .option('--trust-cache', 'serve warm hits from cached records without a stat of the file')
-    .option('--no-access-log', 'do not print one line per request')
-    .action(async (opts: Partial<ServerConfig> & { config?: string; accessLog?: boolean }) => {
-      // commander sets accessLog=true by default for --no-access-log; only pass it when negated.
-      const { accessLog, ...rest } = opts
-      await serveCommand({ ...rest, ...(accessLog === false ? { accessLog: false } : {}) })
-    })
+    .option('--json', 'print JSON instead of a table')
+    .option('--schema', 'print the JSON Schema of the config file')
+  addSettingFlags(config, SERVE_DEFAULTS).action((opts: Record<string, unknown> & { config?: string; json?: boolean; schema?: boolean }) => {
+    if (opts.schema) {
+      process.stdout.write(JSON.stringify(configSchema(), null, 2) + '\n')
+      return
+    }
+    const settings = effectiveSettings(settingsFromFlags(opts), opts.config, process.env, (m) => process.stderr.write(`warning: ${m}\n`))
+    process.stdout.write(opts.json ? JSON.stringify(settings, null, 2) + '\n' : formatSettings(settings))
+  })
 
   program
     .command('thumbnail')
@@ -102,7 +75,7 @@ export function buildProgram(): Command {
       process.stdout.write(urlCommand(source, size, method, ext, opts) + '\n')
     })
 
-  program
+  const nginx = program
     .command('nginx-config')
     .description('print an nginx server block: serve existing thumbnails, proxy misses, X-Accel-Redirect location')
     .option('-c, --config <file>', 'JSON config file with server settings')
@@ -110,8 +83,9 @@ export function buildProgram(): Command {
     .option('--server-name <name>', 'nginx server_name', '_')
     .option('--backend <host:port>', 'address of the restthumbs server (default: host:port from the settings)')
     .option('--standalone <dir>', 'print a whole nginx.conf with pid, logs and temp files in <dir>')
-    .action((opts: { config?: string; listen: string; serverName: string; backend?: string; standalone?: string }) => {
-      const { config } = cliSettings({}, opts.config)
+  addSettingFlags(nginx)
+    .action((opts: Record<string, unknown> & { config?: string; listen: string; serverName: string; backend?: string; standalone?: string }) => {
+      const { config } = cliSettings(settingsFromFlags(opts), opts.config)
       process.stdout.write(
         nginxConfig({
           listen: opts.listen,

@@ -3,7 +3,7 @@
  * and the development key used when none is configured.
  * @module
  */
-import { resolveConfig, type ServerConfig } from '../server/config.js'
+import { type ConfigSources, resolveConfig, type ServerConfig } from '../server/config.js'
 
 /**
  * Key used by `serve` and `url` when no key is configured, so the embedded default works out of
@@ -27,10 +27,28 @@ export function cliSettings(
   flags: Partial<ServerConfig>,
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  more: Pick<ConfigSources, 'defaults' | 'warn'> = {},
 ): CliSettings {
-  const config = resolveConfig(flags, { file, env })
+  const config = resolveConfig(flags, { file, env, ...more })
   if (config.keys.length > 0) return { config, devKey: false }
-  return { config: resolveConfig({ ...flags, keys: [DEV_KEY] }, { file, env }), devKey: true }
+  return { config: resolveConfig({ ...flags, keys: [DEV_KEY] }, { file, env, defaults: more.defaults }), devKey: true }
+}
+
+/** What `serve` turns on over the library defaults: metrics on `/metrics`. */
+export const SERVE_DEFAULTS: Readonly<Partial<ServerConfig>> = Object.freeze({ metricsPath: '/metrics' })
+
+/**
+ * The settings of `serve` (and of each of its workers): {@link SERVE_DEFAULTS} under the usual
+ * layers.
+ * @param warn - receives warnings about unknown `RESTTHUMBS_*` variables (the primary prints them)
+ */
+export function serveSettings(
+  flags: Partial<ServerConfig>,
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  warn?: (message: string) => void,
+): CliSettings {
+  return cliSettings(flags, file, env, { defaults: SERVE_DEFAULTS, warn })
 }
 
 /** The loud warning printed when the development key is used. */

@@ -493,7 +493,7 @@ function check(key: keyof ServerConfig, v: unknown): void {
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) fail('array of non-empty strings')
   } else if (kind === 'int') {
     if (!Number.isInteger(v) || (v as number) < 0) fail('non-negative integer')
-    if (key === 'port' && (v as number) > 65535) fail('port number')
+    if ((key === 'port' || key === 'metricsPort') && (v as number) > 65535) fail('port number')
     if (key === 'quality' && ((v as number) < 1 || (v as number) > 100)) fail('integer between 1 and 100')
   } else if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
     fail('positive number')
