@@ -45,7 +45,8 @@ export function effectiveSettings(
   warn?: (message: string) => void,
 ): EffectiveSetting[] {
   const { config, devKey } = serveSettings(flags, file, env, warn)
-  const fromFile = file ? configFromFile(file) : {}
+  const path = file ?? (env.RESTTHUMBS_CONFIG || undefined)
+  const fromFile = path ? configFromFile(path) : {}
   const fromEnv = configFromEnv(env)
   return (Object.keys(KINDS) as (keyof ServerConfig)[]).map((key) => {
     let source: SettingSource = key in SERVE_DEFAULTS ? 'serve default' : 'default'

@@ -46,7 +46,7 @@ export const SETTING_HELP: { readonly [K in keyof ServerConfig]: string } = {
   s3SecretAccessKey: 'S3 secret access key',
   s3Timeout: 'seconds an S3 request may take before the store counts as down',
   redirectBase: "public base URL of the thumbnails for responseMode 'redirect'",
-  metricsPath: 'path of Prometheus metrics (empty: off)',
+  metricsPath: 'path of Prometheus metrics (empty: off; serve turns it on)',
   metricsPort: 'serve metrics on this port instead of the main one (0: main port)',
   healthPath: 'liveness path (empty: off)',
   readyPath: 'readiness path: cache and storages answer (empty: off)',
@@ -99,8 +99,10 @@ export function addSettingFlags(command: Command, defaults: Partial<ServerConfig
     const help = `${SETTING_HELP[key]} (env ${envName(key)}, default ${SECRET_SETTINGS.has(key) ? 'none' : shown(def)})`
     const short = key === 'port' ? '-p, ' : key === 'workers' ? '-w, ' : ''
     if (kind === 'bool') {
-      command.addOption(new Option(`--${flag}`, help))
-      command.addOption(new Option(`--no-${flag}`, `turn ${flag} off`).hideHelp(def !== true))
+      // Both forms exist so a flag can override the file or environment either way; help shows
+      // the one that changes the default.
+      command.addOption(new Option(`--${flag}`, def === true ? `turn ${flag} on` : help).hideHelp(def === true))
+      command.addOption(new Option(`--no-${flag}`, def === true ? help : `turn ${flag} off`).hideHelp(def !== true))
       continue
     }
     const arg = kind === 'int' || kind === 'number' ? (/port$/i.test(key) ? '<port>' : '<n>') : kind === 'list' ? '<a,b>' : Array.isArray(kind) ? '<mode>' : '<value>'

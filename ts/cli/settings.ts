@@ -20,7 +20,7 @@ export interface CliSettings {
 /**
  * Resolves the settings of a command.
  * @param flags - values from command-line flags (undefined ones are ignored)
- * @param file - `--config` path
+ * @param file - `--config` path (default: `RESTTHUMBS_CONFIG`)
  * @param env - environment (defaults to `process.env`)
  */
 export function cliSettings(
@@ -29,9 +29,11 @@ export function cliSettings(
   env: NodeJS.ProcessEnv = process.env,
   more: Pick<ConfigSources, 'defaults' | 'warn'> = {},
 ): CliSettings {
-  const config = resolveConfig(flags, { file, env, ...more })
+  // RESTTHUMBS_CONFIG names the file when --config does not (containers).
+  const path = file ?? (env.RESTTHUMBS_CONFIG || undefined)
+  const config = resolveConfig(flags, { file: path, env, ...more })
   if (config.keys.length > 0) return { config, devKey: false }
-  return { config: resolveConfig({ ...flags, keys: [DEV_KEY] }, { file, env, defaults: more.defaults }), devKey: true }
+  return { config: resolveConfig({ ...flags, keys: [DEV_KEY] }, { file: path, env, defaults: more.defaults }), devKey: true }
 }
 
 /** What `serve` turns on over the library defaults: metrics on `/metrics`. */
