@@ -35,6 +35,11 @@ export interface TestS3 {
   get(bucket: string, key: string): Promise<Buffer | null>
   /** Lists every key of a bucket. */
   list(bucket: string): Promise<string[]>
+  /**
+   * Lists the keys under `prefix` once there are `count` of them (uploads finish after the
+   * response that rendered them), or after 10 s.
+   */
+  listWhen(bucket: string, prefix: string, count: number): Promise<string[]>
   /** SIGSTOP: sockets stay open, nothing answers (a hung store). */
   pause(): void
   /** SIGCONT after {@link pause}. */
@@ -162,6 +167,14 @@ export async function startSeaweedFS(): Promise<TestS3> {
         token = out.IsTruncated ? out.NextContinuationToken : undefined
       } while (token)
       return keys.sort()
+    },
+    async listWhen(bucket, prefix, count) {
+      const deadline = Date.now() + 10_000
+      for (;;) {
+        const keys = (await this.list(bucket)).filter((k) => k.startsWith(prefix))
+        if (keys.length >= count || Date.now() > deadline) return keys
+        await new Promise((r) => setTimeout(r, 50))
+      }
     },
     pause() {
       child.kill('SIGSTOP')

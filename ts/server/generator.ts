@@ -73,13 +73,19 @@ export interface OutputStorageLike {
    * render lock is released, so no other host misses it and renders it again.
    */
   commit?(outputPath: string, absolutePath: string): Promise<void>
+  /**
+   * Responses are sent from the local file (not from the bucket): the client can be answered
+   * while `commit` is still uploading. Otherwise (a proxy or a redirect to the bucket) the answer
+   * waits for the upload.
+   */
+  readonly answersFromLocalCopy?: boolean
 }
 
 /** What one `ensure` call did, filled in for metrics and the request log. */
 export interface EnsureTrace {
   /** `negative` when the source is remembered as missing; the others as in {@link EnsureResult}. */
   via?: 'hit' | 'render' | 'wait' | 'negative'
-  /** Milliseconds this request's render took (fetch, decode, encode, write, upload). */
+  /** Milliseconds this request's render took (fetch, decode, encode, write; not the upload). */
   renderMs?: number
   /** Milliseconds spent waiting for another worker's render. */
   waitMs?: number
@@ -95,6 +101,8 @@ export interface RenderHooks {
   start?(): void
   /** A render ended after `seconds`; `ok` false when it threw. */
   end?(seconds: number, ok: boolean): void
+  /** The upload of a rendered thumbnail to a shared bucket failed (the response had succeeded). */
+  publishFailed?(err: unknown): void
 }
 
 /** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
@@ -362,10 +370,11 @@ export class ThumbnailGenerator {
         trace.cacheError = err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        const size = (await this.#present(file)) ? undefined : await this.#render(spec, file.absolutePath, undefined, trace)
+        const size = (await this.#present(file)) ? undefined : (await this.#render(spec, file.absolutePath, undefined, trace)).size
         return { ...file, via: 'render', size }
       }
       if (handle) {
+        let publishing: Promise<void> | undefined
         try {
           // Re-check under the lock: the previous owner may have finished between our stat and
           // add. `adopt` does that check too, and also links bytes rendered for a rotated key.
@@ -380,9 +389,13 @@ export class ThumbnailGenerator {
             present = await this.#present(file)
           }
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
-          return { ...file, via: 'render', size: await this.#render(spec, file.absolutePath, src, trace) }
+          const rendered = await this.#render(spec, file.absolutePath, src, trace)
+          publishing = rendered.published
+          return { ...file, via: 'render', size: rendered.size }
         } finally {
-          await handle.release().catch(() => false)
+          // An upload still running keeps the lock until it is done (see #render).
+          if (publishing) void publishing.finally(() => handle.release().catch(() => false))
+          else await handle.release().catch(() => false)
         }
       }
       if (o.waiter === '404') throw new ThumbnailPendingError()
@@ -412,7 +425,12 @@ export class ThumbnailGenerator {
   }
 
   /* Renders to `dst` and returns the size written, so the response needs no extra stat. */
-  async #render(spec: ThumbnailSpec, dst: string, localSource: Promise<Settled<string>> | undefined, trace: EnsureTrace): Promise<number | undefined> {
+  async #render(
+    spec: ThumbnailSpec,
+    dst: string,
+    localSource: Promise<Settled<string>> | undefined,
+    trace: EnsureTrace,
+  ): Promise<{ size: number | undefined; published?: Promise<void> }> {
     const o = this.#o
     const started = performance.now()
     let ok = false
@@ -449,7 +467,6 @@ export class ThumbnailGenerator {
         await writeAtomic(dst, bytes)
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
-      if (o.output.commit) await o.output.commit(spec.outputPath, dst)
       ok = true
     } catch (err) {
       if (isNotFound(err)) {
@@ -469,18 +486,33 @@ export class ThumbnailGenerator {
       // misses the variant meanwhile just renders once more.
       void o.output.remember(spec.outputPath, spec.variantPath, dst).catch(() => undefined)
     }
-    if (o.records) {
-      const record: ThumbnailRecord = {
-        name: spec.outputPath,
-        path: spec.outputPath,
-        width: info.width ?? 0,
-        height: info.height ?? 0,
-        size: info.size ?? 0,
-        format: info.format ?? opts.format,
-      }
-      await Promise.resolve(o.records.set(record)).catch(() => undefined)
+    const records = o.records
+    const record: ThumbnailRecord = {
+      name: spec.outputPath,
+      path: spec.outputPath,
+      width: info.width ?? 0,
+      height: info.height ?? 0,
+      size: info.size ?? 0,
+      format: info.format ?? opts.format,
     }
-    return info.size
+    const save = async () => {
+      if (records) await Promise.resolve(records.set(record)).catch(() => undefined)
+    }
+    if (!o.output.commit) {
+      await save()
+      return { size: info.size }
+    }
+    // A shared bucket: the client is answered from the local file now, while the upload and
+    // then the record finish under the lock, which the caller releases only after them; so no
+    // other host can miss the object and render it again. A failed upload leaves the local copy
+    // (this host keeps serving it) and is reported; another host will render it once more.
+    if (!o.output.answersFromLocalCopy) {
+      await o.output.commit(spec.outputPath, dst)
+      await save()
+      return { size: info.size }
+    }
+    const published = o.output.commit(spec.outputPath, dst).then(save, (err: unknown) => o.hooks?.publishFailed?.(err))
+    return { size: info.size, published }
   }
 
   #negativeKey(source: string): string {

@@ -151,7 +151,13 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     maxSourceBytes: config.maxSourceBytes,
     renderTimeout: config.renderTimeout,
     stats,
-    hooks: metrics.hooks,
+    hooks: {
+      ...metrics.hooks,
+      publishFailed: (err) => {
+        metrics.hooks.publishFailed?.(err)
+        episodes.problem('storage', err)
+      },
+    },
   })
   const respondOpts = { maxAge: config.maxAge }
 

@@ -69,7 +69,7 @@ export class ThumbnailMetrics {
     this.#requests = counter('requests_total', 'Thumbnail requests by status and response mode', ['status', 'mode'])
     this.#renders = counter('renders_total', 'Thumbnails rendered by this process')
     this.#renderFailures = counter('render_failures_total', 'Renders that failed (source, decode, storage, timeout)')
-    this.#renderSeconds = new Histogram({ name: p + 'render_seconds', help: 'Render time (fetch, decode, encode, write, upload)', buckets: SECONDS, registers })
+    this.#renderSeconds = new Histogram({ name: p + 'render_seconds', help: 'Render time (fetch, decode, encode, write)', buckets: SECONDS, registers })
     this.#hits = counter('hits_total', 'Requests served from an existing thumbnail')
     this.#misses = counter('misses_total', 'Requests that found no thumbnail and got none (errors, busy)')
     this.#negative = counter('negative_hits_total', 'Requests answered 404 from the missing-source cache')
@@ -101,6 +101,7 @@ export class ThumbnailMetrics {
         this.#renderFailures.inc()
       }
     },
+    publishFailed: () => this.#storageErrors.inc(),
   }
 
   /**

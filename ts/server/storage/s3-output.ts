@@ -6,7 +6,8 @@
  * The bucket is the truth; `root` is this host's local copy. A render writes the local file (the
  * native pipeline writes files atomically), then {@link S3OutputStorage.commit} uploads it before
  * the render lock is released, so a host that takes the lock next finds the object and never
- * renders it again. A miss on the local copy asks the bucket (`HeadObject`) and, when the bytes
+ * renders it again. When responses stream the local copy, the client is answered during the
+ * upload; when they point at the bucket (nginx proxy, redirect), after it. A miss on the local copy asks the bucket (`HeadObject`) and, when the bytes
  * are streamed from Node, downloads the object into the local copy. The local copy can be pruned
  * at any time; it is refilled from the bucket on demand.
  * @module
@@ -48,6 +49,8 @@ export class S3OutputStorage {
   readonly prefix: string
   /** The local copy's directory. */
   readonly root: string
+  /** Streamed responses read the local copy, so the upload may finish after the answer. */
+  readonly answersFromLocalCopy: boolean
   readonly #local: LocalOutputStorage
   readonly #s3: S3Connection
   readonly #own: boolean
@@ -65,6 +68,7 @@ export class S3OutputStorage {
     this.#own = !options.connection
     this.#s3 = options.connection ?? new S3Connection(options)
     this.#download = options.download ?? true
+    this.answersFromLocalCopy = this.#download
     this.#cacheControl = options.cacheControl
   }
 
@@ -81,11 +85,15 @@ export class S3OutputStorage {
    * first when streaming).
    * @param outputPath - relative output path
    */
-  async lookup(outputPath: string): Promise<{ path: string; stats: { isFile(): boolean } | null }> {
+  async lookup(outputPath: string): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }> {
     const local = await this.#local.lookup(outputPath)
     if (local.stats?.isFile()) return { path: local.path, stats: local.stats }
     const present = await this.#fetch(outputPath, local.path)
-    return { path: local.path, stats: present ? PRESENT : null }
+    if (present) return { path: local.path, stats: PRESENT }
+    // Missing from the bucket a moment ago: the generator's re-check under the lock may then ask
+    // the shared thumbnail records (one Redis round trip) instead of the bucket, since a host that
+    // rendered it meanwhile wrote its record after the upload and before releasing the lock.
+    return { path: local.path, stats: null, folderExists: false }
   }
 
   /**
