@@ -9,8 +9,10 @@ import sharp from 'sharp'
 
 import type { ServerConfig } from '../ts/server/config.js'
 import { createThumbnailHandler, type ThumbnailHandler } from '../ts/server/handler.js'
+import { createServer as createThumbnailServer } from '../ts/server/server.js'
 import { Signer } from '../ts/server/signing.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
+import { startNginx, type TestNginx } from './helpers/nginx.js'
 import { startSeaweedFS, type TestS3 } from './helpers/seaweedfs.js'
 
 const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
@@ -142,5 +144,47 @@ test('a hung store mid-load gives 503 with Retry-After within the S3 timeout, th
     t.is((await sharp(Buffer.from(await again.arrayBuffer())).metadata()).width, 41)
   } finally {
     await h.close()
+  }
+})
+
+test('nginx in front of a bucket: X-Accel-Redirect into a location that proxies to the bucket', async (t) => {
+  const store = await startSeaweedFS({ anonymousRead: true })
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-s3-nginx-'))
+  let nginx: TestNginx | undefined
+  const server = createThumbnailServer({
+    keys: [KEY],
+    port: 0,
+    sourceRoot: MEDIA,
+    outputRoot: path.join(dir, 'copy'),
+    outputBucket: 'public',
+    outputPrefix: 'thumbs',
+    responseMode: 'nginx',
+    accessLog: false,
+    ...store.settings,
+  })
+  try {
+    await store.createBucket('public')
+    const backend = new URL(await server.start())
+    nginx = await startNginx({ backend: backend.host, bucketUrl: `${store.endpoint}/public/thumbs` })
+    const rel = thumbnailUrl('mandelbrot.jpg', '96x64', 'crop', '.webp', { signer, baseUrl: '' })
+    for (const round of ['render', 'hit']) {
+      const res = await fetch(nginx.url + '/thumbnails' + rel)
+      const body = Buffer.from(await res.arrayBuffer())
+      t.is(res.status, 200, round)
+      t.is(res.headers.get('x-accel-redirect'), null)
+      t.is(res.headers.get('x-amz-request-id'), null, 'store headers are hidden')
+      t.is(res.headers.get('cache-control'), 'public, max-age=86400')
+      const meta = await sharp(body).metadata()
+      t.is(meta.format, 'webp')
+      t.is(meta.width, 96)
+      t.is(meta.height, 64)
+    }
+    t.is(server.handler.stats.renders, 1)
+    t.is((await fetch(nginx.url + '/_restthumbs_internal' + rel)).status, 404, 'the internal location is not public')
+  } finally {
+    await nginx?.stop()
+    await server.stop()
+    await store.stop()
+    await rm(dir, { recursive: true, force: true })
   }
 })

@@ -64,15 +64,22 @@ async function ports(n: number): Promise<number[]> {
   return [...out]
 }
 
-/** Starts `weed server -s3`; resolves once the S3 gateway answers. */
-export async function startSeaweedFS(): Promise<TestS3> {
+/**
+ * Starts `weed server -s3`; resolves once the S3 gateway answers.
+ * @param options - `anonymousRead` lets clients without credentials read objects
+ */
+export async function startSeaweedFS(options: { anonymousRead?: boolean } = {}): Promise<TestS3> {
   const dir = await mkdtemp(join(tmpdir(), 'restthumbs-weed-'))
   const accessKeyId = 'restthumbs-test'
   const secretAccessKey = 'restthumbs-test-secret'
   await writeFile(
     join(dir, 's3.json'),
     JSON.stringify({
-      identities: [{ name: 'test', credentials: [{ accessKey: accessKeyId, secretKey: secretAccessKey }], actions: ['Admin', 'Read', 'Write', 'List'] }],
+      identities: [
+        { name: 'test', credentials: [{ accessKey: accessKeyId, secretKey: secretAccessKey }], actions: ['Admin', 'Read', 'Write', 'List'] },
+        // A CDN or nginx in front of the bucket reads without credentials.
+        ...(options.anonymousRead ? [{ name: 'anonymous', actions: ['Read'] }] : []),
+      ],
     }),
   )
   const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = await ports(8)

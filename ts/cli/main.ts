@@ -83,8 +83,9 @@ export function buildProgram(): Command {
     .option('--server-name <name>', 'nginx server_name', '_')
     .option('--backend <host:port>', 'address of the restthumbs server (default: host:port from the settings)')
     .option('--standalone <dir>', 'print a whole nginx.conf with pid, logs and temp files in <dir>')
+    .option('--bucket-url <url>', 'thumbnails are in this S3 bucket (http://host:port/bucket/prefix, anonymous reads): proxy to it')
   addSettingFlags(nginx)
-    .action((opts: Record<string, unknown> & { config?: string; listen: string; serverName: string; backend?: string; standalone?: string }) => {
+    .action((opts: Record<string, unknown> & { config?: string; listen: string; serverName: string; backend?: string; standalone?: string; bucketUrl?: string }) => {
       const { config } = cliSettings(settingsFromFlags(opts), opts.config)
       process.stdout.write(
         nginxConfig({
@@ -96,6 +97,7 @@ export function buildProgram(): Command {
           outputRoot: config.outputRoot,
           maxAge: config.maxAge,
           standaloneDir: opts.standalone,
+          bucketUrl: opts.bucketUrl,
         }),
       )
     })
