@@ -111,7 +111,7 @@ test('SIGTERM drains: a render in flight is answered, then the process exits 0',
   let arrived!: () => void
   const requested = new Promise<void>((r) => (arrived = r))
   // A slow origin keeps the render in flight while the signal arrives.
-  const origin = createServer((req, res) => {
+  const origin = createServer((_req, res) => {
     arrived()
     setTimeout(() => res.writeHead(200, { 'Content-Type': 'image/jpeg' }).end(image), 800)
   })

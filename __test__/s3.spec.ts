@@ -137,8 +137,13 @@ test('a hung store mid-load gives 503 with Retry-After within the S3 timeout, th
       t.regex(await r.text(), /ERR_STORAGE_UNAVAILABLE/)
     }
     t.true(elapsed < 5000, `answered in ${elapsed} ms`)
-    const ready = await fetch(h.url + '/readyz')
-    t.is(ready.status, 200)
+    // The store needs a moment after SIGCONT (its own heartbeats); readiness says when it is back.
+    let ready = 0
+    for (let i = 0; i < 100 && ready !== 200; i++) {
+      ready = (await fetch(h.url + '/readyz')).status
+      if (ready !== 200) await new Promise((r) => setTimeout(r, 100))
+    }
+    t.is(ready, 200)
     const again = await fetch(urls[1])
     t.is(again.status, 200)
     t.is((await sharp(Buffer.from(await again.arrayBuffer())).metadata()).width, 41)

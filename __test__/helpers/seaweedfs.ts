@@ -137,7 +137,7 @@ export async function startSeaweedFS(options: { anonymousRead?: boolean } = {}):
       await new Promise((r) => setTimeout(r, 200))
     }
   }
-  return {
+  const store: TestS3 = {
     endpoint,
     region,
     accessKeyId,
@@ -178,7 +178,7 @@ export async function startSeaweedFS(options: { anonymousRead?: boolean } = {}):
     async listWhen(bucket, prefix, count) {
       const deadline = Date.now() + 10_000
       for (;;) {
-        const keys = (await this.list(bucket)).filter((k) => k.startsWith(prefix))
+        const keys = (await store.list(bucket)).filter((k) => k.startsWith(prefix))
         if (keys.length >= count || Date.now() > deadline) return keys
         await new Promise((r) => setTimeout(r, 50))
       }
@@ -197,4 +197,5 @@ export async function startSeaweedFS(options: { anonymousRead?: boolean } = {}):
       await rm(dir, { recursive: true, force: true })
     },
   }
+  return store
 }

@@ -75,8 +75,9 @@ export function workerEntry(): string {
 }
 
 /**
- * Starts the primary: forks `config.workers` workers (0: one per core), wires signals and metrics.
+ * Starts the primary: forks the workers, replaces dead ones, wires signals and metrics.
  * @param options - see {@link PrimaryOptions}
+ * @param count - number of workers (the caller resolves `workers: 0` to the core count)
  */
 export function runPrimary(options: PrimaryOptions, count: number): Primary {
   const { config } = options

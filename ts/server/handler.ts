@@ -19,7 +19,6 @@ import {
   type HandlerStats,
   type RendererLike,
   type SourceStorageLike,
-  ThumbnailBusyError,
   nativeRenderer,
   type OutputStorageLike,
   ThumbnailGenerator,
