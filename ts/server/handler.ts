@@ -206,7 +206,9 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (config.metricsPath && pathname === config.metricsPath) return metrics.respond(req, res)
       if (config.healthPath && pathname === config.healthPath) return sendHealth(req, res, 'live')
-      if (config.readyPath && pathname === config.readyPath) return sendHealth(req, res, ready)
+      if (config.readyPath && pathname === config.readyPath) {
+        return sendHealth(req, res, ready, (name, err) => episodes.problem(name === 'cache' ? 'cache' : 'storage', err))
+      }
     }
     const outcome: RequestOutcome = { status: 0, mode: config.responseMode }
     setOutcome(res, outcome)

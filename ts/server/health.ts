@@ -47,10 +47,15 @@ export function cacheCheck(cache: Checkable, key: string): ReadinessCheck {
 }
 
 /**
- * Runs the checks side by side, each with a deadline.
- * @returns `ok` and, per check, `'ok'` or the failure message
+ * Runs the checks side by side, each with a deadline. The answer says only `ok` or
+ * `unavailable` per check (it may be public: no paths, buckets or hosts); the reason goes to
+ * `onFailure`, for the log.
+ * @returns `ok` and, per check, `'ok'` or `'unavailable'`
  */
-export async function readiness(checks: Record<string, ReadinessCheck | undefined>): Promise<{ ok: boolean; checks: Record<string, string> }> {
+export async function readiness(
+  checks: Record<string, ReadinessCheck | undefined>,
+  onFailure?: (name: string, err: unknown) => void,
+): Promise<{ ok: boolean; checks: Record<string, string> }> {
   const out: Record<string, string> = {}
   let ok = true
   await Promise.all(
@@ -67,7 +72,8 @@ export async function readiness(checks: Record<string, ReadinessCheck | undefine
         out[name] = 'ok'
       } catch (err) {
         ok = false
-        out[name] = (err as Error)?.message ?? String(err)
+        out[name] = 'unavailable'
+        onFailure?.(name, err)
       } finally {
         clearTimeout(timer)
       }
@@ -84,8 +90,9 @@ export async function sendHealth(
   req: IncomingMessage,
   res: ServerResponse,
   checks: Record<string, ReadinessCheck | undefined> | 'live',
+  onFailure?: (name: string, err: unknown) => void,
 ): Promise<number> {
-  const result = checks === 'live' ? { ok: true, checks: {} } : await readiness(checks)
+  const result = checks === 'live' ? { ok: true, checks: {} } : await readiness(checks, onFailure)
   const body = JSON.stringify({ status: result.ok ? 'ok' : 'unavailable', checks: result.checks }) + '\n'
   const status = result.ok ? 200 : 503
   res.writeHead(status, {
