@@ -128,7 +128,8 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
   const episodes = new Episodes(given.logger ?? console)
   const deps = buildDependencies(config, given, { oldKey: () => episodes.problem('keys') })
   const stats = createStats()
-  const metrics = new ThumbnailMetrics()
+  // Node's process metrics sample the event loop on a timer: only when someone can scrape them.
+  const metrics = new ThumbnailMetrics({ defaultMetrics: Boolean(config.metricsPath || config.metricsPort) })
   const ready = {
     cache: cacheCheck(deps.cache as { get(key: string): unknown }, `${config.keyPrefix}:ready`),
     source: storageCheck(deps.source as object, false),
