@@ -167,7 +167,8 @@ test('serve starts on the embedded default and its printed example URLs return t
     let stderr = ''
     child.stderr!.on('data', (d) => (stderr += d))
     const example = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve did not print a URL: ${stdout} ${stderr}`)), 20_000)
+      // A primary and one worker per core start (60 s: the machine may be loaded).
+      const timer = setTimeout(() => reject(new Error(`serve did not print a URL: ${stdout} ${stderr}`)), 60_000)
       child.stdout!.on('data', (d) => {
         stdout += d
         const m = /^ {2}(http:\/\/\S+)$/m.exec(stdout)

@@ -155,15 +155,30 @@ test('SIGHUP reloads the config file and keys without refusing a request; metric
     await writeFile(file, JSON.stringify({ keys: ['new-key', 'old-key'] }))
     const pids = workerPids(serve.child.pid!)
     serve.child.kill('SIGHUP')
-    const statuses = new Set<number>()
+    const statuses = new Set<number | string>()
     let reloaded = false
-    for (let i = 0; i < 100 && !reloaded; i++) {
-      // Requests keep being answered during the rolling restart.
-      statuses.add((await fetch(old)).status)
+    // Four keep-alive clients keep requesting through the rolling restart; none may be refused.
+    const load = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (!reloaded) {
+          try {
+            const res = await fetch(old, { signal: AbortSignal.timeout(15_000) })
+            await res.arrayBuffer()
+            statuses.add(res.status)
+          } catch (err) {
+            statuses.add(String((err as Error).cause ?? err))
+          }
+        }
+      }),
+    )
+    for (let i = 0; i < 200 && !reloaded; i++) {
       reloaded = (await fetch(fresh)).status === 200 && workerPids(serve.child.pid!).every((p) => !pids.includes(p))
       await new Promise((r) => setTimeout(r, 50))
     }
-    t.true(reloaded, 'the new key is accepted by every worker')
+    reloaded = true
+    await load
+    t.true((await fetch(fresh)).ok, 'the new key is accepted by every worker')
+    t.true(workerPids(serve.child.pid!).every((p) => !pids.includes(p)), 'every worker was replaced')
     t.deepEqual([...statuses], [200])
     const scrape = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
     t.true((metricValue(scrape, 'restthumbs_requests_total') ?? 0) >= 1)

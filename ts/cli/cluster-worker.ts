@@ -4,6 +4,8 @@
  * on the shared socket, and drains when asked.
  * @module
  */
+import { Server as NetServer } from 'node:net'
+
 import { createServer } from '../server/server.js'
 import { clusterMetrics } from '../server/metrics.js'
 import type { ClusterMessage, WorkerBrief } from './cluster.js'
@@ -31,16 +33,28 @@ server.prependListener('request', (_req, res) => {
   if (draining) res.setHeader('Connection', 'close')
 })
 
+/* Keep-alive sockets are not cut at once: a client may be sending a request on one right then,
+   and would see a reset. For a grace period every response says `Connection: close`, so busy
+   clients move to another worker cleanly; then idle sockets are closed as they become idle, and
+   busy ones (renders) finish first. */
+const GRACE_MS = 1000
+
 function drain(): void {
   if (draining) return
   draining = true
-  // Idle keep-alive sockets are closed now and whenever one becomes idle; busy ones finish first.
-  const sweep = setInterval(() => server.closeIdleConnections(), 50)
-  const deadline = setTimeout(() => server.closeAllConnections(), (config.renderTimeout + config.lockTimeout) * 1000)
+  let sweep: NodeJS.Timeout | undefined
+  const grace = setTimeout(() => {
+    server.closeIdleConnections()
+    sweep = setInterval(() => server.closeIdleConnections(), 50)
+  }, GRACE_MS)
+  const deadline = setTimeout(() => server.closeAllConnections(), GRACE_MS + (config.renderTimeout + config.lockTimeout) * 1000)
   deadline.unref()
-  void server.stop().then(() => {
+  // net.Server's close stops accepting (the primary stops routing here) without http.Server's
+  // immediate closeIdleConnections(); the callback runs once every connection has ended.
+  NetServer.prototype.close.call(server, () => {
+    clearTimeout(grace)
     clearInterval(sweep)
-    process.exit(0)
+    void server.handler.close().finally(() => process.exit(0))
   })
 }
 
