@@ -7,12 +7,12 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 
 import { closestName } from '../ts/server/config-names.js'
-import { configFromEnv, envName, KINDS, resolveConfig, SERVER_DEFAULTS, type ServerConfig } from '../ts/server/config.js'
+import { configFromEnv, envName, SETTING_KINDS, resolveConfig, SERVER_DEFAULTS, type ServerConfig } from '../ts/server/config.js'
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 const ENTRY = `import('${path.join(ROOT, 'ts', 'cli', 'main.ts').replace(/\\/g, '/')}').then((m) => m.main(['node', 'restthumbs', ...process.argv.slice(1)]))`
 const REGISTER = import.meta.resolve('@oxc-node/core/register')
-const SETTINGS = Object.keys(KINDS) as (keyof ServerConfig)[]
+const SETTINGS = Object.keys(SETTING_KINDS) as (keyof ServerConfig)[]
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RESTTHUMBS_')))
@@ -35,10 +35,10 @@ test('serve --help has a flag for every setting, with its environment variable n
   t.is(code, 0)
   const flat = stdout.replace(/\s+/g, ' ')
   for (const key of SETTINGS) {
-    const flag = KINDS[key] === 'bool' && SERVER_DEFAULTS[key] === true ? `--no-${kebab(key)}` : `--${kebab(key)}`
+    const flag = SETTING_KINDS[key] === 'bool' && SERVER_DEFAULTS[key] === true ? `--no-${kebab(key)}` : `--${kebab(key)}`
     t.regex(flat, new RegExp(`${flag}\\b[^-]*?.*?\\(env ${envName(key)},`), key)
   }
-  t.regex(flat, /--metrics-path <value> .*?default \/metrics\)/, 'serve shows its own default')
+  t.regex(flat, /--metrics-path <path> .*?default \/metrics\)/, 'serve shows its own default')
 })
 
 test('an unknown RESTTHUMBS_ variable is a warning naming the closest one; an unknown file key an error naming it', async (t) => {
@@ -107,7 +107,7 @@ test('the published JSON Schema is the one generated from the setting kinds, and
   }
   const types: Record<string, string> = { string: 'string', int: 'integer', number: 'number', bool: 'boolean', list: 'array' }
   for (const key of SETTINGS) {
-    const kind = KINDS[key]
+    const kind = SETTING_KINDS[key]
     if (!Array.isArray(kind)) t.is(schema.properties[key].type, types[kind as string], key)
   }
 })

@@ -1,5 +1,4 @@
-import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { chmod, copyFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -10,12 +9,13 @@ import { createServer } from '../ts/server/server.js'
 import { Signer } from '../ts/server/signing.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
 import { startNginx } from './helpers/nginx.js'
+import { tempDir } from './helpers/tmp.js'
 
 const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
 const KEY = 'e2e-nginx-key'
 
 test('nginx forwards a miss to the handler, sends the file via X-Accel-Redirect, then serves it alone', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-e2e-'))
+  const dir = await tempDir(t, 'e2e')
   // nginx workers drop privileges (to nobody when started as root) and must read the thumbnails.
   await chmod(dir, 0o755)
   const sources = path.join(dir, 'media')
@@ -42,7 +42,6 @@ test('nginx forwards a miss to the handler, sends the file via X-Accel-Redirect,
     })
   } catch (err) {
     await server.stop()
-    await rm(dir, { recursive: true, force: true })
     throw err
   }
   try {
@@ -82,6 +81,5 @@ test('nginx forwards a miss to the handler, sends the file via X-Accel-Redirect,
   } finally {
     await nginx.stop()
     await server.stop()
-    await rm(dir, { recursive: true, force: true })
   }
 })

@@ -5,7 +5,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
-import { copyFile, mkdir, rename, unlink, writeFile } from 'node:fs/promises'
+import { copyFile, link, mkdir, rename, unlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 /** The `code` of a Node.js system error, or `undefined`. */
@@ -39,6 +39,12 @@ export interface AtomicWriteOptions {
   mkdirs?: boolean
   /** Mode of folders created by `mkdirs`. @default 0o777 (less the umask) */
   dirMode?: number
+  /**
+   * Never replace an existing `dst`: the temp file is hard-linked into place instead of renamed,
+   * and the write fails with `EEXIST` when `dst` exists. `link` is atomic, so of several writers
+   * (processes included) exactly one wins. @default false
+   */
+  exclusive?: boolean
 }
 
 /** A fresh temp path for `dst`: hidden, random, and ending in {@link TEMP_SUFFIX}. */
@@ -54,18 +60,20 @@ async function viaTemp(dst: string, options: AtomicWriteOptions, fill: (tmp: str
   const tmp = tempPathFor(dst, options.tempDir)
   try {
     await fill(tmp)
-    await rename(tmp, dst)
+    if (!options.exclusive) return await rename(tmp, dst)
+    await link(tmp, dst)
   } catch (err) {
     await unlink(tmp).catch(() => undefined)
     throw err
   }
+  await unlink(tmp).catch(() => undefined)
 }
 
 /**
  * Writes `bytes` to `dst` atomically: a temp file (created exclusively), then a rename.
  * @param dst - destination path
  * @param bytes - content
- * @param options - temp folder, mode, parent creation
+ * @param options - temp folder, mode, parent creation, exclusive creation
  */
 export function writeFileAtomic(dst: string, bytes: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   return viaTemp(dst, options, (tmp) => writeFile(tmp, bytes, { flag: 'wx', mode: options.mode }))

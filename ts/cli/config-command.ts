@@ -4,7 +4,7 @@
  * same setting kinds the server validates with.
  * @module
  */
-import { configFromEnv, configFromFile, envName, KINDS, SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
+import { configFromEnv, configFromFile, envName, SETTING_KINDS, SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
 import { flagName, SECRET_SETTINGS, SETTING_HELP } from './flags.js'
 import { SERVE_DEFAULTS, serveSettings } from './settings.js'
 
@@ -48,7 +48,7 @@ export function effectiveSettings(
   const path = file ?? (env.RESTTHUMBS_CONFIG || undefined)
   const fromFile = path ? configFromFile(path) : {}
   const fromEnv = configFromEnv(env)
-  return (Object.keys(KINDS) as (keyof ServerConfig)[]).map((key) => {
+  return (Object.keys(SETTING_KINDS) as (keyof ServerConfig)[]).map((key) => {
     let source: SettingSource = key in SERVE_DEFAULTS ? 'serve default' : 'default'
     if (fromFile[key] !== undefined) source = 'file'
     if (fromEnv[key] !== undefined) source = 'env'
@@ -63,7 +63,7 @@ export function effectiveSettings(
  * @param settings - from {@link effectiveSettings}
  */
 export function formatSettings(settings: readonly EffectiveSetting[]): string {
-  const rows = settings.map((s) => [s.key, JSON.stringify(s.value), s.source, `--${flagName(s.key)} / ${envName(s.key)}`])
+  const rows = settings.map((s) => [s.key, JSON.stringify(s.value), s.source, `${flagName(s.key)} / ${envName(s.key)}`])
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)))
   return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('  ')).join('\n') + '\n'
 }
@@ -71,9 +71,9 @@ export function formatSettings(settings: readonly EffectiveSetting[]): string {
 /** The JSON Schema (draft 2020-12) of the config file. */
 export function configSchema(): Record<string, unknown> {
   const properties: Record<string, unknown> = { $schema: { type: 'string', description: 'URI of this schema' } }
-  for (const key of Object.keys(KINDS) as (keyof ServerConfig)[]) {
-    const kind = KINDS[key]
-    const base = { description: `${SETTING_HELP[key]} (env ${envName(key)})`, default: SERVER_DEFAULTS[key] }
+  for (const key of Object.keys(SETTING_KINDS) as (keyof ServerConfig)[]) {
+    const kind = SETTING_KINDS[key]
+    const base = { description: `${SETTING_HELP[key][0]} (env ${envName(key)})`, default: SERVER_DEFAULTS[key] }
     if (Array.isArray(kind)) properties[key] = { ...base, enum: [...kind] }
     else if (kind === 'string') properties[key] = { ...base, type: 'string' }
     else if (kind === 'bool') properties[key] = { ...base, type: 'boolean' }

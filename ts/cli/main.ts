@@ -1,16 +1,19 @@
 /**
- * The `restthumbs` command line: `serve`, `config`, `thumbnail`, `url` and `nginx-config`.
+ * The `restthumbs` command line: `serve`, `config`, `thumbnail`, `url`, `nginx-config`, `warm` and
+ * `worker`.
  * @module
  */
 import { Command, Option } from 'commander'
 
+import { nginxConfig } from '../server/nginx-config.js'
 import { configSchema, effectiveSettings, formatSettings } from './config-command.js'
-import { addSettingFlags, settingsFromFlags } from './flags.js'
-import { nginxConfig } from './nginx-config.js'
+import { addSettingFlags, settingFlags } from './flags.js'
 import { serveCommand } from './serve.js'
 import { cliSettings, SERVE_DEFAULTS } from './settings.js'
-import { thumbnailCommand } from './thumbnail.js'
+import { runThumbnail, type ThumbnailCliOptions } from './thumbnail.js'
 import { urlCommand } from './url.js'
+import { addWarmCommand } from './warm.js'
+import { addWorkerCommand } from './worker.js'
 
 /** Builds the commander program (exported so tests can run it in process). */
 export function buildProgram(): Command {
@@ -29,8 +32,8 @@ export function buildProgram(): Command {
     .command('serve')
     .description('run the thumbnail server on every core (default: memory cache, sources in media/, output in thumbnails/)')
     .option('-c, --config <file>', 'JSON config file with server settings (schema: schema/config.schema.json)')
-  addSettingFlags(serve, SERVE_DEFAULTS).action(async (opts: Record<string, unknown> & { config?: string }) => {
-    await serveCommand({ ...settingsFromFlags(opts), config: opts.config })
+  addSettingFlags(serve, SERVE_DEFAULTS).action(async (opts: { config?: string }, command: Command) => {
+    await serveCommand({ ...settingFlags(command), config: opts.config })
   })
 
   const config = program
@@ -39,27 +42,28 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'JSON config file with server settings')
     .option('--json', 'print JSON instead of a table')
     .option('--schema', 'print the JSON Schema of the config file')
-  addSettingFlags(config, SERVE_DEFAULTS).action((opts: Record<string, unknown> & { config?: string; json?: boolean; schema?: boolean }) => {
+  addSettingFlags(config, SERVE_DEFAULTS).action((opts: { config?: string; json?: boolean; schema?: boolean }, command: Command) => {
     if (opts.schema) {
       process.stdout.write(JSON.stringify(configSchema(), null, 2) + '\n')
       return
     }
-    const settings = effectiveSettings(settingsFromFlags(opts), opts.config, process.env, (m) => process.stderr.write(`warning: ${m}\n`))
+    const settings = effectiveSettings(settingFlags(command), opts.config, process.env, (m) => process.stderr.write(`warning: ${m}\n`))
     process.stdout.write(opts.json ? JSON.stringify(settings, null, 2) + '\n' : formatSettings(settings))
   })
 
   program
     .command('thumbnail')
-    .description('render thumbnails: one input to an output file, or many inputs (files, directories, globs) into a directory')
+    .description('render thumbnails: one input to an output file, or many inputs (files, directories, globs) into a directory, keeping their folder structure')
     .argument('<paths...>', 'input image(s) followed by the output file or directory')
     .option('-s, --size <WxH>', 'size as WxH, Wx or xH', '256x256')
     .addOption(new Option('-m, --method <method>', 'resize method').choices(['crop', 'scale', 'smart']).default('crop'))
     .option('-q, --quality <1-100>', 'JPEG/WebP quality', '85')
     .addOption(new Option('-f, --format <format>', 'output format (default: from the output extension, else jpeg)').choices(['jpeg', 'png', 'webp']))
     .option('--no-progress', 'never show the progress bar (shown on a terminal when there are several inputs)')
-    .action(async (paths: string[], opts: { size: string; method: string; quality: string; format?: string; progress: boolean }) => {
-      const results = await thumbnailCommand(paths, { ...opts, progress: opts.progress === false ? false : undefined })
-      for (const r of results) process.stdout.write(`${r.output} ${r.width}x${r.height} ${r.format}\n`)
+    .option('--overwrite', 'replace outputs that already exist (default: refuse before any work)')
+    .option('-j, --jobs <n>', 'renders in flight (default: the number of cores)')
+    .action(async (paths: string[], opts: ThumbnailCliOptions) => {
+      await runThumbnail(paths, opts)
     })
 
   program
@@ -85,8 +89,8 @@ export function buildProgram(): Command {
     .option('--standalone <dir>', 'print a whole nginx.conf with pid, logs and temp files in <dir>')
     .option('--bucket-url <url>', 'thumbnails are in this S3 bucket (http://host:port/bucket/prefix, anonymous reads): proxy to it')
   addSettingFlags(nginx)
-    .action((opts: Record<string, unknown> & { config?: string; listen: string; serverName: string; backend?: string; standalone?: string; bucketUrl?: string }) => {
-      const { config } = cliSettings(settingsFromFlags(opts), opts.config)
+    .action((opts: { config?: string; listen: string; serverName: string; backend?: string; standalone?: string; bucketUrl?: string }, command: Command) => {
+      const { config } = cliSettings(settingFlags(command), opts.config)
       process.stdout.write(
         nginxConfig({
           listen: opts.listen,
@@ -101,6 +105,8 @@ export function buildProgram(): Command {
         }),
       )
     })
+  addWarmCommand(program)
+  addWorkerCommand(program)
   return program
 }
 

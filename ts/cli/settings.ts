@@ -13,7 +13,9 @@ export const DEV_KEY = 'restthumbs-development-key-do-not-use-in-production'
 
 /** Resolved settings plus whether the development key is in use. */
 export interface CliSettings {
+  /** The resolved settings. */
   config: Readonly<ServerConfig>
+  /** True when no key was configured and {@link DEV_KEY} signs instead. */
   devKey: boolean
 }
 
@@ -22,6 +24,7 @@ export interface CliSettings {
  * @param flags - values from command-line flags (undefined ones are ignored)
  * @param file - `--config` path (default: `RESTTHUMBS_CONFIG`)
  * @param env - environment (defaults to `process.env`)
+ * @param more - the caller's defaults and a receiver of warnings
  */
 export function cliSettings(
   flags: Partial<ServerConfig>,

@@ -7,203 +7,28 @@
  * Losers of the lock wait, answer 503 or 404 depending on {@link WaiterMode}.
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { stat as fsStat } from 'node:fs'
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises'
-import path from 'node:path'
-
-import type { ThumbnailRecord } from '../cache/thumbnails.js'
-import { RestthumbsError } from '../errors.js'
-import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js'
-import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
-import { DogpileLock, type LockCache, SingleFlight, waitFor } from '../lock.js'
+import { errorCode, isMissing, writeFileAtomic } from '../fs.js'
+import { sha256Hex } from '../hash.js'
+import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
+import type {
+  EnsureTrace,
+  GeneratorCache,
+  HandlerStats,
+  OutputStorageLike,
+  RenderInfo,
+  RendererLike,
+  RenderHooks,
+  RenderOptions,
+  SourceStorageLike,
+  ThumbnailRecordsLike,
+  ThumbnailSpec,
+} from './contracts.js'
+import { SourceNotFoundError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
+import { callLocalPath, exists, isPresent, type Settled, settle, unwrap } from './presence.js'
+import { publishRendered } from './publish.js'
+import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
-
-
-/** The fields of a parsed thumbnail URL the generator needs. */
-export interface ThumbnailSpec {
-  /** Source name relative to the source storage (`animals/kitten.jpg`). */
-  source: string
-  /** Target width, `0` = from the aspect ratio. */
-  width: number
-  /** Target height, `0` = from the aspect ratio. */
-  height: number
-  /** `crop`, `scale` or `smart`. */
-  method: string
-  /** Extension with the dot; picks the output format. */
-  ext: string
-  /** Output path relative to the output root; equals the URL path after `basePath`. */
-  outputPath: string
-  /** Key-independent path of the same bytes, for storages that keep one copy per variant. */
-  variantPath?: string
-}
-
-/** Where sources come from: local files (`localPath`) or an HTTP origin (`read`). */
-export interface SourceStorageLike {
-  /** Absolute path of a local source; absent for remote storages. */
-  localPath?(name: string): string | Promise<string>
-  /** The source bytes. Throws a typed 404/413/502/504 error. */
-  read(name: string, options?: { signal?: AbortSignal }): Promise<Buffer | Uint8Array>
-}
-
-/** Where thumbnails go. */
-export interface OutputStorageLike {
-  /** Absolute path for an output path; throws on traversal. */
-  pathFor(outputPath: string): string | Promise<string>
-  /**
-   * Absolute path and stats (`null` when missing) in one step; without it the generator calls
-   * `pathFor` and then `stat`s the file.
-   */
-  lookup?(outputPath: string): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }>
-  /**
-   * Links an existing variant to a new signed path (after key rotation); `true` when the output
-   * exists now (also when it already did). `resolved` is what `lookup`/`pathFor` found.
-   */
-  adopt?(outputPath: string, variantPath: string, resolved?: { path: string; folderExists?: boolean }): Promise<boolean>
-  /** Records a freshly written file as its variant. `absolutePath` is what `pathFor` returned. */
-  remember?(outputPath: string, variantPath: string, absolutePath?: string): Promise<void>
-  /**
-   * Whether the output exists, for storages where the local file is not the truth (a shared
-   * bucket); without it the generator `stat`s `absolutePath`.
-   */
-  has?(outputPath: string, absolutePath: string): Promise<boolean>
-  /**
-   * Publishes a freshly rendered local file (uploads it to a shared bucket). Awaited before the
-   * render lock is released, so no other host misses it and renders it again.
-   */
-  commit?(outputPath: string, absolutePath: string): Promise<void>
-  /**
-   * Responses are sent from the local file (not from the bucket): the client can be answered
-   * while `commit` is still uploading. Otherwise (a proxy or a redirect to the bucket) the answer
-   * waits for the upload.
-   */
-  readonly answersFromLocalCopy?: boolean
-}
-
-/** What one `ensure` call did, filled in for metrics and the request log. */
-export interface EnsureTrace {
-  /** `negative` when the source is remembered as missing; the others as in {@link EnsureResult}. */
-  via?: 'hit' | 'render' | 'wait' | 'negative'
-  /** Milliseconds this request's render took (fetch, decode, encode, write; not the upload). */
-  renderMs?: number
-  /** Milliseconds spent waiting for another worker's render. */
-  waitMs?: number
-  /** The wait ended without the thumbnail (503). */
-  waitTimedOut?: boolean
-  /** The shared cache failed (the render went ahead without the cross-process lock). */
-  cacheError?: unknown
-}
-
-/** Called around every render, for render-slot gauges and histograms. */
-export interface RenderHooks {
-  /** A render starts. */
-  start?(): void
-  /** A render ended after `seconds`; `ok` false when it threw. */
-  end?(seconds: number, ok: boolean): void
-  /** The upload of a rendered thumbnail to a shared bucket failed (the response had succeeded). */
-  publishFailed?(err: unknown): void
-}
-
-/** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
-export interface ThumbnailRecordsLike {
-  /** The record of an output path, or nothing. */
-  get(name: string): Promise<ThumbnailRecord | null | undefined> | ThumbnailRecord | null | undefined
-  /** Stores a record under its `name`. */
-  set(record: ThumbnailRecord): Promise<unknown> | unknown
-}
-
-/** What the native pipeline reports for a written thumbnail. */
-export interface RenderInfo {
-  /** Format written. */
-  format: string
-  /** Output width in pixels. */
-  width: number
-  /** Output height in pixels. */
-  height: number
-  /** Bytes written. */
-  size?: number
-}
-
-/** Options passed to the renderer (the `thumbnail`/`thumbnailFile` contract). */
-export interface RenderOptions {
-  /** Target width, `0` = from the aspect ratio. */
-  width: number
-  /** Target height, `0` = from the aspect ratio. */
-  height: number
-  /** `crop`, `scale` or `smart`. */
-  method: string
-  /** `jpeg`, `png` or `webp`. */
-  format: string
-  /** Encoder quality 1–100. */
-  quality: number
-  /** Largest source in bytes the renderer accepts. */
-  maxInputBytes?: number
-  /** Aborts the render. */
-  signal?: AbortSignal
-}
-
-/** The native thumbnail pipeline. */
-export interface RendererLike {
-  /** Reads `src`, renders, writes `dst` atomically. */
-  thumbnailFile(src: string, dst: string, options: RenderOptions): Promise<RenderInfo>
-  /** Renders bytes to bytes (remote sources). */
-  thumbnail(input: Buffer, options: RenderOptions): Promise<unknown>
-}
-
-/** A cache for locks and negative entries. */
-export interface GeneratorCache extends LockCache {
-  /** Stores a value for `timeout` seconds. */
-  set(key: string, value: unknown, timeout?: number | null): Promise<unknown> | unknown
-}
-
-/** Counters of one handler, for tests and benchmarks. */
-export interface HandlerStats {
-  /** Requests seen by the handler (including ones passed to `next`). */
-  requests: number
-  /** Thumbnails rendered by this process. */
-  renders: number
-  /** Thumbnails served without rendering or waiting. */
-  hits: number
-  /** Requests that waited for another worker's render. */
-  waits: number
-  /** 304 answers. */
-  notModified: number
-  /** Error answers (4xx and 5xx). */
-  errors: number
-}
-
-/** Creates zeroed {@link HandlerStats}. */
-export function createStats(): HandlerStats {
-  return { requests: 0, renders: 0, hits: 0, waits: 0, notModified: 0, errors: 0 }
-}
-
-/** Another worker is rendering this thumbnail (`'503'` waiter mode, or `'wait'` timed out). HTTP 503. */
-export class ThumbnailBusyError extends RestthumbsError {
-  /** Seconds a client should wait before retrying. */
-  readonly retryAfter: number
-  /** @param retryAfter - `Retry-After` seconds */
-  constructor(retryAfter: number) {
-    super('ERR_THUMBNAIL_BUSY', 'The thumbnail is being generated; retry shortly', { status: 503 })
-    this.retryAfter = retryAfter
-  }
-}
-
-/** Another worker is rendering this thumbnail (`'404'` waiter mode, the seed's answer). HTTP 404. */
-export class ThumbnailPendingError extends RestthumbsError {
-  /** No arguments: the message is fixed. */
-  constructor() {
-    super('ERR_THUMBNAIL_PENDING', 'The thumbnail is being generated', { status: 404 })
-  }
-}
-
-/** The source is remembered as missing (negative cache). HTTP 404, cacheable briefly. */
-export class SourceMissingError extends RestthumbsError {
-  /** @param options - the original not-found error as `cause` */
-  constructor(options: { cause?: unknown } = {}) {
-    super('ERR_SOURCE_NOT_FOUND', 'Source image not found', { ...options, status: 404 })
-  }
-}
 
 /** Options of {@link ThumbnailGenerator}. */
 export interface GeneratorOptions {
@@ -239,13 +64,6 @@ export interface GeneratorOptions {
   stats: HandlerStats
   /** Render start/end callbacks (metrics). */
   hooks?: RenderHooks
-}
-
-const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
-
-/** Output format for a URL extension. */
-export function formatFor(ext: string): string {
-  return FORMATS[ext.toLowerCase()] ?? 'jpeg'
 }
 
 /** Result of {@link ThumbnailGenerator.ensure}. */
@@ -326,7 +144,7 @@ export class ThumbnailGenerator {
     const negKey = this.#negativeKey(spec.source)
     if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) {
       trace.via = 'negative'
-      throw new SourceMissingError()
+      throw new SourceNotFoundError(spec.source)
     }
     const cold = folderExists === false && !options.fresh
     let led = false
@@ -337,12 +155,6 @@ export class ThumbnailGenerator {
     // Requests that joined another request's flight in this process waited for it.
     trace.via = led ? result.via : 'wait'
     return result
-  }
-
-  /* The storage's own existence test (a shared bucket) or a stat of the local file. */
-  #present(file: ThumbnailFile): Promise<boolean> {
-    const { output } = this.#o
-    return output.has ? output.has(file.outputPath, file.absolutePath) : exists(file.absolutePath)
   }
 
   /*
@@ -370,7 +182,7 @@ export class ThumbnailGenerator {
         trace.cacheError = err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        const size = (await this.#present(file)) ? undefined : (await this.#render(spec, file.absolutePath, undefined, trace)).size
+        const size = (await isPresent(o.output, file)) ? undefined : (await this.#render(spec, file.absolutePath, undefined, trace)).size
         return { ...file, via: 'render', size }
       }
       if (handle) {
@@ -386,14 +198,14 @@ export class ThumbnailGenerator {
           } else if (spec.variantPath && o.output.adopt) {
             present = await o.output.adopt(spec.outputPath, spec.variantPath, { path: file.absolutePath })
           } else {
-            present = await this.#present(file)
+            present = await isPresent(o.output, file)
           }
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
           const rendered = await this.#render(spec, file.absolutePath, src, trace)
           publishing = rendered.published
           return { ...file, via: 'render', size: rendered.size }
         } finally {
-          // An upload still running keeps the lock until it is done (see #render).
+          // An upload still running keeps the lock until it is done (see publishRendered).
           if (publishing) void publishing.finally(() => handle.release().catch(() => false))
           else await handle.release().catch(() => false)
         }
@@ -409,7 +221,7 @@ export class ThumbnailGenerator {
       const waitStart = performance.now()
       const outcome = await waitFor<'ready' | 'free'>(
         async () => {
-          if (await this.#present(file)) return 'ready'
+          if (await isPresent(o.output, file)) return 'ready'
           if (!(await this.#lock.isLocked(name).catch(() => false))) return 'free'
           return undefined
         },
@@ -424,7 +236,10 @@ export class ThumbnailGenerator {
     }
   }
 
-  /* Renders to `dst` and returns the size written, so the response needs no extra stat. */
+  /*
+   * Renders to `dst` and returns the size written, so the response needs no extra stat, and the
+   * upload to a shared bucket when it is still running (the caller keeps the lock until it ends).
+   */
   async #render(
     spec: ThumbnailSpec,
     dst: string,
@@ -461,17 +276,16 @@ export class ThumbnailGenerator {
         info = await o.renderer.thumbnailFile(src, dst, opts)
       } else {
         const input = await o.source.read(spec.source, { signal: opts.signal })
-        await mkdir(path.dirname(dst), { recursive: true })
         const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
         const bytes = bytesOf(out)
-        await writeAtomic(dst, bytes)
+        await writeFileAtomic(dst, bytes, { mkdirs: true })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
       ok = true
     } catch (err) {
       if (isNotFound(err)) {
         await Promise.resolve(o.cache.set(this.#negativeKey(spec.source), 1, o.negativeTtl)).catch(() => undefined)
-        throw err instanceof SourceMissingError ? err : new SourceMissingError({ cause: err })
+        throw err instanceof SourceNotFoundError ? err : new SourceNotFoundError(spec.source, { cause: err })
       }
       throw err
     } finally {
@@ -486,8 +300,7 @@ export class ThumbnailGenerator {
       // misses the variant meanwhile just renders once more.
       void o.output.remember(spec.outputPath, spec.variantPath, dst).catch(() => undefined)
     }
-    const records = o.records
-    const record: ThumbnailRecord = {
+    const record = {
       name: spec.outputPath,
       path: spec.outputPath,
       width: info.width ?? 0,
@@ -495,24 +308,7 @@ export class ThumbnailGenerator {
       size: info.size ?? 0,
       format: info.format ?? opts.format,
     }
-    const save = async () => {
-      if (records) await Promise.resolve(records.set(record)).catch(() => undefined)
-    }
-    if (!o.output.commit) {
-      await save()
-      return { size: info.size }
-    }
-    // A shared bucket: the client is answered from the local file now, while the upload and
-    // then the record finish under the lock, which the caller releases only after them; so no
-    // other host can miss the object and render it again. A failed upload leaves the local copy
-    // (this host keeps serving it) and is reported; another host will render it once more.
-    if (!o.output.answersFromLocalCopy) {
-      await o.output.commit(spec.outputPath, dst)
-      await save()
-      return { size: info.size }
-    }
-    const published = o.output.commit(spec.outputPath, dst).then(save, (err: unknown) => o.hooks?.publishFailed?.(err))
-    return { size: info.size, published }
+    return { ...(await publishRendered(o.output, o.records, record, dst, o.hooks)), size: info.size }
   }
 
   #negativeKey(source: string): string {
@@ -522,68 +318,13 @@ export class ThumbnailGenerator {
 
 /** Short stable hash for cache keys built from user-controlled strings (no key injection). */
 export function hashKey(s: string): string {
-  return createHash('sha256').update(s).digest('hex').slice(0, 40)
-}
-
-// Callback stat in one promise: cheaper than fs/promises on the warm path.
-function exists(p: string): Promise<boolean> {
-  return new Promise((resolve) => fsStat(p, (err, st) => resolve(!err && st.isFile())))
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
-
-/** A promise that never rejects, so it can be started early and awaited later (or never). */
-function settle<T>(value: T | Promise<T>): Promise<Settled<T>> {
-  return Promise.resolve(value).then(
-    (v) => ({ ok: true as const, value: v }),
-    (error: unknown) => ({ ok: false as const, error }),
-  )
-}
-
-// A synchronous throw becomes a rejection, so it is settled like any other failure.
-async function callLocalPath(source: SourceStorageLike, name: string): Promise<string> {
-  return source.localPath!(name)
-}
-
-function unwrap<T>(s: Settled<T>): T {
-  if (s.ok) return s.value
-  throw s.error
+  return sha256Hex(s).slice(0, 40)
 }
 
 function isCacheOutage(err: unknown): boolean {
-  return (err as { code?: string })?.code === 'ERR_CACHE_UNAVAILABLE'
+  return errorCode(err) === 'ERR_CACHE_UNAVAILABLE'
 }
 
 function isNotFound(err: unknown): boolean {
-  if (err instanceof SourceMissingError) return true
-  const e = err as { status?: number; code?: string }
-  return e?.status === 404 || e?.code === 'ENOENT' || e?.code === 'ERR_SOURCE_NOT_FOUND'
-}
-
-/** Extracts the encoded bytes from whatever `thumbnail()` resolved with. */
-export function bytesOf(out: unknown): Buffer {
-  if (Buffer.isBuffer(out)) return out
-  if (out instanceof Uint8Array) return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
-  const o = out as { data?: Uint8Array; buffer?: Uint8Array; bytes?: Uint8Array } | null
-  const b = o?.data ?? o?.buffer ?? o?.bytes
-  if (b instanceof Uint8Array) return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
-  throw new RestthumbsError('ERR_RENDER_RESULT', 'The renderer returned no bytes', { status: 500 })
-}
-
-/** Temp file in the same directory, then rename: readers (and nginx) never see half a file. */
-export async function writeAtomic(dst: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${dst}.${randomBytes(6).toString('hex')}.tmp`
-  try {
-    await writeFile(tmp, bytes)
-    await rename(tmp, dst)
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined)
-    throw err
-  }
-}
-
-/** The native pipeline (`thumbnail`/`thumbnailFile` of the image module). */
-export const nativeRenderer: RendererLike = {
-  thumbnailFile: (src, dst, options) => thumbnailFile(src, dst, options as ThumbnailFileOptions),
-  thumbnail: (input, options) => thumbnail(input, options as ThumbnailOptions),
+  return (err as { status?: unknown } | null)?.status === 404 || isMissing(err) || errorCode(err) === 'ERR_SOURCE_NOT_FOUND'
 }

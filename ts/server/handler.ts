@@ -3,78 +3,25 @@
  * (`app.use(handler)`) and Fastify (`handler(request.raw, reply.raw)` after `reply.hijack()`).
  * @module
  */
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
-import { BaseCache } from '../cache/base.js'
-import { MemoryCache } from '../cache/memory.js'
-import { RedisCache } from '../cache/redis.js'
-import { ThumbnailCache } from '../cache/thumbnails.js'
-
 import { RestthumbsError } from '../errors.js'
-import { ConfigError, resolveConfig, type ServerConfig } from './config.js'
-import {
-  createStats,
-  type GeneratorCache,
-  type HandlerStats,
-  type RendererLike,
-  type SourceStorageLike,
-  nativeRenderer,
-  type OutputStorageLike,
-  ThumbnailGenerator,
-  type ThumbnailRecordsLike,
-  type ThumbnailSpec,
-} from './generator.js'
-import {
-  HotFiles,
-  NEVER_CACHE,
-  sendApache,
-  sendBuffer,
-  sendError,
-  sendNginx,
-  sendStream,
-  type ThumbnailFile,
-  ThumbnailGoneError,
-} from './responses.js'
-import { cacheCheck, sendHealth, storageCheck } from './health.js'
-import { Episodes, setOutcome } from './log.js'
-import { ThumbnailMetrics, type RequestOutcome } from './metrics.js'
+import { resolveConfig, type ServerConfig } from './config.js'
+import { createStats, type GeneratorCache, type HandlerStats, type ThumbnailSpec } from './contracts.js'
+import { buildDependencies, type HandlerDependencies, splitHandlerOptions } from './dependencies.js'
+import { ThumbnailGoneError } from './errors.js'
+import { ThumbnailGenerator } from './generator.js'
+import type { RequestOutcome, ThumbnailMetrics } from './metrics.js'
+import { createObservability } from './observability.js'
 import { sendRedirect } from './redirect.js'
-import { Signer } from './signing.js'
-import { HttpSourceStorage } from './storage/http-source.js'
-import { LocalOutputStorage } from './storage/local-output.js'
-import { LocalSourceStorage } from './storage/local-source.js'
-import { S3Connection } from './storage/s3-client.js'
-import { S3OutputStorage } from './storage/s3-output.js'
-import { S3SourceStorage } from './storage/s3-source.js'
-import { parseThumbnailPath } from './url.js'
+import { HotFiles, NEVER_CACHE, sendApache, sendBuffer, sendError, sendNginx, sendStream, type ThumbnailFile } from './responses.js'
 
-/** The collaborators of a handler; each is built from the settings unless given. */
-export interface HandlerDependencies {
-  /** Cache for locks and negative entries (a `BaseCache`; Redis to share locks across processes). */
-  cache: GeneratorCache
-  /** Thumbnail records (a `ThumbnailCache`), or `null` for none. */
-  records: ThumbnailRecordsLike | null
-  /** Source storage (local files or an HTTP origin). */
-  source: SourceStorageLike
-  /** Output storage. */
-  output: OutputStorageLike
-  /** The native pipeline. */
-  renderer: RendererLike
-  /** URL parser: pathname (still encoded) to a thumbnail spec; throws typed 400/404 errors. */
-  parse(pathname: string, basePath: string): ThumbnailSpec & { secret: string; size: string }
-  /** Signature check of a parsed URL. */
-  verify(spec: ThumbnailSpec & { secret: string; size: string }): boolean
-  /** Where unexpected (500) errors and operator problems are reported (`console` or pino). */
-  logger: { error(...args: unknown[]): void; warn?(...args: unknown[]): void; info?(...args: unknown[]): void }
-  /** Releases what the built collaborators hold (connections). */
-  close(): Promise<void>
-}
+export type { HandlerDependencies }
 
 /** Options of {@link createThumbnailHandler}: settings plus optional ready-made collaborators. */
 export type ThumbnailHandlerOptions = Omit<Partial<ServerConfig>, 'cache'> &
   Partial<Omit<HandlerDependencies, 'cache'>> & {
-    /** A cache location (`'memory'`, `redis://…`) or a ready cache instance. @default 'memory' */
+    /** A cache location (`'memory'`, `redis://…`), a registry alias, or a ready cache instance. @default 'memory' */
     cache?: string | GeneratorCache
   }
 
@@ -118,23 +65,12 @@ const PHRASES: Record<number, string> = {
  *   are built from the settings (memory or Redis cache, local or HTTP sources, the native renderer)
  */
 export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): ThumbnailHandler {
-  const settings: Partial<ServerConfig> = {}
-  const given: Partial<HandlerDependencies> = {}
-  for (const [k, v] of Object.entries(options)) {
-    if (DEPENDENCY_KEYS.has(k) && !(k === 'cache' && typeof v === 'string')) (given as Record<string, unknown>)[k] = v
-    else (settings as Record<string, unknown>)[k] = v
-  }
+  const { settings, given } = splitHandlerOptions(options)
   const config = resolveConfig(settings)
-  const episodes = new Episodes(given.logger ?? console)
-  const deps = buildDependencies(config, given, { oldKey: () => episodes.problem('keys') })
+  const obs = createObservability(config, given.logger ?? console)
+  const deps = buildDependencies(config, given, { oldKey: () => obs.episodes.problem('keys') })
+  obs.watch(deps)
   const stats = createStats()
-  // Node's process metrics sample the event loop on a timer: only when someone can scrape them.
-  const metrics = new ThumbnailMetrics({ defaultMetrics: Boolean(config.metricsPath || config.metricsPort) })
-  const ready = {
-    cache: cacheCheck(deps.cache as { get(key: string): unknown }, `${config.keyPrefix}:ready`),
-    source: storageCheck(deps.source as object, false),
-    output: storageCheck(deps.output as object, true),
-  }
   const generator = new ThumbnailGenerator({
     cache: deps.cache,
     records: deps.records,
@@ -151,13 +87,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     maxSourceBytes: config.maxSourceBytes,
     renderTimeout: config.renderTimeout,
     stats,
-    hooks: {
-      ...metrics.hooks,
-      publishFailed: (err) => {
-        metrics.hooks.publishFailed?.(err)
-        episodes.problem('storage', err)
-      },
-    },
+    hooks: obs.hooks,
   })
   const respondOpts = { maxAge: config.maxAge }
 
@@ -204,24 +134,11 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     const q = raw.indexOf('?')
     const pathname = q === -1 ? raw : raw.slice(0, q)
     // Operational paths first; they are not thumbnail requests and are not counted as such.
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      if (config.metricsPath && pathname === config.metricsPath) return metrics.respond(req, res)
-      if (config.healthPath && pathname === config.healthPath) return sendHealth(req, res, 'live')
-      if (config.readyPath && pathname === config.readyPath) {
-        return sendHealth(req, res, ready, (name, err) => episodes.problem(name === 'cache' ? 'cache' : 'storage', err))
-      }
-    }
-    const outcome: RequestOutcome = { status: 0, mode: config.responseMode }
-    setOutcome(res, outcome)
+    const operational = obs.operational(req, res, pathname)
+    if (operational) return operational
+    const outcome = obs.begin(res)
     outcome.status = await serveThumbnail(req, res, pathname, outcome, next)
-    if (outcome.status === 0) return 0
-    if (outcome.status >= 400) outcome.mode = 'error'
-    metrics.observe(outcome)
-    if (outcome.cacheError !== undefined) episodes.problem('cache', outcome.cacheError)
-    else if (outcome.via === 'render' || outcome.via === 'wait') episodes.ok('cache')
-    if (outcome.status < 500 && outcome.via !== undefined) episodes.ok('storage')
-    if (outcome.via === 'render') episodes.ok('disk')
-    return outcome.status
+    return obs.end(outcome)
   }
 
   async function serveThumbnail(
@@ -255,8 +172,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     } catch (err) {
       const code = (err as { code?: unknown })?.code
       if (typeof code === 'string') outcome.code = code
-      if (code === 'ERR_STORAGE_UNAVAILABLE') episodes.problem('storage', err)
-      else if (code === 'ENOSPC') episodes.problem('disk', err)
+      obs.failed(err)
       return failWith(req, res, err)
     }
   }
@@ -298,24 +214,12 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     stats: { value: stats, enumerable: true },
     config: { value: config, enumerable: true },
     generator: { value: generator },
-    metrics: { value: metrics },
+    metrics: { value: obs.metrics },
     handle: { value: handle },
     close: { value: () => deps.close() },
   })
   return handler
 }
-
-const DEPENDENCY_KEYS = new Set<string>([
-  'cache',
-  'records',
-  'source',
-  'output',
-  'renderer',
-  'parse',
-  'verify',
-  'logger',
-  'close',
-])
 
 function hasCode(err: unknown): boolean {
   return typeof (err as { code?: unknown })?.code === 'string' && /^ERR_/.test((err as { code: string }).code)
@@ -327,117 +231,3 @@ export function statusOf(err: unknown): number {
   if ((err instanceof RestthumbsError || hasCode(err)) && typeof s === 'number' && s >= 400 && s < 600) return s
   return 500
 }
-
-/**
- * Builds the collaborators missing from `given` out of the settings.
- * @param config - resolved settings
- * @param given - ready-made collaborators (tests, embedding apps)
- */
-export function buildDependencies(
-  config: Readonly<ServerConfig>,
-  given: Partial<HandlerDependencies>,
-  events: { oldKey?(): void } = {},
-): HandlerDependencies {
-  const closers: (() => Promise<void>)[] = []
-  let verify = given.verify
-  if (!verify) {
-    if (config.keys.length === 0) {
-      throw new ConfigError('Expected at least one signing key in keys (or RESTTHUMBS_KEYS) but received none')
-    }
-    const legacy = config.legacySignatures ? ('restthumbnails' as const) : undefined
-    const signer = new Signer({ keys: config.keys, legacy })
-    // With several keys, tell the operator (once) that URLs of an older key are still in use.
-    const newest = config.keys.length > 1 && events.oldKey ? new Signer({ keys: config.keys.slice(0, 1), legacy }) : undefined
-    verify = (spec) => {
-      const ok = signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
-      if (ok && newest && !newest.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)) events.oldKey!()
-      return ok
-    }
-  }
-  // One S3 connection for the source and output buckets.
-  let s3: S3Connection | undefined
-  if (config.sourceBucket || config.outputBucket) {
-    s3 = new S3Connection({
-      endpoint: config.s3Endpoint,
-      region: config.s3Region,
-      pathStyle: config.s3PathStyle,
-      accessKeyId: config.s3AccessKeyId || undefined,
-      secretAccessKey: config.s3SecretAccessKey || undefined,
-      timeout: config.s3Timeout,
-      retryAfter: config.retryAfter,
-    })
-    const connection = s3
-    closers.push(() => connection.close())
-  }
-  let source = given.source
-  if (!source) {
-    if (config.sourceBucket) {
-      source = new S3SourceStorage({ bucket: config.sourceBucket, prefix: config.sourcePrefix, maxBytes: config.maxSourceBytes, connection: s3 })
-    } else if (config.sourceUrl) {
-      const http = new HttpSourceStorage({
-        baseUrl: config.sourceUrl,
-        maxBytes: config.maxSourceBytes,
-        allowPrivate: config.sourceAllowPrivate,
-      })
-      source = http
-      closers.push(() => http.close())
-    } else {
-      source = new LocalSourceStorage({ root: config.sourceRoot, maxBytes: config.maxSourceBytes })
-    }
-  }
-  let cache = given.cache
-  if (!cache) {
-    const built = createCache(config)
-    cache = built
-    closers.push(() => built.close())
-  }
-  // Records live next to the locks: in-process for 'memory', shared through Redis otherwise,
-  // so with trustCache a warm hit in any worker skips the stat.
-  const records =
-    given.records !== undefined
-      ? given.records
-      : new ThumbnailCache({
-          backend: cache instanceof BaseCache ? cache : null,
-          keyPrefix: `${config.keyPrefix}:thumbnails`,
-          maxEntries: 10_000,
-        })
-  return {
-    cache,
-    records,
-    source,
-    output:
-      given.output ??
-      (config.outputBucket
-        ? new S3OutputStorage({
-            bucket: config.outputBucket,
-            prefix: config.outputPrefix,
-            root: config.outputRoot,
-            download: config.responseMode === 'stream',
-            cacheControl: `public, max-age=${config.maxAge}`,
-            connection: s3,
-          })
-        : new LocalOutputStorage({ root: config.outputRoot })),
-    renderer: given.renderer ?? nativeRenderer,
-    parse: given.parse ?? ((pathname, basePath) => parseThumbnailPath(pathname, { basePath })),
-    verify,
-    logger: given.logger ?? console,
-    close: async () => {
-      await given.close?.()
-      for (const c of closers) await c().catch(() => undefined)
-    },
-  }
-}
-
-function createCache(config: Readonly<ServerConfig>): BaseCache {
-  if (config.cache === 'memory') {
-    // A private namespace and room for many entries: culling must never evict a live lock.
-    return new MemoryCache({ location: `restthumbs-${randomUUID()}`, maxEntries: 100_000, timeout: null })
-  }
-  if (/^rediss?:\/\//.test(config.cache)) {
-    // strict: an outage must surface as an error so the generator can fail open (render without
-    // the cross-process lock) instead of reading "not locked, yet cannot lock" forever.
-    return new RedisCache({ location: config.cache, keyPrefix: config.keyPrefix, timeout: null, strict: true })
-  }
-  throw new ConfigError(`Expected 'memory' or a redis:// URL for cache but received ${JSON.stringify(config.cache)}`)
-}
-

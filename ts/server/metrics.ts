@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
-import type { EnsureTrace, RenderHooks } from './generator.js'
+import type { EnsureTrace, RenderHooks } from './contracts.js'
 
 /** What the handler knows about a finished request. */
 export interface RequestOutcome extends EnsureTrace {

@@ -3,7 +3,7 @@
  * The URL always carries the canonical size (`500x` is emitted as `500x0`), like the tag does.
  * @module
  */
-import { InvalidOptionError } from '../errors.js'
+import { invalidOption, string } from '../validate.js'
 import type { Signer } from './signing.js'
 import { parseExtension, parseMethod, parseSize, PARSE_DEFAULTS, checkSource } from './url.js'
 
@@ -41,12 +41,9 @@ export interface ThumbnailUrlOptions {
  */
 export function thumbnailUrl(source: string, size: SizeInput, method: string, ext: string, options: ThumbnailUrlOptions): string {
   if (!options || typeof options.signer?.sign !== 'function') {
-    throw new InvalidOptionError(`Expected a Signer for signer but received ${String(options?.signer)} of type ${typeof options?.signer}`)
+    throw invalidOption('signer', 'a Signer', options?.signer)
   }
-  const baseUrl = options.baseUrl ?? '/'
-  if (typeof baseUrl !== 'string') {
-    throw new InvalidOptionError(`Expected string for baseUrl but received ${String(baseUrl)} of type ${typeof baseUrl}`)
-  }
+  const baseUrl = string('baseUrl', options.baseUrl ?? '/')
   const maxSide = options.maxSide ?? PARSE_DEFAULTS.maxSide
   const sizeText = typeof size === 'string' ? size : `${size?.width || ''}x${size?.height || ''}`
   const canonical = parseSize(sizeText, maxSide).size

@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net'
 
-import { InvalidOptionError } from '../../errors.js'
+import { invalidOption } from '../../validate.js'
 
 /** A compiled allowlist. */
 export class HostAllowlist {
@@ -16,24 +16,24 @@ export class HostAllowlist {
 
   /**
    * @param patterns - hostnames (`images.example.com`, `127.0.0.1`, `[::1]`) or `*.example.com`
-   * @throws {@link InvalidOptionError} for empty, bare `*`, mid-name wildcards, one-label suffixes
+   * @throws `InvalidOptionError` for empty, bare `*`, mid-name wildcards, one-label suffixes
    *   (`*.com`), ports or schemes
    */
   constructor(patterns: Iterable<string>) {
     for (const raw of patterns) {
       if (typeof raw !== 'string' || raw.length === 0) {
-        throw new InvalidOptionError(`Expected non-empty string for an allowed host but received ${String(raw)} of type ${typeof raw}`)
+        throw invalidOption('an allowed host', 'non-empty string', raw)
       }
       const pattern = normaliseHostname(raw)
       if (pattern.startsWith('*.')) {
         const suffix = pattern.slice(1)
         if (suffix.includes('*') || suffix.split('.').filter(Boolean).length < 2 || !isHostnameLike(suffix.slice(1))) {
-          throw new InvalidOptionError(`Expected an allowed host pattern like *.example.com but received ${JSON.stringify(raw)}`)
+          throw invalidOption('an allowed host', 'a pattern like *.example.com', raw)
         }
         this.#suffixes.push(suffix)
       } else {
         if (!isHostnameLike(pattern) && isIP(pattern) === 0) {
-          throw new InvalidOptionError(`Expected a hostname or IP address for an allowed host but received ${JSON.stringify(raw)}`)
+          throw invalidOption('an allowed host', 'a hostname or IP address', raw)
         }
         this.#exact.add(pattern)
       }

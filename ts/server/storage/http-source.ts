@@ -13,7 +13,8 @@
  */
 import { Agent, request } from 'undici'
 
-import { AbortError, InvalidOptionError } from '../../errors.js'
+import { AbortError } from '../../errors.js'
+import { integer, invalidOption, mergeDefaults } from '../../validate.js'
 import { OriginError, OriginForbiddenError, OriginTimeoutError, SourceNotFoundError, SourceTooLargeError } from '../errors.js'
 import { guardedConnector, type LookupFunction } from '../net/guarded-connect.js'
 import { HostAllowlist, normaliseHostname } from '../net/host-allowlist.js'
@@ -85,6 +86,9 @@ export const HTTP_SOURCE_DEFAULTS = Object.freeze({
   timeout: 30000,
 })
 
+// Every option set; `baseUrl` has no default and is checked by parseBaseUrl.
+type Resolved = Omit<Required<HttpSourceStorageOptions>, 'lookup'> & Pick<HttpSourceStorageOptions, 'lookup'>
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
@@ -97,17 +101,13 @@ export class HttpSourceStorage {
 
   /** @param options - see {@link HttpSourceStorageOptions} */
   constructor(options: HttpSourceStorageOptions) {
-    const merged = { ...HTTP_SOURCE_DEFAULTS, ...definedOnly(options ?? ({} as HttpSourceStorageOptions)) }
+    const merged = mergeDefaults<Resolved>(HTTP_SOURCE_DEFAULTS as Resolved, options)
     this.#base = parseBaseUrl(merged.baseUrl)
     for (const name of ['maxBytes', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'timeout'] as const) {
-      positiveInteger(merged[name], name)
+      integer(name, merged[name], { min: 1 })
     }
-    if (!Number.isSafeInteger(merged.maxRedirects) || merged.maxRedirects < 0) {
-      throw new InvalidOptionError(`Expected non-negative integer for maxRedirects but received ${String(merged.maxRedirects)} of type ${typeof merged.maxRedirects}`)
-    }
-    if (!Array.isArray(merged.allowedHosts)) {
-      throw new InvalidOptionError(`Expected array for allowedHosts but received ${String(merged.allowedHosts)} of type ${typeof merged.allowedHosts}`)
-    }
+    integer('maxRedirects', merged.maxRedirects)
+    if (!Array.isArray(merged.allowedHosts)) throw invalidOption('allowedHosts', 'array', merged.allowedHosts)
     this.#hosts = new HostAllowlist(merged.allowedHosts)
     this.#o = Object.freeze({
       allowPrivate: merged.allowPrivate === true,
@@ -148,7 +148,7 @@ export class HttpSourceStorage {
    *   (403), {@link AbortError}
    */
   async read(source: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
-    const maxBytes = options.maxBytes === undefined ? this.#o.maxBytes : positiveInteger(options.maxBytes, 'maxBytes')
+    const maxBytes = options.maxBytes === undefined ? this.#o.maxBytes : integer('maxBytes', options.maxBytes, { min: 1 })
     let url = this.urlFor(source)
     const deadline = AbortSignal.timeout(this.#o.timeout)
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline
@@ -269,22 +269,11 @@ function parseBaseUrl(raw: unknown): URL {
   try {
     url = new URL(String(raw))
   } catch {
-    throw new InvalidOptionError(`Expected an absolute http(s) URL for baseUrl but received ${String(raw)} of type ${typeof raw}`)
+    throw invalidOption('baseUrl', 'an absolute http(s) URL', raw)
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
-    throw new InvalidOptionError(`Expected an http(s) URL without credentials, query or fragment for baseUrl but received ${String(raw)}`)
+    throw invalidOption('baseUrl', 'an http(s) URL without credentials, query or fragment', raw)
   }
   if (!url.pathname.endsWith('/')) url.pathname += '/'
   return url
-}
-
-function positiveInteger(v: unknown, name: string): number {
-  if (!Number.isSafeInteger(v) || (v as number) <= 0) {
-    throw new InvalidOptionError(`Expected positive integer for ${name} but received ${String(v)} of type ${typeof v}`)
-  }
-  return v as number
-}
-
-function definedOnly<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
 }

@@ -13,9 +13,9 @@
  */
 import { existsSync, promises as fs, mkdirSync, type Stats } from 'node:fs'
 import path from 'node:path'
-import { randomBytes } from 'node:crypto'
 
-import { InvalidOptionError } from '../../errors.js'
+import { copyFileAtomic, errorCode, isMissing } from '../../fs.js'
+import { invalidOption, string } from '../../validate.js'
 import { SafeRoot, type SafeLookup } from '../paths.js'
 
 /** Options of {@link LocalOutputStorage}. */
@@ -45,14 +45,11 @@ export class LocalOutputStorage {
 
   /** @param options - see {@link LocalOutputStorageOptions} */
   constructor(options: LocalOutputStorageOptions) {
-    if (typeof options?.root !== 'string' || options.root.length === 0) {
-      throw new InvalidOptionError(`Expected non-empty string for root but received ${String(options?.root)} of type ${typeof options?.root}`)
-    }
+    this.root = string('root', options?.root, { nonEmpty: true })
     const v = options.variantRoot
     if (v !== undefined && v !== false && (typeof v !== 'string' || v.length === 0)) {
-      throw new InvalidOptionError(`Expected non-empty string or false for variantRoot but received ${String(v)} of type ${typeof v}`)
+      throw invalidOption('variantRoot', 'non-empty string or false', v)
     }
-    this.root = options.root
     this.variantRoot = v === false ? null : (v ?? `${path.resolve(options.root)}.variants`)
     // Created up front so path checks can realpath the root. The variant root is created on the
     // first remember(), so deployments that never use it do not get an empty sibling directory.
@@ -165,18 +162,11 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
     await fs.link(from, to)
     return
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
+    const code = errorCode(err)
     if (code === 'EEXIST') return
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err
   }
-  const tmp = `${to}.${randomBytes(6).toString('hex')}.tmp`
-  try {
-    await fs.copyFile(from, tmp)
-    await fs.rename(tmp, to)
-  } catch (err) {
-    await fs.unlink(tmp).catch(() => undefined)
-    throw err
-  }
+  await copyFileAtomic(from, to)
 }
 
 // lstat: a symlink planted as the output is not "present"; rendering replaces it by rename.
@@ -187,9 +177,4 @@ async function isFile(p: string): Promise<boolean> {
     if (isMissing(err)) return false
     throw err
   }
-}
-
-function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  return code === 'ENOENT' || code === 'ENOTDIR'
 }

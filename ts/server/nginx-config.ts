@@ -7,7 +7,9 @@
  */
 import path from 'node:path'
 
-import { ConfigError } from '../server/config.js'
+import { invalidOption, mergeDefaults } from '../validate.js'
+import { configError } from './config.js'
+import { ConfigError } from './errors.js'
 
 /** Options of {@link nginxConfig}. */
 export interface NginxConfigOptions {
@@ -75,7 +77,7 @@ export const NGINX_DEFAULTS: Readonly<Required<Omit<NginxConfigOptions, 'standal
 
 function quoted(value: string, name: string): string {
   if (/["\\\n\r;{}$]/.test(value)) {
-    throw new ConfigError(`Expected ${name} without quotes, backslashes, semicolons, braces or $ but received ${JSON.stringify(value)}`)
+    throw invalidOption(name, 'a path without quotes, backslashes, semicolons, braces or $', value, configError)
   }
   return `"${value}"`
 }
@@ -94,15 +96,15 @@ function regexEscape(s: string): string {
  * @param options - see {@link NginxConfigOptions}
  */
 export function nginxConfig(options: NginxConfigOptions = {}): string {
-  const o: Required<Omit<NginxConfigOptions, 'standaloneDir' | 'bucketUrl'>> & Pick<NginxConfigOptions, 'standaloneDir' | 'bucketUrl'> = {
-    ...NGINX_DEFAULTS,
-    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-  }
+  const o = mergeDefaults<Required<Omit<NginxConfigOptions, 'standaloneDir' | 'bucketUrl'>> & Pick<NginxConfigOptions, 'standaloneDir' | 'bucketUrl'>>(
+    NGINX_DEFAULTS,
+    options,
+  )
   const root = path.resolve(o.outputRoot)
   const base = slashed(o.basePath)
   const internal = slashed(o.sendfileBase)
-  if (!/^[\w.:[\]-]+$/.test(o.backend)) throw new ConfigError(`Expected host:port for backend but received ${JSON.stringify(o.backend)}`)
-  if (!/^[\w.:[\] -]+$/.test(o.listen)) throw new ConfigError(`Expected a listen address for listen but received ${JSON.stringify(o.listen)}`)
+  if (!/^[\w.:[\]-]+$/.test(o.backend)) throw invalidOption('backend', 'host:port', o.backend, configError)
+  if (!/^[\w.:[\] -]+$/.test(o.listen)) throw invalidOption('listen', 'a listen address', o.listen, configError)
   const cache = `add_header Cache-Control "public, max-age=${Math.floor(o.maxAge)}" always;`
   const server = o.bucketUrl ? bucketServer(o.bucketUrl, o.backend, o.listen, o.serverName, base, internal) : `# restthumbs: nginx serves thumbnails that exist; misses go to Node, which renders them
 # once and answers X-Accel-Redirect into the internal location below.
