@@ -1,4 +1,4 @@
-import { readFile, mkdtemp, rm } from 'node:fs/promises'
+import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -7,11 +7,12 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import sharp from 'sharp'
 
-import type { ServerConfig } from '../ts/server/config.js'
+import { envName, type ServerConfig } from '../ts/server/config.js'
 import { createThumbnailHandler, type ThumbnailHandler } from '../ts/server/handler.js'
 import { createServer as createThumbnailServer } from '../ts/server/server.js'
 import { Signer } from '../ts/server/signing.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
+import { jsonSummary, runCli } from './helpers/cli.js'
 import { startNginx, type TestNginx } from './helpers/nginx.js'
 import { startSeaweedFS, type TestS3 } from './helpers/seaweedfs.js'
 
@@ -85,6 +86,47 @@ test('sources and thumbnails live in buckets: the object key is the URL path, an
   } finally {
     await a.close()
     await b.close()
+  }
+})
+
+test('warm writes thumbnails to the output bucket at the keys serve uses; a serving host answers them without rendering', async (t) => {
+  const outputs = await bucket()
+  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-s3-warm-'))
+  const env: NodeJS.ProcessEnv = { RESTTHUMBS_KEYS: KEY }
+  for (const [k, v] of Object.entries(s3.settings)) env[envName(k as keyof ServerConfig)] = String(v)
+  const list = path.join(dir, 'names.txt')
+  const args = ['warm', '--source-root', MEDIA, '--list', list, '--output-root', path.join(dir, 'warm'), '--output-bucket', outputs, '--output-prefix', 't']
+  const presets = ['--preset', '120x90:crop:.jpg', '--preset', '64x:scale:.webp', '--json']
+  const host = await serve({ sourceRoot: MEDIA, outputBucket: outputs, outputPrefix: 't' })
+  try {
+    await writeFile(list, 'sunset.jpg\nrings.png\n')
+    const first = await runCli([...args, ...presets], { env })
+    t.is(first.code, 0, first.stderr)
+    t.like(jsonSummary(first), { done: 4, rendered: 4, failed: 0 })
+    const urls = ['sunset.jpg', 'rings.png'].flatMap((name) => [
+      thumbnailUrl(name, '120x90', 'crop', '.jpg', { signer, baseUrl: '' }),
+      thumbnailUrl(name, '64x0', 'scale', '.webp', { signer, baseUrl: '' }),
+    ])
+    t.deepEqual((await s3.listWhen(outputs, '', 4)).sort(), urls.map((u) => 't' + u).sort())
+    for (const rel of urls) {
+      const object = await s3.get(outputs, 't' + rel)
+      const meta = await sharp(object!).metadata()
+      if (rel.endsWith('.jpg')) t.like(meta, { format: 'jpeg', width: 120, height: 90 }, rel)
+      else t.like(meta, { format: 'webp', width: 64 }, rel)
+      const res = await fetch(host.url + '/thumbnails' + rel)
+      t.is(res.status, 200)
+      t.deepEqual(Buffer.from(await res.arrayBuffer()), object, 'served the bytes warm uploaded')
+    }
+    t.is(host.handler.stats.renders, 0, 'warm uploaded every thumbnail serve was asked for')
+
+    // Present in the bucket: nothing to do, even with an empty local copy.
+    await rm(path.join(dir, 'warm'), { recursive: true, force: true })
+    t.like(jsonSummary(await runCli([...args, ...presets], { env })), { done: 4, rendered: 0, present: 4 })
+    // --force deletes the objects and renders them again.
+    t.like(jsonSummary(await runCli([...args, ...presets, '--force'], { env })), { done: 4, rendered: 4, present: 0 })
+  } finally {
+    await host.close()
+    await rm(dir, { recursive: true, force: true })
   }
 })
 

@@ -175,6 +175,16 @@ const WARM_SETTINGS = new Set<string>([
   'quality',
   'maxSourceBytes',
   'renderTimeout',
+  'outputBucket',
+  'outputPrefix',
+  'sourceBucket',
+  'sourcePrefix',
+  's3Endpoint',
+  's3Region',
+  's3PathStyle',
+  's3AccessKeyId',
+  's3SecretAccessKey',
+  's3Timeout',
 ])
 
 /**

@@ -24,7 +24,7 @@ import { Signer } from './signing.js'
 import { HttpSourceStorage } from './storage/http-source.js'
 import { LocalOutputStorage } from './storage/local-output.js'
 import { LocalSourceStorage } from './storage/local-source.js'
-import { S3Connection } from './storage/s3-client.js'
+import { S3Connection, type S3ConnectionOptions } from './storage/s3-client.js'
 import { S3OutputStorage } from './storage/s3-output.js'
 import { S3SourceStorage } from './storage/s3-source.js'
 import { parseThumbnailPath } from './url.js'
@@ -105,6 +105,22 @@ function cacheFromSettings(config: Readonly<ServerConfig>): { cache: BaseCache; 
 }
 
 /**
+ * The S3 connection options of the settings (empty credentials: the AWS credential chain).
+ * @param config - resolved settings
+ */
+export function s3ConnectionOptions(config: Readonly<ServerConfig>): S3ConnectionOptions {
+  return {
+    endpoint: config.s3Endpoint,
+    region: config.s3Region,
+    pathStyle: config.s3PathStyle,
+    accessKeyId: config.s3AccessKeyId || undefined,
+    secretAccessKey: config.s3SecretAccessKey || undefined,
+    timeout: config.s3Timeout,
+    retryAfter: config.retryAfter,
+  }
+}
+
+/**
  * Builds the collaborators missing from `given` out of the settings.
  * @param config - resolved settings
  * @param given - ready-made collaborators (tests, embedding apps)
@@ -134,15 +150,7 @@ export function buildDependencies(
   // One S3 connection for the source and output buckets.
   let s3: S3Connection | undefined
   if (config.sourceBucket || config.outputBucket) {
-    const connection = new S3Connection({
-      endpoint: config.s3Endpoint,
-      region: config.s3Region,
-      pathStyle: config.s3PathStyle,
-      accessKeyId: config.s3AccessKeyId || undefined,
-      secretAccessKey: config.s3SecretAccessKey || undefined,
-      timeout: config.s3Timeout,
-      retryAfter: config.retryAfter,
-    })
+    const connection = new S3Connection(s3ConnectionOptions(config))
     s3 = connection
     closers.push(() => connection.close())
   }

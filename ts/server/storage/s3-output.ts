@@ -12,9 +12,9 @@
  * at any time; it is refilled from the bucket on demand.
  * @module
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, unlink } from 'node:fs/promises'
 
-import { writeFileAtomic } from '../../fs.js'
+import { isMissing, writeFileAtomic } from '../../fs.js'
 import { SingleFlight } from '../../lock.js'
 import { contentTypeFor } from '../responses.js'
 import { LocalOutputStorage } from './local-output.js'
@@ -129,6 +129,18 @@ export class S3OutputStorage {
         { abortSignal: signal },
       ),
     )
+  }
+
+  /**
+   * Deletes a thumbnail from the bucket and its local copy (`warm --force`).
+   * @param outputPath - relative output path
+   */
+  async remove(outputPath: string): Promise<void> {
+    const key = objectKey(this.prefix, outputPath)
+    await this.#s3.call('DeleteObject', `${this.bucket}/${key}`, (c, sdk, signal) =>
+      c.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal }),
+    )
+    await unlink(await this.#local.pathFor(outputPath)).catch((err: unknown) => (isMissing(err) ? undefined : Promise.reject(err)))
   }
 
   /** Checks that the bucket answers (readiness). */
