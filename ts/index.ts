@@ -42,7 +42,7 @@ export { HttpSourceStorage, HTTP_SOURCE_DEFAULTS, type HttpSourceStorageOptions 
 export { HostAllowlist } from './server/net/host-allowlist.js'
 export { S3SourceStorage, type S3SourceStorageOptions } from './server/storage/s3-source.js'
 export { S3OutputStorage, type S3OutputStorageOptions } from './server/storage/s3-output.js'
-export { S3Connection, StorageUnavailableError, S3DriverMissingError, type S3ConnectionOptions } from './server/storage/s3-client.js'
+export { S3Connection, type S3ConnectionOptions } from './server/storage/s3-client.js'
 export { ThumbnailMetrics, type ThumbnailMetricsOptions, type RequestOutcome } from './server/metrics.js'
 export { createLogger, TrustedProxies, Episodes, type LoggerOptions, type EpisodeKind } from './server/log.js'
 export { DogpileLock, SingleFlight, waitFor, LOCK_DEFAULTS, LockOptionError, type DogpileLockOptions, type LockCache, type LockHandle, type WaitForOptions } from './lock.js'

@@ -7,8 +7,10 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3'
 
-import { RestthumbsError } from '../../errors.js'
+import { S3DriverMissingError, StorageUnavailableError } from '../errors.js'
 import { checkRelativePath } from '../paths.js'
+
+export { S3DriverMissingError, StorageUnavailableError }
 
 /** Where and how to reach an S3-compatible store. */
 export interface S3ConnectionOptions {
@@ -28,26 +30,6 @@ export interface S3ConnectionOptions {
   retryAfter?: number
 }
 
-/** The store did not answer in time, refused the connection, or failed. HTTP 503 + `Retry-After`. */
-export class StorageUnavailableError extends RestthumbsError {
-  /** Seconds a client should wait before retrying. */
-  readonly retryAfter: number
-
-  /** @param message - what failed and what to check; @param retryAfter - seconds; @param options - cause */
-  constructor(message: string, retryAfter: number, options: { cause?: unknown } = {}) {
-    super('ERR_STORAGE_UNAVAILABLE', message, { ...options, status: 503 })
-    this.retryAfter = retryAfter
-  }
-}
-
-/** `@aws-sdk/client-s3` is not installed. */
-export class S3DriverMissingError extends RestthumbsError {
-  /** @param options - the import error as `cause` */
-  constructor(options: { cause?: unknown } = {}) {
-    super('ERR_S3_DRIVER_MISSING', 'S3 storage needs the AWS SDK: run `npm install @aws-sdk/client-s3`', { ...options, status: 500 })
-  }
-}
-
 type S3Module = typeof import('@aws-sdk/client-s3')
 
 let loading: Promise<S3Module> | undefined
@@ -56,7 +38,7 @@ let loading: Promise<S3Module> | undefined
 export function loadS3(): Promise<S3Module> {
   loading ??= import('@aws-sdk/client-s3').catch((err: unknown) => {
     loading = undefined
-    throw new S3DriverMissingError({ cause: err })
+    throw new S3DriverMissingError(undefined, { cause: err })
   })
   return loading
 }
