@@ -1,12 +1,14 @@
 /**
- * The `restthumbs` command line: `serve`, `config`, `thumbnail`, `url`, `nginx-config`, `warm` and
- * `worker`.
+ * The `restthumbs` command line: `serve`, `config`, `thumbnail`, `url`, `nginx-config`, `warm`,
+ * `worker` and `createcachetable`.
  * @module
  */
 import { Command, Option } from 'commander'
 
 import { nginxConfig } from '../server/nginx-config.js'
+import { DEFAULT_TABLE } from '../cache/database-driver.js'
 import { configSchema, effectiveSettings, formatSettings } from './config-command.js'
+import { createCacheTableCommand } from './createcachetable.js'
 import { addSettingFlags, settingFlags } from './flags.js'
 import { serveCommand } from './serve.js'
 import { cliSettings, SERVE_DEFAULTS } from './settings.js'
@@ -107,6 +109,16 @@ export function buildProgram(): Command {
     })
   addWarmCommand(program)
   addWorkerCommand(program)
+  program
+    .command('createcachetable')
+    .description("create DatabaseCache tables and their index, like Django's createcachetable (existing tables are left alone)")
+    .argument('[tables...]', `table names (default: the location's ?table=, else ${DEFAULT_TABLE})`)
+    .option('--cache <location>', 'postgres://user@host/db or sqlite:path (default: the configured cache, e.g. RESTTHUMBS_CACHE)')
+    .option('-c, --config <file>', 'JSON config file with server settings')
+    .option('--dry-run', 'print the SQL instead of running it')
+    .action(async (tables: string[], opts: { cache?: string; config?: string; dryRun?: boolean }) => {
+      for (const line of await createCacheTableCommand(tables, opts)) process.stdout.write(`${line}\n`)
+    })
   return program
 }
 
