@@ -80,3 +80,5 @@ export { warmTasks, specFor, type WarmTask, type UrlSettings } from './warm/task
 export { runWarm, createCounters, failureOf, type WarmCounters, type WarmFailure, type WarmRunOptions, type WarmRunResult } from './warm/runner.js'
 export { createWarmEngine, signerOf, type WarmEngine } from './warm/engine.js'
 export { MissingDependencyError, InvalidPresetError, SourceListError, WarmFailedError } from './warm/errors.js'
+export { createThumbnailer, getThumbnail, THUMBNAILER_DEFAULTS, type Thumbnailer, type ThumbnailerOptions, type GetThumbnailOptions, type ThumbnailResult, type ThumbnailAlternative } from './server/get-thumbnail.js'
+export { parseThumbnailSize, parseCrop, type CropPoint } from './server/thumbnail-size.js'

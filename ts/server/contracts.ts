@@ -23,6 +23,10 @@ export interface ThumbnailSpec {
   outputPath: string
   /** Key-independent path of the same bytes, for storages that keep one copy per variant. */
   variantPath?: string
+  /** Encoder quality of this thumbnail; the generator's `quality` when absent. */
+  quality?: number
+  /** Point (`x`, `y` in 0..1) that `crop` keeps as central as possible; the centre when absent. */
+  focalPoint?: { x: number; y: number }
 }
 
 /** Where sources come from: local files (`localPath`) or an HTTP origin (`read`). */
@@ -123,6 +127,8 @@ export interface RenderOptions {
   format: string
   /** Encoder quality 1–100. */
   quality: number
+  /** Point that `crop` keeps as central as possible (`getThumbnail`'s crop positions). */
+  focalPoint?: { x: number; y: number }
   /** Largest source in bytes the renderer accepts. */
   maxInputBytes?: number
   /** Aborts the render. */

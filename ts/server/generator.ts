@@ -262,7 +262,8 @@ export class ThumbnailGenerator {
       height: spec.height,
       method: spec.method,
       format: formatFor(spec.ext),
-      quality: o.quality,
+      quality: spec.quality ?? o.quality,
+      ...(spec.focalPoint ? { focalPoint: spec.focalPoint } : {}),
       ...(o.maxSourceBytes ? { maxInputBytes: o.maxSourceBytes } : {}),
       // Not the client's signal: the render is shared by every waiter, so one client leaving
       // must not cancel it. Only the deadline does, so a stuck render cannot hold its lock forever.
