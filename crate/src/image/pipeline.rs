@@ -6,10 +6,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::codecs::{decode, read_header, Format, Header, Request};
 use super::color::{flatten, to_srgb};
-use super::decode::{decode, read_header, Header};
 use super::encode::{encode, EncodeOptions, OutputFormat};
-use super::format::Format;
 use super::geometry::{plan, Anchor, Method, Plan};
 use super::limits::Limits;
 use super::orient::{self, Rect};
@@ -185,7 +184,12 @@ fn run_inner(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output
     let (min_w, min_h) = shrink_hint(&plan, uw, uh, o);
     check_cancel(cancel)?;
     let max_bytes = limits.max_input_pixels.saturating_mul(4).max(1 << 20);
-    let decoded = decode(input, &header, min_w, min_h, max_bytes)?;
+    let request = Request {
+        min_width: min_w,
+        min_height: min_h,
+        max_bytes,
+    };
+    let decoded = decode(input, &header, &request)?;
     check_cancel(cancel)?;
 
     let smart = opts.method == Method::Smart
@@ -336,7 +340,13 @@ mod tests {
                 data.extend_from_slice(&f(x, y));
             }
         }
-        super::super::png::tests::encode(w, h, ::png::ColorType::Rgb, ::png::BitDepth::Eight, &data)
+        crate::image::codecs::png::tests::encode(
+            w,
+            h,
+            ::png::ColorType::Rgb,
+            ::png::BitDepth::Eight,
+            &data,
+        )
     }
 
     fn opts(w: u32, h: u32, format: OutputFormat) -> Options {
@@ -366,7 +376,7 @@ mod tests {
             (out.width, out.height, out.source_width, out.source_height),
             (50, 50, 300, 100)
         );
-        let d = super::super::png::decode(&out.data).unwrap();
+        let d = crate::image::codecs::png::decode(&out.data).unwrap();
         assert_eq!(
             &d.pixels[(25 * 50 + 25) * 3..(25 * 50 + 25) * 3 + 3],
             &[0, 255, 0]
@@ -425,7 +435,7 @@ mod tests {
         let mut o = opts(100, 100, OutputFormat::Png);
         o.method = Method::Smart;
         let out = run(&src, &o).unwrap();
-        let d = super::super::png::decode(&out.data).unwrap();
+        let d = crate::image::codecs::png::decode(&out.data).unwrap();
         // The bottom-right output pixel must come from the noisy patch, not the flat gray.
         let p = &d.pixels[(99 * 100 + 99) * 3..(99 * 100 + 99) * 3 + 3];
         assert_ne!(p, &[128, 128, 128]);
@@ -434,7 +444,7 @@ mod tests {
     #[test]
     fn mutated_inputs_fail_cleanly() {
         let src = png_rgb(48, 32, |x, y| [(x * 5) as u8, (y * 7) as u8, (x ^ y) as u8]);
-        let decoded = super::super::png::decode(&src).unwrap();
+        let decoded = crate::image::codecs::png::decode(&src).unwrap();
         let mut inputs = vec![src];
         for format in [OutputFormat::Webp, OutputFormat::Jpeg] {
             let enc = EncodeOptions {

@@ -1,9 +1,23 @@
-//! Decoder dispatch: one header type for every format (read without allocating pixels) and one
-//! decode entry point that applies shrink-on-load where the codec supports it.
+//! Decoders, one file (or folder) per input format, behind one dispatch: the signature picks the
+//! format ([`format::detect`]), the format picks its [`Codec`], and the codec reads the header
+//! (without allocating pixels) or decodes.
+//!
+//! Adding a decoder takes one file here that exports a `CODEC`, a [`Format`] variant with its
+//! signature in `format.rs`, and one arm in [`codec`].
+//!
+//! Pure Rust: nothing here imports `napi`.
 
-use super::format::{detect, Format};
-use super::{gif, jpeg, png, webp, Decoded};
-use crate::error::{catch_panic, ErrorCode, Result};
+pub mod exif;
+pub mod format;
+pub mod gif;
+pub mod jpeg;
+pub mod png;
+pub mod webp;
+
+pub use format::{detect, Format};
+
+use super::Decoded;
+use crate::error::{catch_panic, Error, ErrorCode, Result};
 
 /// Header facts shared by every format, in STORED orientation.
 #[derive(Debug, Clone)]
@@ -20,69 +34,47 @@ pub struct Header {
     pub has_alpha: bool,
     /// Animation frames (1 for stills).
     pub frames: u32,
-    /// Largest single frame in pixels (GIF frames may claim more than the screen).
+    /// Largest single frame in pixels (GIF frames may claim more than the screen); 0 when the
+    /// codec only knows the canvas.
     pub largest_frame_pixels: u64,
-    webp: Option<webp::WebpHeader>,
+}
+
+/// What the pipeline asks of a decode.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request {
+    /// Smallest useful width in stored orientation (0 with `min_height` 0 = full size); JPEG and
+    /// WebP shrink while decoding and PNG box-shrinks its rows down to it.
+    pub min_width: u32,
+    /// Smallest useful height in stored orientation.
+    pub min_height: u32,
+    /// Cap on the decoder's own allocations, derived from the pixel limit.
+    pub max_bytes: u64,
+}
+
+/// The two entry points of a decoder.
+pub struct Codec {
+    /// Reads the header; must not allocate pixel buffers.
+    pub header: fn(&[u8]) -> Result<Header>,
+    /// Decodes the (first) image as the request asks.
+    pub decode: fn(&[u8], &Header, &Request) -> Result<Decoded>,
+}
+
+/// The decoder of each format.
+fn codec(format: Format) -> &'static Codec {
+    match format {
+        Format::Jpeg => &jpeg::CODEC,
+        Format::Png => &png::CODEC,
+        Format::Webp => &webp::CODEC,
+        Format::Gif => &gif::CODEC,
+    }
 }
 
 /// Reads the header of any supported format; never allocates pixel buffers.
 pub fn read_header(data: &[u8]) -> Result<Header> {
     let format = detect(data)?;
     catch_panic(ErrorCode::Decode, || {
-        let mut h = match format {
-            Format::Jpeg => {
-                let j = jpeg::read_header(data)?;
-                Header {
-                    format,
-                    width: j.width,
-                    height: j.height,
-                    orientation: j.orientation,
-                    has_alpha: false,
-                    frames: 1,
-                    largest_frame_pixels: 0,
-                    webp: None,
-                }
-            }
-            Format::Png => {
-                let p = png::read_header(data)?;
-                Header {
-                    format,
-                    width: p.width,
-                    height: p.height,
-                    orientation: p.orientation,
-                    has_alpha: p.has_alpha,
-                    frames: p.frames,
-                    largest_frame_pixels: 0,
-                    webp: None,
-                }
-            }
-            Format::Webp => {
-                let w = webp::read_header(data)?;
-                Header {
-                    format,
-                    width: w.width,
-                    height: w.height,
-                    orientation: w.orientation,
-                    has_alpha: w.has_alpha,
-                    frames: w.frames,
-                    largest_frame_pixels: 0,
-                    webp: Some(w),
-                }
-            }
-            Format::Gif => {
-                let g = gif::read_header(data)?;
-                Header {
-                    format,
-                    width: g.width,
-                    height: g.height,
-                    orientation: 1,
-                    has_alpha: g.has_alpha,
-                    frames: g.frames,
-                    largest_frame_pixels: g.largest_frame_pixels,
-                    webp: None,
-                }
-            }
-        };
+        let mut h = (codec(format).header)(data)?;
+        h.format = format;
         if !(1..=8).contains(&h.orientation) {
             h.orientation = 1;
         }
@@ -91,35 +83,15 @@ pub fn read_header(data: &[u8]) -> Result<Header> {
     })
 }
 
-/// Decodes pixels. `min_width` × `min_height` (stored orientation, 0 = full size) lets JPEG and
-/// WebP shrink while decoding and PNG box-shrink its rows as they stream out; GIF decodes at
-/// full size.
-pub fn decode(
-    data: &[u8],
-    header: &Header,
-    min_width: u32,
-    min_height: u32,
-    max_bytes: u64,
-) -> Result<Decoded> {
-    let d = catch_panic(ErrorCode::Decode, || match header.format {
-        Format::Jpeg => jpeg::decode(data, min_width, min_height),
-        Format::Png => png::decode_shrunk(data, min_width, min_height),
-        Format::Webp => webp::decode(
-            data,
-            header.webp.as_ref().expect("webp header"),
-            min_width,
-            min_height,
-        ),
-        Format::Gif => gif::decode(data, max_bytes),
+/// Decodes pixels of an input whose header was read by [`read_header`].
+pub fn decode(data: &[u8], header: &Header, request: &Request) -> Result<Decoded> {
+    let d = catch_panic(ErrorCode::Decode, || {
+        (codec(header.format).decode)(data, header, request)
     })?;
-    debug_assert_eq!(
-        d.pixels.len(),
-        d.width as usize * d.height as usize * d.channels.count()
-    );
-    if d.pixels.len() < d.width as usize * d.height as usize * d.channels.count() {
-        return Err(crate::error::Error::decode(
-            "Decoder returned a short pixel buffer",
-        ));
+    let expected = d.width as usize * d.height as usize * d.channels.count();
+    debug_assert_eq!(d.pixels.len(), expected);
+    if d.pixels.len() < expected {
+        return Err(Error::decode("Decoder returned a short pixel buffer"));
     }
     Ok(d)
 }

@@ -2,7 +2,7 @@
 //! without touching entropy-coded data or allocating pixels (ITU-T T.81 annex B).
 
 use crate::error::{Error, Result};
-use crate::image::exif::orientation_from_tiff;
+use crate::image::codecs::exif::orientation_from_tiff;
 
 /// One frame component as declared by SOFn.
 #[derive(Debug, Clone, Copy)]

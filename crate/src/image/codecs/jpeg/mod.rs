@@ -13,8 +13,26 @@ mod libjpeg;
 mod markers;
 mod prune;
 
-use super::Decoded;
+use super::{Codec, Format, Header};
 use crate::error::{catch_panic, ErrorCode, Result};
+use crate::image::Decoded;
+
+/// The JPEG entry points of the decoder dispatch.
+pub const CODEC: Codec = Codec {
+    header: |data| {
+        let j = read_header(data)?;
+        Ok(Header {
+            format: Format::Jpeg,
+            width: j.width,
+            height: j.height,
+            orientation: j.orientation,
+            has_alpha: false,
+            frames: 1,
+            largest_frame_pixels: 0,
+        })
+    },
+    decode: |data, _, r| decode(data, r.min_width, r.min_height),
+};
 
 /// What the JPEG header says, read by scanning markers only.
 #[derive(Debug, Clone, Default)]
