@@ -194,6 +194,8 @@ export interface ThumbnailDefaults {
   maxInputBytes: number
   /** Largest output side. */
   maxOutputSide: number
+  /** Most scans of a progressive JPEG. */
+  maxScans: number
   /** fsync before rename. */
   fsync: boolean
 }
@@ -262,6 +264,8 @@ export interface ThumbnailOptions {
   maxInputBytes?: number
   /** Largest accepted output side in pixels (at least 1). */
   maxOutputSide?: number
+  /** Most scans a progressive JPEG may have (at least 1); more is refused with `ERR_TOO_LARGE`. */
+  maxScans?: number
   /** `thumbnailFile` only: fsync the file before renaming it into place. */
   fsync?: boolean
 }

@@ -45,6 +45,12 @@ export interface ThumbnailOptions {
   maxInputBytes?: number
   /** Largest accepted output side, in pixels. @default 8192 */
   maxOutputSide?: number
+  /**
+   * Most scans a progressive JPEG may have, counted from its markers before decoding; more is
+   * refused with `ERR_TOO_LARGE` (each scan is another pass over the image, so thousands of tiny
+   * repeated scans are a CPU denial of service). Real encoders write about 10. @default 100
+   */
+  maxScans?: number
   /** Cancels the work: rejects with an `AbortError` (`ERR_ABORTED`). */
   signal?: AbortSignal
 }
@@ -106,6 +112,7 @@ export function resolveThumbnailOptions(options: ThumbnailFileOptions = {}): Nat
     maxInputPixels: integer('maxInputPixels', o.maxInputPixels, positive),
     maxInputBytes: integer('maxInputBytes', o.maxInputBytes, positive),
     maxOutputSide,
+    maxScans: integer('maxScans', o.maxScans, { ...positive, max: 0xffff_ffff }),
     fsync: bool('fsync', o.fsync),
   }
   if (typeof o.background !== 'string' || !/^#?([0-9a-f]{3}|[0-9a-f]{6})$/i.test(o.background)) {

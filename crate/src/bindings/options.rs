@@ -112,6 +112,8 @@ pub struct ThumbnailOptions {
     pub max_input_bytes: Option<f64>,
     /// Largest accepted output side in pixels (at least 1).
     pub max_output_side: Option<u32>,
+    /// Most scans a progressive JPEG may have (at least 1); more is refused with `ERR_TOO_LARGE`.
+    pub max_scans: Option<u32>,
     /// `thumbnailFile` only: fsync the file before renaming it into place.
     pub fsync: Option<bool>,
 }
@@ -145,6 +147,8 @@ pub struct ThumbnailDefaults {
     pub max_input_bytes: f64,
     /// Largest output side.
     pub max_output_side: u32,
+    /// Most scans of a progressive JPEG.
+    pub max_scans: u32,
     /// fsync before rename.
     pub fsync: bool,
 }
@@ -169,6 +173,7 @@ pub fn thumbnail_defaults() -> ThumbnailDefaults {
         max_input_pixels: d.limits.max_input_pixels as f64,
         max_input_bytes: d.limits.max_input_bytes as f64,
         max_output_side: d.limits.max_output_side,
+        max_scans: d.limits.max_scans,
         fsync: false,
     }
 }
@@ -263,6 +268,12 @@ pub fn to_options(o: &ThumbnailOptions) -> crate::Result<Options> {
             "Expected positive integer for maxOutputSide but received 0",
         ));
     }
+    let max_scans = o.max_scans.unwrap_or(d.limits.max_scans);
+    if max_scans == 0 {
+        return Err(Error::invalid_option(
+            "Expected positive integer for maxScans but received 0",
+        ));
+    }
     let format = match o.format {
         None => d.encode.format,
         Some(ThumbnailFormat::Jpeg) => OutputFormat::Jpeg,
@@ -293,6 +304,7 @@ pub fn to_options(o: &ThumbnailOptions) -> crate::Result<Options> {
             )?,
             max_input_bytes: limit("maxInputBytes", o.max_input_bytes, d.limits.max_input_bytes)?,
             max_output_side,
+            max_scans,
         },
     })
 }

@@ -67,3 +67,4 @@ pub mod pipeline;
 pub mod resize;
 pub mod shrink;
 pub mod smartcrop;
+pub mod work;

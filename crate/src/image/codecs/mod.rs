@@ -16,6 +16,8 @@ pub mod webp;
 
 pub use format::{detect, Format};
 
+use super::limits::Limits;
+use super::work::Work;
 use super::Decoded;
 use crate::error::{catch_panic, Error, ErrorCode, Result};
 
@@ -40,8 +42,8 @@ pub struct Header {
 }
 
 /// What the pipeline asks of a decode.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Request {
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
     /// Smallest useful width in stored orientation (0 with `min_height` 0 = full size); JPEG and
     /// WebP shrink while decoding and PNG box-shrinks its rows down to it.
     pub min_width: u32,
@@ -49,6 +51,10 @@ pub struct Request {
     pub min_height: u32,
     /// Cap on the decoder's own allocations, derived from the pixel limit.
     pub max_bytes: u64,
+    /// The limits of the render (e.g. `max_scans`, checked by the JPEG marker walk).
+    pub limits: &'a Limits,
+    /// Cancellation and CPU budget; decoders with a hook (per scan, per row batch) check it.
+    pub work: &'a Work<'a>,
 }
 
 /// The two entry points of a decoder.
