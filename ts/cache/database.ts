@@ -2,6 +2,7 @@
  * `DatabaseCache`: Django's `db` backend on PostgreSQL (`pg`) or SQLite (`better-sqlite3`).
  * @module
  */
+import { sha256Hex } from '../hash.js'
 import { integer, mergeDefaults } from '../validate.js'
 import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import {
@@ -88,6 +89,9 @@ async function openDriver(o: Settings, table: string): Promise<SqlDriver> {
   })
 }
 
+// Width of the key column in the table Django's createcachetable makes.
+const KEY_COLUMN_LENGTH = 255
+
 /**
  * Cache in a database table, as Django's `DatabaseCache`: the key is the primary key, values
  * use the data-only `serialize` format (bytes), expiry is epoch milliseconds. Expired rows read
@@ -131,6 +135,16 @@ export class DatabaseCache extends BaseCache {
     this.settings = o
   }
 
+  /**
+   * The made key, fitted to Django's `cache_key varchar(255)` column: a longer key (stored with a
+   * `CacheKeyWarning`, as on the other backends) keeps its first 190 characters and gets its
+   * SHA-256 appended, so it still has one row of its own.
+   */
+  override makeKey(key: string, version?: number): string {
+    const made = super.makeKey(key, version)
+    return made.length <= KEY_COLUMN_LENGTH ? made : `${made.slice(0, KEY_COLUMN_LENGTH - 65)}:${sha256Hex(made)}`
+  }
+
   /** The driver, opened on first use (imports `pg` or `better-sqlite3`). */
   private open(): Promise<SqlDriver> {
     this.opening ??= openDriver(this.settings, this.table).then(
@@ -144,22 +158,17 @@ export class DatabaseCache extends BaseCache {
   }
 
   /** Runs a driver call under the outage policy. */
-  private run<T>(what: string, op: (d: SqlDriver) => Promise<T>, fallback: T): Promise<T> {
+  private run<T>(op: (d: SqlDriver) => Promise<T>): Promise<T> {
+    // Failures propagate: BaseCache's guard turns outages into misses (or raises when strict)
+    // and logs once per outage.
     const d = this.driver
-    let p: Promise<T>
     try {
-      p = d ? op(d) : this.open().then(op)
+      return d ? op(d) : this.open().then(op)
     } catch (err) {
-      p = Promise.reject(err)
+      return Promise.reject(err)
     }
-    return p.then(
-      (value) => {
-        if (this.outage) this.recovered()
-        return value
-      },
-      (err: unknown) => this.failed(`database ${what}`, err, fallback),
-    )
   }
+
 
   /**
    * Creates this cache's table and index unless the table exists (idempotent).
@@ -204,22 +213,13 @@ export class DatabaseCache extends BaseCache {
     } catch (err) {
       row = Promise.reject(err)
     }
-    if (!(row instanceof Promise)) {
-      if (this.outage) this.recovered()
-      return Promise.resolve(this.live(key, row))
-    }
-    return row.then(
-      (r) => {
-        if (this.outage) this.recovered()
-        return this.live(key, r)
-      },
-      (err: unknown) => this.failed('database get', err, undefined),
-    )
+    if (!(row instanceof Promise)) return Promise.resolve(this.live(key, row))
+    return row.then((r) => this.live(key, r))
   }
 
   /** @internal */
   override async _getEntry(key: string): Promise<CacheEntry | undefined> {
-    const row = await this.run('get', (d) => Promise.resolve(d.get(key)), undefined)
+    const row = await this.run((d) => Promise.resolve(d.get(key)))
     const value = this.live(key, row)
     if (row === undefined || value === undefined) return undefined
     return { value, expiresAt: row.expires >= NEVER ? null : row.expires }
@@ -227,7 +227,7 @@ export class DatabaseCache extends BaseCache {
 
   /** @internal */
   override async _has(key: string): Promise<boolean> {
-    const row = await this.run('has', (d) => Promise.resolve(d.get(key)), undefined)
+    const row = await this.run((d) => Promise.resolve(d.get(key)))
     return row !== undefined && row.expires > Date.now()
   }
 
@@ -235,7 +235,7 @@ export class DatabaseCache extends BaseCache {
   override async _getMany(keys: string[]): Promise<Map<string, unknown>> {
     const out = new Map<string, unknown>()
     if (keys.length === 0) return out
-    const rows = await this.run('getMany', (d) => d.getMany(keys), new Map())
+    const rows = await this.run((d) => d.getMany(keys))
     const now = Date.now()
     for (const [k, row] of rows) {
       const value = row.expires > now ? this.decode(k, row.value) : undefined
@@ -247,28 +247,28 @@ export class DatabaseCache extends BaseCache {
   /** @internal An upsert, culling first when the table is over `maxEntries`. */
   override async _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
     const bytes = serialize(value)
-    await this.run('set', (d) => d.set(key, bytes, this.expires(ttl), Date.now(), this.cullPolicy), undefined)
+    await this.run((d) => d.set(key, bytes, this.expires(ttl), Date.now(), this.cullPolicy))
   }
 
   /** @internal Atomic: an insert that overwrites only an expired row. */
   override async _add(key: string, value: unknown, ttl: Ttl): Promise<boolean> {
     const bytes = serialize(value)
-    return this.run('add', (d) => d.add(key, bytes, this.expires(ttl), Date.now(), this.cullPolicy), false)
+    return this.run((d) => d.add(key, bytes, this.expires(ttl), Date.now(), this.cullPolicy))
   }
 
   /** @internal */
   override async _delete(key: string): Promise<boolean> {
-    return this.run('delete', (d) => d.delete(key, Date.now()), false)
+    return this.run((d) => d.delete(key, Date.now()))
   }
 
   /** @internal One statement for all keys. */
   override async _deleteMany(keys: string[]): Promise<void> {
-    if (keys.length > 0) await this.run('deleteMany', (d) => d.deleteMany(keys), undefined)
+    if (keys.length > 0) await this.run((d) => d.deleteMany(keys))
   }
 
   /** @internal */
   override async _touch(key: string, ttl: Ttl): Promise<boolean> {
-    return this.run('touch', (d) => d.touch(key, this.expires(ttl), Date.now()), false)
+    return this.run((d) => d.touch(key, this.expires(ttl), Date.now()))
   }
 
   /** @internal Atomic: the row is locked between the read and the write; the expiry is kept. */
@@ -288,15 +288,11 @@ export class DatabaseCache extends BaseCache {
       result = current + delta
       return serialize(result)
     }
-    const DOWN = Symbol('down')
-    const fast = await this.run<number | undefined | typeof DOWN>(
-      'incr',
-      (d) => (d.incrInteger ? d.incrInteger(key, delta, Date.now()) : Promise.resolve(undefined)),
-      DOWN,
+    const fast = await this.run<number | undefined>((d) =>
+      d.incrInteger ? d.incrInteger(key, delta, Date.now()) : Promise.resolve(undefined),
     )
     if (typeof fast === 'number') return fast
-    const written = await this.run<Buffer | undefined | typeof DOWN>('incr', (d) => d.update(key, Date.now(), change), DOWN)
-    if (written === DOWN) throw new CacheUnavailableError(`Cannot increment key '${key}': the database is unavailable`)
+    const written = await this.run<Buffer | undefined>((d) => d.update(key, Date.now(), change))
     if (written === undefined) throw new CacheKeyNotFoundError(`Key '${key}' not found`)
     return result
   }
@@ -304,12 +300,12 @@ export class DatabaseCache extends BaseCache {
   /** @internal Atomic: one `DELETE … WHERE value = $expected`. */
   override async _deleteIfEquals(key: string, expected: unknown): Promise<boolean> {
     const bytes = serialize(expected)
-    return this.run('deleteIfEquals', (d) => d.deleteIfEquals(key, bytes, Date.now()), false)
+    return this.run((d) => d.deleteIfEquals(key, bytes, Date.now()))
   }
 
   /** @internal `DELETE FROM table`: the table belongs to this cache, as in Django. */
   override async _clear(): Promise<void> {
-    await this.run('clear', (d) => d.clear(), undefined)
+    await this.run((d) => d.clear())
   }
 
   /** @internal */
