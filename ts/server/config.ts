@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 
 import { bool, type ErrorFactory, integer, invalidOption, mergeDefaults, oneOf, positiveNumber, string } from '../validate.js'
 import { ConfigError } from './errors.js'
+import { NEGOTIABLE_FORMATS, type NegotiableFormat } from './negotiate.js'
 
 export { ConfigError }
 
@@ -126,6 +127,14 @@ export interface ServerConfig {
    */
   trustCache: boolean
   /**
+   * Formats a `.jpg`/`.jpeg`/`.png` URL is answered in when the request's `Accept` lists them
+   * explicitly (`image/*` does not count), best first; every answer of those URLs then carries
+   * `Vary: Accept`. Each variant is stored at `<output path>.<format>`, where the `nginx-config`
+   * output finds it. Formats this build cannot encode are left out (AVIF needs an AVIF encoder).
+   * @default []
+   */
+  negotiate: NegotiableFormat[]
+  /**
    * Encoder quality (1–100) for JPEG and WebP.
    * @default 85
    */
@@ -180,6 +189,7 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxAge: 86400,
   negativeTtl: 30,
   trustCache: false,
+  negotiate: Object.freeze([]) as unknown as NegotiableFormat[],
   quality: 85,
   maxSourceBytes: 20_000_000,
   renderTimeout: 30,
@@ -212,6 +222,7 @@ export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }>
   maxAge: 'int',
   negativeTtl: 'number',
   trustCache: 'bool',
+  negotiate: 'list',
   quality: 'int',
   maxSourceBytes: 'int',
   renderTimeout: 'number',
@@ -224,6 +235,11 @@ export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }>
 const INT_BOUNDS: Partial<Record<keyof ServerConfig, { min?: number; max?: number }>> = {
   port: { max: 65535 },
   quality: { min: 1, max: 100 },
+}
+
+// List settings whose items come from a fixed set.
+const LIST_CHOICES: Partial<Record<keyof ServerConfig, readonly string[]>> = {
+  negotiate: NEGOTIABLE_FORMATS,
 }
 
 /** Makes a {@link ConfigError}: the error factory of every settings check. */
@@ -291,6 +307,7 @@ export function resolveConfig(
     basePath: withSlashes(merged.basePath),
     sendfileBase: withSlashes(merged.sendfileBase),
     keys: [...merged.keys],
+    negotiate: [...merged.negotiate],
   })
 }
 
@@ -309,6 +326,8 @@ function check(key: keyof ServerConfig, v: unknown): void {
   else if (kind === 'number') positiveNumber(key, v, configError)
   else if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) {
     throw invalidOption(key, 'array of non-empty strings', v, configError)
+  } else if (LIST_CHOICES[key]) {
+    for (const item of v as string[]) oneOf(key, item, LIST_CHOICES[key], configError)
   }
 }
 
