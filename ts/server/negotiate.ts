@@ -3,8 +3,8 @@
  * WebP when the request's `Accept` names that type explicitly, with `Vary: Accept`.
  *
  * Only an explicit `image/avif` / `image/webp` counts, as in Next.js (`getSupportedMimeType`) and
- * imgproxy (`IMGPROXY_ENABLE_WEBP_DETECTION`): `image/*` and `*∕*` are sent by clients that cannot
- * decode either. `q=0` refuses a type (RFC 9110 §12.4.2); among the accepted formats the highest
+ * imgproxy (`IMGPROXY_ENABLE_WEBP_DETECTION`): wildcard ranges (`image/*`, any type) are sent by
+ * clients that cannot decode either. `q=0` refuses a type (RFC 9110 §12.4.2); among the accepted formats the highest
  * `q` wins and a tie goes to the configured order.
  *
  * The variant of a URL is stored next to the URL's own file, at `<output path>.<format>`, so
