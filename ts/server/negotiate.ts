@@ -2,10 +2,11 @@
  * `Accept` negotiation of thumbnail formats: a `.jpg`/`.jpeg`/`.png` URL is answered in AVIF or
  * WebP when the request's `Accept` names that type explicitly, with `Vary: Accept`.
  *
- * Only an explicit `image/avif` / `image/webp` counts, as in Next.js (`getSupportedMimeType`) and
- * imgproxy (`IMGPROXY_ENABLE_WEBP_DETECTION`): wildcard ranges (`image/*`, any type) are sent by
- * clients that cannot decode either. `q=0` refuses a type (RFC 9110 §12.4.2); among the accepted formats the highest
- * `q` wins and a tie goes to the configured order.
+ * Only an explicit `image/avif` / `image/webp` counts, as in Next.js (`getSupportedMimeType` in
+ * its image optimizer) and imgproxy (`IMGPROXY_AUTO_WEBP`, `IMGPROXY_AUTO_AVIF`): wildcard ranges
+ * (`image/*`, any type) are sent by clients that cannot decode either. `q=0` refuses a type
+ * (RFC 9110 §12.4.2); among the accepted formats the highest `q` wins and a tie goes to the
+ * configured order.
  *
  * The variant of a URL is stored next to the URL's own file, at `<output path>.<format>`, so
  * nginx can serve it without the app (`try_files $uri$variant`); the signature of the URL
