@@ -40,7 +40,9 @@ if (useSrc) await import('@oxc-node/core/register')
 const nativeAt = args.indexOf('--native')
 if (nativeAt !== -1) process.env.NAPI_RS_NATIVE_LIBRARY_PATH = path.resolve(args[nativeAt + 1])
 const lib = await import(path.join(HERE, '..', useSrc ? 'ts/index.ts' : 'dist/index.js'))
-const { LruStore, MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize, native } = lib
+const { LruStore, MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize } = lib
+// The raw binding is internal (not exported from the package root); the chunk bench calls it directly.
+const { binding: native } = await import(path.join(HERE, '..', useSrc ? 'ts/native.ts' : 'dist/native.js'))
 if (typeof cacheMemoize !== 'function' || typeof native.splitChunks !== 'function') {
   throw new Error('dist/ or the native build is out of date: run `npm run build` first, or pass --src')
 }

@@ -4,7 +4,6 @@
  * @module
  */
 export * from './errors.js'
-export { binding as native } from './native.js'
 export * from './hash.js'
 export { makeCacheKey, MAKE_CACHE_KEY_DEFAULTS, MAX_KEY_SIZE, type MakeCacheKeyOptions } from './cache/keys.js'
 export * from './cache/errors.js'
