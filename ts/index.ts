@@ -61,6 +61,7 @@ export { sendStream, sendNginx, sendApache, sendError, etagFor, contentTypeFor, 
 export { createThumbnailHandler, type ThumbnailHandler, type ThumbnailHandlerOptions, type HandlerDependencies } from './server/handler.js'
 export { createServer, type ServerOptions, type ThumbnailServer } from './server/server.js'
 export { nginxConfig, NGINX_DEFAULTS, type NginxConfigOptions } from './server/nginx-config.js'
+export { chooseFormat, enabledFormats, NEGOTIABLE_FORMATS, type NegotiableFormat } from './server/negotiate.js'
 export { cacheMemoize, cacheMemoizeIter, CACHE_MEMOIZE_DEFAULTS, type CacheMemoizeOptions, type ItemsSource } from './cache/memoize.js'
 export { ThumbnailCache, thumbnailRecordProblem, THUMBNAIL_CACHE_DEFAULTS, type ThumbnailCacheOptions, type ThumbnailRecord } from './server/thumbnail-records.js'
 export { thumbnail, thumbnailFile, probe, probeFile, type Thumbnail, type ThumbnailFileInfo, type ProbeInfo } from './image/thumbnail.js'

@@ -4,7 +4,7 @@
  * same setting kinds the server validates with.
  * @module
  */
-import { configFromEnv, configFromFile, envName, SETTING_KINDS, SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
+import { configFromEnv, configFromFile, envName, LIST_CHOICES, SETTING_KINDS, SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
 import { flagName, SECRET_SETTINGS, SETTING_HELP } from './flags.js'
 import { SERVE_DEFAULTS, serveSettings } from './settings.js'
 
@@ -77,7 +77,10 @@ export function configSchema(): Record<string, unknown> {
     if (Array.isArray(kind)) properties[key] = { ...base, enum: [...kind] }
     else if (kind === 'string') properties[key] = { ...base, type: 'string' }
     else if (kind === 'bool') properties[key] = { ...base, type: 'boolean' }
-    else if (kind === 'list') properties[key] = { ...base, type: 'array', items: { type: 'string', minLength: 1 } }
+    else if (kind === 'list') {
+      const choices = LIST_CHOICES[key]
+      properties[key] = { ...base, type: 'array', items: choices ? { enum: [...choices] } : { type: 'string', minLength: 1 } }
+    }
     else if (kind === 'int') {
       const range = key === 'port' || key === 'metricsPort' ? { maximum: 65535 } : key === 'quality' ? { minimum: 1, maximum: 100 } : {}
       properties[key] = { ...base, type: 'integer', minimum: 0, ...range }

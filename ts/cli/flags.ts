@@ -30,6 +30,7 @@ export const SETTING_HELP: { readonly [K in keyof ServerConfig]: readonly [help:
   maxAge: ['Cache-Control max-age of thumbnails, in seconds', '<seconds>'],
   negativeTtl: ['seconds a missing source is remembered', '<seconds>'],
   trustCache: ['serve warm hits from cached records without a stat of the file', ''],
+  negotiate: ['answer .jpg/.png URLs in these formats when Accept lists them (avif needs an AVIF-capable build)', '<avif,webp>'],
   quality: ['JPEG/WebP quality', '<1-100>'],
   maxSourceBytes: ['largest source read, in bytes', '<bytes>'],
   renderTimeout: ['seconds before a render is aborted', '<seconds>'],

@@ -102,6 +102,7 @@ export function buildProgram(): Command {
           sendfileBase: config.sendfileBase,
           outputRoot: config.outputRoot,
           maxAge: config.maxAge,
+          negotiate: config.negotiate,
           standaloneDir: opts.standalone,
           bucketUrl: opts.bucketUrl,
         }),

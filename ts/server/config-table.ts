@@ -4,6 +4,8 @@
  * `--help` and the config file schema). Resolution lives in `config.ts`.
  * @module
  */
+import { NEGOTIABLE_FORMATS, type NegotiableFormat } from './negotiate.js'
+
 /** How a response carries the thumbnail bytes (restthumbnails' `THUMBNAILS_RESPONSE_BACKEND`). */
 export type ResponseMode = 'stream' | 'nginx' | 'apache' | 'redirect'
 
@@ -124,6 +126,14 @@ export interface ServerConfig {
    * @default false
    */
   trustCache: boolean
+  /**
+   * Formats a `.jpg`/`.jpeg`/`.png` URL is answered in when the request's `Accept` lists them
+   * explicitly (`image/*` does not count), best first; every answer of those URLs then carries
+   * `Vary: Accept`. Each variant is stored at `<output path>.<format>`, where the `nginx-config`
+   * output finds it. Formats this build cannot encode are left out (AVIF needs an AVIF encoder).
+   * @default []
+   */
+  negotiate: NegotiableFormat[]
   /**
    * Encoder quality (1–100) for JPEG and WebP.
    * @default 85
@@ -277,6 +287,7 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxAge: 86400,
   negativeTtl: 30,
   trustCache: false,
+  negotiate: Object.freeze([]) as unknown as NegotiableFormat[],
   quality: 85,
   maxSourceBytes: 20_000_000,
   renderTimeout: 30,
@@ -328,6 +339,7 @@ export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }>
   maxAge: 'int',
   negativeTtl: 'number',
   trustCache: 'bool',
+  negotiate: 'list',
   quality: 'int',
   maxSourceBytes: 'int',
   renderTimeout: 'number',
@@ -360,4 +372,9 @@ export const INT_BOUNDS: Partial<Record<keyof ServerConfig, { min?: number; max?
   port: { max: 65535 },
   metricsPort: { max: 65535 },
   quality: { min: 1, max: 100 },
+}
+
+/** List settings whose items come from a fixed set. */
+export const LIST_CHOICES: Partial<Record<keyof ServerConfig, readonly string[]>> = {
+  negotiate: NEGOTIABLE_FORMATS,
 }

@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs'
 
 import { bool, type ErrorFactory, integer, invalidOption, mergeDefaults, oneOf, positiveNumber, string } from '../validate.js'
 import { unknownNameMessage } from './config-names.js'
-import { INT_BOUNDS, SERVER_DEFAULTS, type ServerConfig, SETTING_KINDS } from './config-table.js'
+import { INT_BOUNDS, LIST_CHOICES, SERVER_DEFAULTS, type ServerConfig, SETTING_KINDS } from './config-table.js'
 import { ConfigError } from './errors.js'
 
 export { ConfigError }
-export { INT_BOUNDS, SERVER_DEFAULTS, SETTING_KINDS, type LogFormat, type LogLevel, type ResponseMode, type ServerConfig, type SettingKind, type WaiterMode } from './config-table.js'
+export { INT_BOUNDS, LIST_CHOICES, SERVER_DEFAULTS, SETTING_KINDS, type LogFormat, type LogLevel, type ResponseMode, type ServerConfig, type SettingKind, type WaiterMode } from './config-table.js'
 
 
 /** Makes a {@link ConfigError}: the error factory of every settings check. */
@@ -104,6 +104,7 @@ export function resolveConfig(options: Partial<ServerConfig> = {}, sources: Conf
     sendfileBase: withSlashes(merged.sendfileBase),
     keys: [...merged.keys],
     trustedProxies: [...merged.trustedProxies],
+    negotiate: [...merged.negotiate],
   }
   checkCombination(config)
   return Object.freeze(config)
@@ -136,6 +137,8 @@ function check(key: keyof ServerConfig, v: unknown): void {
   else if (kind === 'number') positiveNumber(key, v, configError)
   else if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) {
     throw invalidOption(key, 'array of non-empty strings', v, configError)
+  } else if (LIST_CHOICES[key]) {
+    for (const item of v as string[]) oneOf(key, item, LIST_CHOICES[key]!, configError)
   }
 }
 

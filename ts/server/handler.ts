@@ -11,6 +11,7 @@ import { createStats, type GeneratorCache, type HandlerStats, type ThumbnailSpec
 import { buildDependencies, type HandlerDependencies, splitHandlerOptions } from './dependencies.js'
 import { ThumbnailGoneError } from './errors.js'
 import { ThumbnailGenerator } from './generator.js'
+import { chooseFormat, enabledFormats, NEGOTIATED_PATH, variantSpec } from './negotiate.js'
 import type { RequestOutcome, ThumbnailMetrics } from './metrics.js'
 import { createObservability } from './observability.js'
 import { sendRedirect } from './redirect.js'
@@ -90,6 +91,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     hooks: obs.hooks,
   })
   const respondOpts = { maxAge: config.maxAge }
+  const negotiated = enabledFormats(config.negotiate)
 
   const hot = new HotFiles(config.hotCacheBytes, config.hotCacheMs)
 
@@ -156,12 +158,19 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
       }
       return fail(req, res, 404)
     }
+    // Every answer of a negotiated URL varies with Accept, errors and 304s included, so no
+    // shared cache hands one client's format to another.
+    const varies = negotiated.length > 0 && NEGOTIATED_PATH.test(pathname)
+    if (varies) res.setHeader('Vary', 'Accept')
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return fail(req, res, 405, { ...NEVER_CACHE, Allow: 'GET, HEAD' })
     }
     try {
-      const spec = deps.parse(pathname, config.basePath)
-      if (!deps.verify(spec)) return fail(req, res, 401)
+      const parsed = deps.parse(pathname, config.basePath)
+      if (!deps.verify(parsed)) return fail(req, res, 401)
+      // The signature of the URL covers its variants: only the stored file and the type change.
+      const format = varies ? chooseFormat(req.headers.accept, negotiated) : undefined
+      const spec = format ? variantSpec(parsed, format) : parsed
       try {
         return await respond(req, res, spec, false, outcome)
       } catch (err) {

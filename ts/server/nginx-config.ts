@@ -9,6 +9,7 @@ import path from 'node:path'
 
 import { invalidOption, mergeDefaults } from '../validate.js'
 import { configError } from './config.js'
+import { acceptPattern, enabledFormats, type NegotiableFormat } from './negotiate.js'
 import { ConfigError } from './errors.js'
 
 /** Options of {@link nginxConfig}. */
@@ -49,6 +50,13 @@ export interface NginxConfigOptions {
    */
   maxAge?: number
   /**
+   * Formats of the server's `negotiate` setting: nginx then serves `<file>.avif` / `<file>.webp`
+   * to clients whose `Accept` lists them, with `Vary: Accept`. Formats this build cannot encode
+   * are left out, as the server does.
+   * @default []
+   */
+  negotiate?: readonly NegotiableFormat[]
+  /**
    * Base URL of the thumbnails in an S3 bucket, path style (`http://s3.local:8333/bucket/prefix`),
    * for `outputBucket` with `responseMode: 'nginx'`: every thumbnail request goes to restthumbs
    * (which knows whether the object exists), and the internal location proxies to the bucket
@@ -73,6 +81,7 @@ export const NGINX_DEFAULTS: Readonly<Required<Omit<NginxConfigOptions, 'standal
   sendfileBase: '/_restthumbs_internal/',
   outputRoot: 'thumbnails',
   maxAge: 86400,
+  negotiate: Object.freeze([]) as readonly NegotiableFormat[],
 })
 
 function quoted(value: string, name: string): string {
@@ -91,6 +100,38 @@ function regexEscape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
+// A location's own `types` replace the inherited ones: older mime.types files lack AVIF.
+const NEGOTIATED_TYPES = 'types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }'
+
+/*
+ * `$restthumbs_variant`: the suffix of the stored variant a request should get (`.avif`, `.webp`
+ * or nothing), read from Accept as the app reads it, for URLs of the negotiated extensions only.
+ * `$restthumbs_vary`: `Accept` for those URLs and their variant files (checked when the headers go
+ * out, after try_files or X-Accel-Redirect changed $uri); an empty value adds no header.
+ */
+function negotiationMaps(formats: readonly NegotiableFormat[]): string {
+  const accept = formats.map((f) => `    "~*${acceptPattern(f)}" .${f};`).join('\n')
+  const variants = formats.map((f) => `\\.${f}`).join('|')
+  return `
+# Accept negotiation: nginx serves <file>.avif / <file>.webp next to <file> when the client lists
+# the type explicitly (image/* does not count) without q=0, in this order of preference.
+map $http_accept $restthumbs_accept {
+    default "";
+${accept}
+}
+
+map $uri $restthumbs_variant {
+    default "";
+    "~\\.(?:jpe?g|png)$" $restthumbs_accept;
+}
+
+map $uri $restthumbs_vary {
+    default "";
+    "~\\.(?:jpe?g|png)(?:${variants})?$" Accept;
+}
+`
+}
+
 /**
  * Renders the nginx configuration.
  * @param options - see {@link NginxConfigOptions}
@@ -106,13 +147,16 @@ export function nginxConfig(options: NginxConfigOptions = {}): string {
   if (!/^[\w.:[\]-]+$/.test(o.backend)) throw invalidOption('backend', 'host:port', o.backend, configError)
   if (!/^[\w.:[\] -]+$/.test(o.listen)) throw invalidOption('listen', 'a listen address', o.listen, configError)
   const cache = `add_header Cache-Control "public, max-age=${Math.floor(o.maxAge)}" always;`
+  const formats = enabledFormats(o.negotiate)
+  const variant = formats.length ? '$restthumbs_variant' : ''
+  const vary = formats.length ? `\n        ${NEGOTIATED_TYPES}\n        add_header Vary $restthumbs_vary always;` : ''
   const server = o.bucketUrl ? bucketServer(o.bucketUrl, o.backend, o.listen, o.serverName, base, internal) : `# restthumbs: nginx serves thumbnails that exist; misses go to Node, which renders them
 # once and answers X-Accel-Redirect into the internal location below.
 upstream restthumbs_backend {
     server ${o.backend};
     keepalive 16;
 }
-
+${formats.length ? negotiationMaps(formats) : ''}
 server {
     listen ${o.listen};
     server_name ${o.serverName};
@@ -120,8 +164,8 @@ server {
     # The captured path is nginx's decoded, normalised URI, so it names the file on disk.
     location ~ ^${regexEscape(base)}(?<restthumbs_file>.+)$ {
         root ${quoted(root, 'outputRoot')};
-        try_files /$restthumbs_file @restthumbs_backend;
-        ${cache}
+        try_files /$restthumbs_file${variant} @restthumbs_backend;
+        ${cache}${vary}
     }
 
     location @restthumbs_backend {
@@ -137,7 +181,7 @@ server {
     location ${internal} {
         internal;
         alias ${quoted(root + '/', 'outputRoot')};
-        ${cache}
+        ${cache}${vary}
     }
 }
 `
@@ -219,6 +263,7 @@ http {
         image/jpeg jpg jpeg;
         image/png png;
         image/webp webp;
+        image/avif avif;
         image/gif gif;
     }
     default_type application/octet-stream;

@@ -8,7 +8,7 @@ import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js
 import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
 import type { RendererLike } from './contracts.js'
 
-const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
+const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.avif': 'avif' }
 
 /** Output format for a URL extension. */
 export function formatFor(ext: string): string {
