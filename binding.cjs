@@ -848,6 +848,7 @@ module.exports.makeCacheKey = nativeBinding.makeCacheKey
 module.exports.makeCacheKeyOne = nativeBinding.makeCacheKeyOne
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.probe = nativeBinding.probe
+module.exports.saltedHmacSha1 = nativeBinding.saltedHmacSha1
 module.exports.sha1 = nativeBinding.sha1
 module.exports.sha256 = nativeBinding.sha256
 module.exports.splitChunks = nativeBinding.splitChunks

@@ -139,6 +139,12 @@ export interface ProbeOutput {
 }
 
 /**
+ * Django's `salted_hmac(keySalt, value, secret)` with SHA-1 (20 bytes): the HMAC key is
+ * `sha1(keySalt + secret)`, as restthumbnails signs its URLs.
+ */
+export declare function saltedHmacSha1(keySalt: Uint8Array, secret: Uint8Array, value: Uint8Array): Buffer
+
+/**
  * SHA-1 of `data` (20 bytes). Only for interoperability with restthumbnails and
  * python-thumbnails names; never as a security boundary on its own.
  */

@@ -2,7 +2,7 @@ import test from 'ava'
 import sharp from 'sharp'
 
 import { DecodeError, thumbnail } from '../ts/index.js'
-import { decode, fromRaw, pixelAt, type Raw } from './helpers/fixtures.js'
+import { decode, pixelAt } from './helpers/fixtures.js'
 
 /** A GIF89a with no global and no local colour table: `w` × `h`, left half index 0, right half 1. */
 function gifWithoutColourTable(w: number, h: number): Buffer {

@@ -134,6 +134,9 @@ export function hmacSha1Hex(key: BinaryLike, data: BinaryLike): string {
 export function saltedHmacSha1(keySalt: BinaryLike, value: BinaryLike, secret: BinaryLike): Buffer {
   const salt = toBytes(keySalt, 'keySalt')
   const sec = toBytes(secret, 'secret')
-  const key = Buffer.concat([salt, sec])
-  return hmacSha1(sha1(key), value)
+  const msg = toBytes(value, 'value')
+  return digest(
+    () => binding.saltedHmacSha1(salt, sec, msg),
+    () => createHmac('sha1', createHash('sha1').update(salt).update(sec).digest()).update(msg).digest(),
+  )
 }

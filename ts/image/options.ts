@@ -61,30 +61,26 @@ export interface ThumbnailFileOptions extends ThumbnailOptions {
   fsync?: boolean
 }
 
+// The names only: the values are read from the binding on first use, not at import, because
+// importing the package (the CLI's --help and url, the pure-TS caches) must work without the
+// platform package. `satisfies` keeps this list in step with the generated type.
+const DEFAULT_KEYS = Object.keys({
+  width: 0, height: 0, method: 0, gravity: 0, format: 0, quality: 0, progressive: 0, lossless: 0, upscale: 0,
+  background: 0, maxInputPixels: 0, maxInputBytes: 0, maxOutputSide: 0, maxScans: 0, fsync: 0,
+} satisfies Record<keyof ThumbnailDefaults, 0>) as (keyof ThumbnailDefaults)[]
+
+function lazyDefaults(): Readonly<ThumbnailDefaults> {
+  let values: ThumbnailDefaults | undefined
+  const get = () => (values ??= binding.thumbnailDefaults())
+  const props = Object.fromEntries(DEFAULT_KEYS.map((k) => [k, { get: () => get()[k], enumerable: true }]))
+  return Object.freeze(Object.defineProperties({}, props)) as Readonly<ThumbnailDefaults>
+}
+
 /**
  * The defaults, merged in {@link resolveThumbnailOptions} only. They come from the Rust core
  * (`thumbnailDefaults()`), so the values documented above with `@default` are set in one place.
  */
 export const THUMBNAIL_DEFAULTS: Readonly<ThumbnailDefaults> = lazyDefaults()
-
-// Read from the binding on first use, not at import: importing the package (the CLI's --help and
-// url, the pure-TS caches) must work without the platform package.
-function lazyDefaults(): Readonly<ThumbnailDefaults> {
-  let values: Readonly<ThumbnailDefaults> | undefined
-  const get = () => (values ??= Object.freeze(binding.thumbnailDefaults()))
-  return new Proxy({} as ThumbnailDefaults, {
-    get: (_target, prop) => Reflect.get(get(), prop),
-    has: (_target, prop) => Reflect.has(get(), prop),
-    ownKeys: () => Reflect.ownKeys(get()),
-    getOwnPropertyDescriptor: (_target, prop) => {
-      const d = Reflect.getOwnPropertyDescriptor(get(), prop)
-      return d && { ...d, configurable: true }
-    },
-    set: () => false,
-    defineProperty: () => false,
-    deleteProperty: () => false,
-  })
-}
 
 /** Accepted values of the enumerated options. */
 export const METHODS: readonly ThumbnailMethod[] = Object.freeze(['crop', 'scale', 'smart'])
