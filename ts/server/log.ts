@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import { createRequire } from 'node:module'
 
-import { destination, pino, type Logger } from 'pino'
+import type { Logger } from 'pino'
 
 import { ConfigError, type LogFormat, type LogLevel } from './config.js'
 import type { RequestOutcome } from './metrics.js'
@@ -30,6 +30,8 @@ export interface LoggerOptions {
  * @param options - see {@link LoggerOptions}
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  // pino is loaded with the first logger, not at import (the package's import cost).
+  const { destination, pino } = createRequire(import.meta.url)('pino') as typeof import('pino')
   const base = { level: options.level ?? 'info', base: { pid: process.pid } }
   if (options.format === 'pretty') {
     let pretty: (o: object) => NodeJS.WritableStream

@@ -8,8 +8,17 @@
 import { availableParallelism } from 'node:os'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { createRequire } from 'node:module'
 
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+
+// prom-client is loaded with the first metrics object, not at import: most processes that import
+// the package (the CLI's `url`, apps that keep metrics off) never need it.
+let promClient: typeof import('prom-client') | undefined
+function prom(): typeof import('prom-client') {
+  return (promClient ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client'))
+}
 import type { EnsureTrace, RenderHooks } from './contracts.js'
 
 /** What the handler knows about a finished request. */
@@ -38,7 +47,7 @@ const SLOTS = Number(process.env.UV_THREADPOOL_SIZE) || 4
 /** The counters, histograms and gauges of one handler. */
 export class ThumbnailMetrics {
   /** The registry (scrape it, or add it to a cluster aggregation). */
-  readonly registry = new Registry()
+  readonly registry = new (prom().Registry)()
   /**
    * Produces the text answered on the metrics path; replaced in a cluster worker by a call that
    * asks the primary for every worker's metrics.
@@ -65,24 +74,24 @@ export class ThumbnailMetrics {
     const p = options.prefix ?? 'restthumbs_'
     const registers = [this.registry]
     const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
-      new Counter<L>({ name: p + name, help, labelNames, registers })
+      new (prom().Counter<L>)({ name: p + name, help, labelNames, registers })
     this.#requests = counter('requests_total', 'Thumbnail requests by status and response mode', ['status', 'mode'])
     this.#renders = counter('renders_total', 'Thumbnails rendered by this process')
     this.#renderFailures = counter('render_failures_total', 'Renders that failed (source, decode, storage, timeout)')
-    this.#renderSeconds = new Histogram({ name: p + 'render_seconds', help: 'Render time (fetch, decode, encode, write)', buckets: SECONDS, registers })
+    this.#renderSeconds = new (prom().Histogram)({ name: p + 'render_seconds', help: 'Render time (fetch, decode, encode, write)', buckets: SECONDS, registers })
     this.#hits = counter('hits_total', 'Requests served from an existing thumbnail')
     this.#misses = counter('misses_total', 'Requests that found no thumbnail and got none (errors, busy)')
     this.#negative = counter('negative_hits_total', 'Requests answered 404 from the missing-source cache')
     this.#waits = counter('lock_waits_total', "Requests that waited for another worker's render")
-    this.#waitSeconds = new Histogram({ name: p + 'lock_wait_seconds', help: 'Time spent waiting for another render', buckets: SECONDS, registers })
+    this.#waitSeconds = new (prom().Histogram)({ name: p + 'lock_wait_seconds', help: 'Time spent waiting for another render', buckets: SECONDS, registers })
     this.#waitTimeouts = counter('lock_wait_timeouts_total', 'Waits that ended without the thumbnail (503)')
     this.#cacheErrors = counter('cache_errors_total', 'Shared cache failures (renders went ahead without the lock)')
     this.#storageErrors = counter('storage_errors_total', 'Source or output storage failures (503)')
-    this.#inFlight = new Gauge({ name: p + 'renders_in_flight', help: 'Renders running now', registers })
-    this.#queued = new Gauge({ name: p + 'render_queue_length', help: 'Renders waiting for a render slot', registers })
-    new Gauge({ name: p + 'render_slots', help: 'Render slots (libuv thread pool size)', registers }).set(SLOTS)
-    new Gauge({ name: p + 'cpu_cores', help: 'Cores available to the process', registers }).set(availableParallelism())
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
+    this.#inFlight = new (prom().Gauge)({ name: p + 'renders_in_flight', help: 'Renders running now', registers })
+    this.#queued = new (prom().Gauge)({ name: p + 'render_queue_length', help: 'Renders waiting for a render slot', registers })
+    new (prom().Gauge)({ name: p + 'render_slots', help: 'Render slots (libuv thread pool size)', registers }).set(SLOTS)
+    new (prom().Gauge)({ name: p + 'cpu_cores', help: 'Cores available to the process', registers }).set(availableParallelism())
+    if (options.defaultMetrics !== false) prom().collectDefaultMetrics({ register: this.registry })
   }
 
   /** Hooks for the generator: renders in flight, queue, durations. */
@@ -143,6 +152,7 @@ export class ThumbnailMetrics {
  * @param registry - the worker's registry (ignored in the primary)
  */
 export function clusterMetrics(registry?: Registry): () => Promise<string> {
+  const { AggregatorRegistry } = prom()
   const aggregator = new AggregatorRegistry()
   if (registry) AggregatorRegistry.setRegistries([registry])
   return () => aggregator.clusterMetrics()
