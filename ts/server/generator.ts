@@ -10,7 +10,7 @@
 import { stat as fsStat } from 'node:fs'
 
 import type { ThumbnailRecord } from '../cache/thumbnails.js'
-import { errorCode, isMissing, writeFileAtomic } from '../fs.js'
+import { errorCode, isMissing, viaTemp, writeFileAtomic } from '../fs.js'
 import { sha256Hex } from '../hash.js'
 import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
@@ -228,12 +228,23 @@ export class ThumbnailGenerator {
       if (o.source.localPath) {
         const src = localSource ? unwrap(await localSource) : await o.source.localPath(spec.source)
         // The native side reads the file itself and enforces the byte cap (TooLargeError, 413).
-        info = await o.renderer.thumbnailFile(src, dst, opts)
+        // It writes to a temp name in the output's temp folder (never inside the served tree,
+        // where a crash would leave it), which is then renamed into place.
+        const tempDir = o.output.tempDir
+        if (tempDir) {
+          let written: RenderInfo | undefined
+          await viaTemp(dst, { tempDir, mkdirs: true }, async (tmp) => {
+            written = await o.renderer.thumbnailFile(src, tmp, opts)
+          })
+          info = written!
+        } else {
+          info = await o.renderer.thumbnailFile(src, dst, opts)
+        }
       } else {
         const input = await o.source.read(spec.source, { signal: opts.signal })
         const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
         const bytes = bytesOf(out)
-        await writeFileAtomic(dst, bytes, { mkdirs: true })
+        await writeFileAtomic(dst, bytes, { mkdirs: true, tempDir: o.output.tempDir })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
     } catch (err) {

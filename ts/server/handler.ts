@@ -46,12 +46,14 @@ const PHRASES: Record<number, string> = {
   404: 'Not found',
   405: 'Method not allowed',
   413: 'Image too large',
+  414: 'Path too long',
   415: 'Unsupported or undecodable image',
   422: 'Image too large to process',
   500: 'Internal server error',
   502: 'Bad gateway',
   503: 'Temporarily unavailable, retry shortly',
   504: 'Origin timed out',
+  507: 'Insufficient storage, retry later',
 }
 
 /**

@@ -17,6 +17,7 @@ import path from 'node:path'
 import { copyFileAtomic, errorCode, isMissing } from '../../fs.js'
 import { invalidOption, string } from '../../validate.js'
 import { SafeRoot, type SafeLookup } from '../paths.js'
+import { ensureTempFolder, sweepTemps } from './temp-files.js'
 
 /** Options of {@link LocalOutputStorage}. */
 export interface LocalOutputStorageOptions {
@@ -37,6 +38,10 @@ export class LocalOutputStorage {
   readonly root: string
   /** The variant directory, or `null` when disabled. */
   readonly variantRoot: string | null
+  /** Folder of temp files (`<root>/.restthumbs-tmp`): same filesystem, never served. */
+  readonly tempDir: string
+  /** The start-up sweep of temps left by crashed processes; resolves the number removed. */
+  readonly swept: Promise<number>
   readonly #out: SafeRoot
   readonly #variants: SafeRoot | null
   /* Whether the variant root exists: until it does, no request looks up variants that cannot
@@ -54,6 +59,8 @@ export class LocalOutputStorage {
     // Created up front so path checks can realpath the root. The variant root is created on the
     // first remember(), so deployments that never use it do not get an empty sibling directory.
     mkdirSync(this.root, { recursive: true })
+    this.tempDir = ensureTempFolder(this.root)
+    this.swept = sweepTemps(this.tempDir).catch(() => 0)
     this.#out = new SafeRoot(this.root)
     this.#variants = this.variantRoot === null ? null : new SafeRoot(this.variantRoot)
     this.#variantsSeen = this.variantRoot !== null && existsSync(this.variantRoot)
