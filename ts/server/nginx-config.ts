@@ -108,7 +108,7 @@ server {
 
     # Dot segments are never thumbnails: the app refuses them, and the output root keeps its
     # temp files in ${TEMP_FOLDER}/, which must never be served half written.
-    location ~ ^${regexEscape(base)}(?:.*/)?\. {
+    location ~ ^${regexEscape(base)}(?:.*/)?\\. {
         return 404;
     }
 
