@@ -56,6 +56,7 @@ const SETTING_HELP: { readonly [K in keyof ServerConfig]: readonly [help: string
   sourceRoot: ['directory of source images', '<dir>'],
   sourceUrl: ['fetch sources from this HTTP origin instead of --source-root', '<url>'],
   sourceAllowPrivate: ['let --source-url resolve to loopback or private addresses (trusted networks only)', ''],
+  allowedHosts: ['other origins --source-url may redirect to, comma separated (host, host:port, https://host:port, *.example.com)', '<hosts>'],
   outputRoot: ['directory thumbnails are written to', '<dir>'],
   keys: ['signing keys, comma separated, newest first (prefer the variable: flags show in ps)', '<k1,k2>'],
   legacySignatures: ["also accept django-restthumbnails' SHA-1 secrets", ''],

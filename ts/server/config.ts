@@ -56,6 +56,13 @@ export interface ServerConfig {
    */
   sourceAllowPrivate: boolean
   /**
+   * Other origins `sourceUrl` may redirect to: `host`, `host:port` or `scheme://host:port`, with
+   * `*.example.com` for subdomains (no port: the scheme's default port only). The origin of
+   * `sourceUrl` itself is always allowed; every other redirect is refused.
+   * @default []
+   */
+  allowedHosts: string[]
+  /**
    * Directory thumbnails are written to; the proxy serves it directly (`try_files`).
    * @default 'thumbnails'
    */
@@ -166,6 +173,7 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   sourceRoot: 'media',
   sourceUrl: '',
   sourceAllowPrivate: false,
+  allowedHosts: Object.freeze([]) as unknown as string[],
   outputRoot: 'thumbnails',
   keys: Object.freeze([]) as unknown as string[],
   legacySignatures: false,
@@ -198,6 +206,7 @@ export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }>
   sourceRoot: 'string',
   sourceUrl: 'string',
   sourceAllowPrivate: 'bool',
+  allowedHosts: 'list',
   outputRoot: 'string',
   keys: 'list',
   legacySignatures: 'bool',
@@ -290,6 +299,7 @@ export function resolveConfig(
     basePath: withSlashes(merged.basePath),
     sendfileBase: withSlashes(merged.sendfileBase),
     keys: [...merged.keys],
+    allowedHosts: [...merged.allowedHosts],
   })
 }
 

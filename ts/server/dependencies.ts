@@ -123,6 +123,7 @@ export function buildDependencies(config: Readonly<ServerConfig>, given: Partial
         baseUrl: config.sourceUrl,
         maxBytes: config.maxSourceBytes,
         allowPrivate: config.sourceAllowPrivate,
+        allowedHosts: config.allowedHosts,
       })
       source = http
       closers.push(() => http.close())

@@ -167,6 +167,12 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     if (err instanceof ThumbnailBusyError) {
       return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(err.retryAfter) }, code)
     }
+    if (code === 'ERR_ORIGIN' || code === 'ERR_ORIGIN_FORBIDDEN') {
+      // One answer for every "could not fetch" (refused connection, refused address or redirect,
+      // origin error status): distinct answers would make the server a port scanner for
+      // whoever can make the origin redirect.
+      return fail(req, res, 502, NEVER_CACHE, 'ERR_ORIGIN')
+    }
     if (status === 404 && code === 'ERR_SOURCE_NOT_FOUND') {
       // Missing sources are remembered for negativeTtl; let proxies remember them as long.
       return fail(req, res, 404, { 'Cache-Control': `public, max-age=${config.negativeTtl}` }, code)
