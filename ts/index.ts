@@ -36,6 +36,7 @@ export { LocalSourceStorage, LOCAL_SOURCE_DEFAULTS, type LocalSourceStorageOptio
 export { LocalOutputStorage, type LocalOutputStorageOptions } from './server/storage/local-output.js'
 export { HttpSourceStorage, HTTP_SOURCE_DEFAULTS, type HttpSourceStorageOptions } from './server/storage/http-source.js'
 export { HostAllowlist } from './server/net/host-allowlist.js'
+export { RenderSlots, RenderQueueFullError, defaultRenderSlots, libuvPoolSize } from './server/render-slots.js'
 export { DogpileLock, SingleFlight, waitFor, LOCK_DEFAULTS, LockOptionError, type DogpileLockOptions, type LockCache, type LockHandle, type WaitForOptions } from './lock.js'
 export { resolveConfig, configFromEnv, configFromFile, envName, SERVER_DEFAULTS, type ServerConfig, type ResponseMode, type WaiterMode } from './server/config.js'
 export { ThumbnailGenerator } from './server/generator.js'

@@ -73,6 +73,8 @@ const SETTING_HELP: { readonly [K in keyof ServerConfig]: readonly [help: string
   quality: ['JPEG/WebP quality', '<1-100>'],
   maxSourceBytes: ['largest source read, in bytes', '<bytes>'],
   renderTimeout: ['seconds before a render is aborted', '<seconds>'],
+  renderSlots: ['renders at once (0: one per core, below the libuv pool size)', '<n>'],
+  renderQueue: ['renders waiting for a slot before 503 + Retry-After', '<n>'],
   hotCacheBytes: ['bytes of hot thumbnails kept in memory (0 disables)', '<bytes>'],
   hotCacheMs: ['milliseconds a hot entry is trusted before the disk is asked again', '<ms>'],
   accessLog: ['do not print one line per request', ''],

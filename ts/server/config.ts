@@ -148,6 +148,17 @@ export interface ServerConfig {
    */
   renderTimeout: number
   /**
+   * Renders at once in this process (`0`: one per core, and always two fewer than the libuv
+   * thread pool has, so warm hits and file I/O never wait behind renders).
+   * @default 0
+   */
+  renderSlots: number
+  /**
+   * Renders allowed to wait for a slot; past it a render is refused with 503 and `Retry-After`.
+   * @default 64
+   */
+  renderQueue: number
+  /**
    * Bytes of hot thumbnails kept in memory (`0` disables): warm hits then cost no syscall.
    * @default 33554432
    */
@@ -190,6 +201,8 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   quality: 85,
   maxSourceBytes: 20_000_000,
   renderTimeout: 30,
+  renderSlots: 0,
+  renderQueue: 64,
   hotCacheBytes: 32 * 1024 * 1024,
   hotCacheMs: 1000,
   accessLog: true,
@@ -223,6 +236,8 @@ export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }>
   quality: 'int',
   maxSourceBytes: 'int',
   renderTimeout: 'number',
+  renderSlots: 'int',
+  renderQueue: 'int',
   hotCacheBytes: 'int',
   hotCacheMs: 'int',
   accessLog: 'bool',
@@ -232,6 +247,7 @@ export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }>
 const INT_BOUNDS: Partial<Record<keyof ServerConfig, { min?: number; max?: number }>> = {
   port: { max: 65535 },
   quality: { min: 1, max: 100 },
+  renderSlots: { max: 1024 },
 }
 
 /** Makes a {@link ConfigError}: the error factory of every settings check. */

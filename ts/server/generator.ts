@@ -26,6 +26,7 @@ import type {
   ThumbnailSpec,
 } from './contracts.js'
 import { SourceNotFoundError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
+import type { RenderSlots } from './render-slots.js'
 import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
 
@@ -61,6 +62,8 @@ export interface GeneratorOptions {
   renderTimeout?: number
   /** Counters to update. */
   stats: HandlerStats
+  /** Bounds renders in flight (and waiting); without it every render starts at once. */
+  slots?: RenderSlots
 }
 
 /** Result of {@link ThumbnailGenerator.ensure}. */
@@ -223,6 +226,15 @@ export class ThumbnailGenerator {
       // must not cancel it. Only the deadline does, so a stuck render cannot hold its lock forever.
       ...(deadline ? { signal: deadline.signal } : {}),
     }
+    // Only the native work takes a slot: the fetch of a remote source holds no pool thread. A
+    // render that cannot get a slot before the deadline is "busy", not an error.
+    const inSlot = <T>(task: () => Promise<T>): Promise<T> =>
+      o.slots
+        ? o.slots.run(task, deadline?.signal).catch((err: unknown) => {
+            if (deadline?.signal.aborted && err === deadline.signal.reason) throw new ThumbnailBusyError(o.retryAfter)
+            throw err
+          })
+        : task()
     let info: RenderInfo
     try {
       if (o.source.localPath) {
@@ -234,15 +246,15 @@ export class ThumbnailGenerator {
         if (tempDir) {
           let written: RenderInfo | undefined
           await viaTemp(dst, { tempDir, mkdirs: true }, async (tmp) => {
-            written = await o.renderer.thumbnailFile(src, tmp, opts)
+            written = await inSlot(() => o.renderer.thumbnailFile(src, tmp, opts))
           })
           info = written!
         } else {
-          info = await o.renderer.thumbnailFile(src, dst, opts)
+          info = await inSlot(() => o.renderer.thumbnailFile(src, dst, opts))
         }
       } else {
         const input = await o.source.read(spec.source, { signal: opts.signal })
-        const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
+        const out = await inSlot(() => o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts))
         const bytes = bytesOf(out)
         await writeFileAtomic(dst, bytes, { mkdirs: true, tempDir: o.output.tempDir })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo

@@ -9,8 +9,9 @@ import { RestthumbsError } from '../errors.js'
 import { resolveConfig, type ServerConfig } from './config.js'
 import { createStats, type GeneratorCache, type HandlerStats, type ThumbnailSpec } from './contracts.js'
 import { buildDependencies, type HandlerDependencies, splitHandlerOptions } from './dependencies.js'
-import { ThumbnailBusyError, ThumbnailGoneError } from './errors.js'
+import { ThumbnailGoneError } from './errors.js'
 import { ThumbnailGenerator } from './generator.js'
+import { defaultRenderSlots, RenderSlots } from './render-slots.js'
 import { HotFiles, NEVER_CACHE, sendApache, sendBuffer, sendError, sendNginx, sendStream, type ThumbnailFile } from './responses.js'
 
 export type { HandlerDependencies }
@@ -82,6 +83,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     maxSourceBytes: config.maxSourceBytes,
     renderTimeout: config.renderTimeout,
     stats,
+    slots: new RenderSlots(config.renderSlots || defaultRenderSlots(), config.renderQueue, config.retryAfter),
   })
   const respondOpts = { maxAge: config.maxAge }
 
@@ -164,8 +166,10 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     const status = statusOf(err)
     const code = err instanceof RestthumbsError || hasCode(err) ? (err as { code: string }).code : undefined
     if (status === 500) deps.logger.error(err)
-    if (err instanceof ThumbnailBusyError) {
-      return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(err.retryAfter) }, code)
+    const retryAfter = (err as { retryAfter?: unknown })?.retryAfter
+    if (status === 503 && typeof retryAfter === 'number') {
+      // Busy, not broken (another worker renders it, the render queue is full): say when to retry.
+      return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(retryAfter) }, code)
     }
     if (code === 'ERR_ORIGIN' || code === 'ERR_ORIGIN_FORBIDDEN') {
       // One answer for every "could not fetch" (refused connection, refused address or redirect,
