@@ -1,14 +1,22 @@
-import { readdir, stat, symlink } from 'node:fs/promises'
+import { fork } from 'node:child_process'
+import { copyFile, mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
 import sharp from 'sharp'
 
+import { tempPathFor } from '../ts/fs.js'
 import { InvalidUrlError, MAX_SEGMENT_BYTES, PathTooLongError } from '../ts/server/errors.js'
 import { checkRelativePath } from '../ts/server/paths.js'
+import { LocalOutputStorage } from '../ts/server/storage/local-output.js'
+import { sweepTemps } from '../ts/server/storage/temp-files.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
 import { parseThumbnailPath } from '../ts/server/url.js'
-import { get, rig, sign, signer } from './helpers/handler-rig.js'
+import { get, KEY, MEDIA, rig, sign, signer } from './helpers/handler-rig.js'
+import { tempDir } from './helpers/tmp.js'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 /** Every file under `dir`, relative, including hidden ones. */
 async function walk(dir: string, prefix = ''): Promise<string[]> {
@@ -110,4 +118,48 @@ test('renders write their temp files under the hidden temp folder, never beside 
   // The temp folder is not reachable through the app either.
   const hidden = await get(`${r.url}/thumbnails/.restthumbs-tmp/x.jpg/1x1/crop/abc.jpg`)
   t.is(hidden.res.status, 400)
+})
+
+test('a worker killed mid-write leaves its temp outside the served tree, and the next start sweeps it', async (t) => {
+  const dir = await tempDir(t, 'crash')
+  const sources = path.join(dir, 'media')
+  const outputs = path.join(dir, 'thumbnails')
+  await mkdir(sources)
+  await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'sunset.jpg'))
+  const child = fork(path.join(HERE, 'helpers', 'crash-writer.ts'), [], {
+    env: { ...process.env, RESTTHUMBS_KEYS: KEY, RESTTHUMBS_SOURCE_ROOT: sources, RESTTHUMBS_OUTPUT_ROOT: outputs },
+    execArgv: ['--import', '@oxc-node/core/register'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  const message = (type: string) =>
+    new Promise<{ url?: string; path?: string }>((resolve, reject) => {
+      child.on('message', (m: { type: string }) => m.type === type && resolve(m))
+      child.once('exit', (code) => reject(new Error(`the worker exited with ${code}`)))
+    })
+  const ready = message('ready')
+  const { url } = await ready
+  const writing = message('writing')
+  const u = sign('sunset.jpg', '300x200', 'scale', '.jpg')
+  fetch(url + u).catch(() => undefined)
+  const { path: temp } = await writing
+  const exited = new Promise((r) => child.once('exit', r))
+  child.kill('SIGKILL')
+  await exited
+
+  t.is(path.dirname(temp!), path.join(outputs, '.restthumbs-tmp'))
+  t.true((await stat(temp!)).size > 0, 'the half-written temp survived the crash')
+  const served = (await walk(outputs)).filter((f) => !f.startsWith('.restthumbs-tmp/'))
+  t.deepEqual(served, [], 'nothing half written is inside the served tree')
+
+  // A temp of a live process (this one) is left alone; the dead worker's is removed.
+  const live = tempPathFor(path.join(outputs, 'x.jpg'), path.join(outputs, '.restthumbs-tmp'))
+  await writeFile(live, 'in progress')
+  const storage = new LocalOutputStorage({ root: outputs })
+  t.is(await storage.swept, 1)
+  await t.throwsAsync(stat(temp!), { code: 'ENOENT' })
+  t.true((await stat(live)).isFile())
+  // Old enough, any temp goes, whoever wrote it.
+  t.is(await sweepTemps(storage.tempDir, -1), 1)
+  await t.throwsAsync(stat(live), { code: 'ENOENT' })
 })
