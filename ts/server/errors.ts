@@ -179,5 +179,19 @@ export class ThumbnailGoneError extends typedError('ERR_THUMBNAIL_GONE', 500) {
   }
 }
 
+/**
+ * The output storage is full (`ENOSPC`) or over quota (`EDQUOT`). HTTP 507 with `Retry-After`:
+ * the request was fine and will succeed once space is freed.
+ */
+export class StorageFullError extends typedError('ERR_STORAGE_FULL', 507) {
+  /**
+   * @param retryAfter - seconds a client should wait
+   * @param options - the fs error as `cause`
+   */
+  constructor(readonly retryAfter: number, options: ErrorOptions = {}) {
+    super('No space left to write the thumbnail; free disk space or raise the quota', options)
+  }
+}
+
 /** A server setting has the wrong type or an out-of-range value. HTTP 500. */
 export class ConfigError extends typedError('ERR_CONFIG', 500) {}

@@ -25,7 +25,13 @@ import type {
   ThumbnailRecordsLike,
   ThumbnailSpec,
 } from './contracts.js'
-import { SourceNotFoundError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
+import {
+  OriginTimeoutError,
+  SourceNotFoundError,
+  StorageFullError,
+  ThumbnailBusyError,
+  ThumbnailPendingError,
+} from './errors.js'
 import type { RenderSlots } from './render-slots.js'
 import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
@@ -253,13 +259,21 @@ export class ThumbnailGenerator {
           info = await inSlot(() => o.renderer.thumbnailFile(src, dst, opts))
         }
       } else {
-        const input = await o.source.read(spec.source, { signal: opts.signal })
+        const input = await o.source.read(spec.source, { signal: opts.signal }).catch((err: unknown) => {
+          // The render deadline ran out while the origin was still sending: that is the origin
+          // timing out (504), not a cancelled request.
+          if (deadline?.signal.aborted) {
+            throw new OriginTimeoutError(spec.source, `The origin did not deliver the source within renderTimeout (${o.renderTimeout} s)`, { cause: err })
+          }
+          throw err
+        })
         const out = await inSlot(() => o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts))
         const bytes = bytesOf(out)
         await writeFileAtomic(dst, bytes, { mkdirs: true, tempDir: o.output.tempDir })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
     } catch (err) {
+      if (isDiskFull(err)) throw new StorageFullError(o.retryAfter, { cause: err })
       if (isNotFound(err)) {
         await Promise.resolve(o.cache.set(this.#negativeKey(spec.source), 1, o.negativeTtl)).catch(() => undefined)
         throw err instanceof SourceNotFoundError ? err : new SourceNotFoundError(spec.source, { cause: err })
@@ -325,6 +339,14 @@ function unwrap<T>(s: Settled<T>): T {
 
 function isCacheOutage(err: unknown): boolean {
   return errorCode(err) === 'ERR_CACHE_UNAVAILABLE'
+}
+
+/* Node's fs errors carry the errno name; the native writer's IoError carries Rust's io::Error
+   text, which ends in "(os error 28)" for ENOSPC and "(os error 122)" for EDQUOT on Linux. */
+function isDiskFull(err: unknown): boolean {
+  const code = errorCode(err)
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true
+  return code === 'ERR_IO' && /\((?:os error (?:28|122))\)|No space left on device|Disk quota exceeded/.test(String((err as Error).message))
 }
 
 function isNotFound(err: unknown): boolean {

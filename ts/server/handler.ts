@@ -88,6 +88,8 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
   const respondOpts = { maxAge: config.maxAge }
 
   const hot = new HotFiles(config.hotCacheBytes, config.hotCacheMs)
+  // Inside a disk-full episode (logged once, at its start).
+  let diskFull = false
 
   async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean): Promise<number> {
     const warm = fresh ? undefined : hot.get(spec.outputPath)
@@ -103,6 +105,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     } else {
       if (fresh) hot.delete(spec.outputPath)
       const ensured = await generator.ensure(spec, { fresh })
+      if (ensured.via === 'render') diskFull = false
       if (ensured.via === 'hit') stats.hits++
       else if (ensured.via === 'wait') stats.waits++
       file = { absolutePath: ensured.absolutePath, outputPath: ensured.outputPath, ext: ensured.ext }
@@ -167,9 +170,16 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     const code = err instanceof RestthumbsError || hasCode(err) ? (err as { code: string }).code : undefined
     if (status === 500) deps.logger.error(err)
     const retryAfter = (err as { retryAfter?: unknown })?.retryAfter
-    if (status === 503 && typeof retryAfter === 'number') {
-      // Busy, not broken (another worker renders it, the render queue is full): say when to retry.
-      return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(retryAfter) }, code)
+    if (code === 'ERR_STORAGE_FULL') {
+      // Once per episode: a full disk fails every cold render until space is freed, and a log
+      // line per request would help fill whatever disk the log is on.
+      if (!diskFull) deps.logger.error(err)
+      diskFull = true
+    }
+    if ((status === 503 || status === 507) && typeof retryAfter === 'number') {
+      // Busy or full, not broken (another worker renders it, the render queue is full, the disk
+      // is full): say when to retry.
+      return fail(req, res, status, { ...NEVER_CACHE, 'Retry-After': String(retryAfter) }, code)
     }
     if (code === 'ERR_ORIGIN' || code === 'ERR_ORIGIN_FORBIDDEN') {
       // One answer for every "could not fetch" (refused connection, refused address or redirect,
