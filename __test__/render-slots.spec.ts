@@ -71,8 +71,10 @@ test('the default leaves two libuv threads for file I/O and serve asks for a lar
   t.is(libuvPoolSize({}), 4)
   t.is(libuvPoolSize({ UV_THREADPOOL_SIZE: '12' }), 12)
   t.is(servePoolSize(2), 6)
-  t.is(servePoolEnv({ UV_THREADPOOL_SIZE: '9' }), undefined, "the operator's choice stays")
+  t.is(servePoolEnv({ UV_THREADPOOL_SIZE: '9', MALLOC_ARENA_MAX: '4' }), undefined, "the operator's choice stays")
+  t.deepEqual(servePoolEnv({ UV_THREADPOOL_SIZE: '9', HOME: '/h' }), { UV_THREADPOOL_SIZE: '9', MALLOC_ARENA_MAX: '2', HOME: '/h' })
   t.is(servePoolEnv({})!.UV_THREADPOOL_SIZE, String(servePoolSize()))
+  t.is(servePoolEnv({})!.MALLOC_ARENA_MAX, '2')
 })
 
 test('serve relaunches itself so its libuv pool has the larger size from the start', async (t) => {
@@ -153,4 +155,29 @@ test('renders past the queue limit answer 503 with Retry-After', async (t) => {
   t.is(refused[0].res.headers.get('retry-after'), '3')
   t.is(refused[0].text, 'Temporarily unavailable, retry shortly (ERR_RENDER_QUEUE_FULL)\n')
   t.is(answers.filter((a) => a.res.status === 200).length, 2)
+})
+
+test('RSS levels off over two thousand native thumbnail calls in the environment serve runs with', async (t) => {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'UV_THREADPOOL_SIZE' && k !== 'MALLOC_ARENA_MAX'))
+  const env = servePoolEnv(base)!
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('@oxc-node/core/register'), path.join(ROOT, '__test__', 'helpers', 'soak.ts'), '2000'], {
+    env,
+    cwd: ROOT,
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (err += d))
+  const code = await new Promise((r) => child.on('exit', r))
+  t.is(code, 0, err)
+  const { rss } = JSON.parse(out.trim()) as { rss: number[] }
+  t.true(rss.length >= 10)
+  // After a warm-up of a fifth of the calls the rest must not keep growing: little over the
+  // warm-up level, and almost nothing over the first half's peak.
+  const warm = rss[Math.floor(rss.length / 5)]
+  const mid = Math.max(...rss.slice(0, Math.ceil(rss.length / 2)))
+  const last = rss[rss.length - 1]
+  t.log(`RSS MiB every ~250 calls: ${rss.join(' ')}`)
+  t.true(last - warm < 24, `grew ${last - warm} MiB after the warm-up`)
+  t.true(last - mid < 12, `grew ${last - mid} MiB in the second half`)
 })

@@ -1,8 +1,14 @@
 /**
- * The libuv thread pool for `restthumbs serve`. Native renders and file I/O share that pool, and
- * its size is fixed when it is first used, which in an ES module program is before the first line
- * of user code runs (the module loader reads files through it). Setting `UV_THREADPOOL_SIZE`
- * from JavaScript is therefore too late; the command starts itself again with the variable set.
+ * The process environment of `restthumbs serve`, which only takes effect when set before Node
+ * starts, so the command starts itself again with it:
+ * - `UV_THREADPOOL_SIZE`: native renders and file I/O share the libuv pool, whose size is fixed
+ *   when it is first used; in an ES module program that is before the first line of user code
+ *   runs (the module loader reads files through it).
+ * - `MALLOC_ARENA_MAX=2`: glibc gives every thread that allocates its own malloc arena and keeps
+ *   freed memory in it, so each pool thread that once decoded a large image holds on to that much.
+ *   With two arenas a soak of thousands of renders levels off about a third lower (measured
+ *   about 200 MiB with the default arenas and about 135 MiB with two, on the same workload),
+ *   the setting sharp and Heroku recommend for the same reason.
  * @module
  */
 import { spawn } from 'node:child_process'
@@ -11,13 +17,14 @@ import { servePoolSize } from '../server/render-slots.js'
 
 /**
  * The environment `serve` should run with: `env` plus `UV_THREADPOOL_SIZE` (one thread per core
- * for renders plus four for file I/O), or `undefined` when the variable is already set (the
- * operator's choice, or this is the relaunched process).
+ * for renders plus four for file I/O) and `MALLOC_ARENA_MAX=2` where they are not set, or
+ * `undefined` when both are set already (the operator's choice, or this is the relaunched
+ * process).
  * @param env - usually `process.env`
  */
 export function servePoolEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
-  if (env.UV_THREADPOOL_SIZE) return undefined
-  return { ...env, UV_THREADPOOL_SIZE: String(servePoolSize()) }
+  if (env.UV_THREADPOOL_SIZE && env.MALLOC_ARENA_MAX) return undefined
+  return { MALLOC_ARENA_MAX: '2', UV_THREADPOOL_SIZE: String(servePoolSize()), ...env }
 }
 
 /**
