@@ -67,7 +67,7 @@ test('a full disk on the remote-source path answers 507 too', async (t) => {
   const jpeg = await readFile(path.join(MEDIA, 'sunset.jpg'))
   const origin = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg))
   await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
-  t.teardown(() => new Promise((r) => origin.close(r)))
+  t.teardown(() => new Promise<void>((r) => origin.close(() => r())))
   const r = await rig(t, {
     outputRoot: outputs,
     sourceUrl: `http://127.0.0.1:${(origin.address() as AddressInfo).port}/`,
@@ -88,7 +88,7 @@ test('an origin dripping bytes answers 504 when renderTimeout runs out, not 503'
   await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
   t.teardown(() => {
     origin.closeAllConnections()
-    return new Promise((r) => origin.close(r))
+    return new Promise<void>((r) => origin.close(() => r()))
   })
   const r = await rig(t, {
     sourceUrl: `http://127.0.0.1:${(origin.address() as AddressInfo).port}/`,

@@ -134,7 +134,7 @@ test('a worker killed mid-write leaves its temp outside the served tree, and the
   t.teardown(() => child.kill('SIGKILL'))
   const message = (type: string) =>
     new Promise<{ url?: string; path?: string }>((resolve, reject) => {
-      child.on('message', (m: { type: string }) => m.type === type && resolve(m))
+      child.on('message', (m: { type: string; url?: string; path?: string }) => m.type === type && resolve(m))
       child.once('exit', (code) => reject(new Error(`the worker exited with ${code}`)))
     })
   const ready = message('ready')

@@ -4,6 +4,7 @@
 //   1. RedisCache get/set vs raw ioredis on the same redis-server         (target >= 0.9x)
 //   2. MemoryCache get/set vs lru-cache, like for like: the async API vs lru-cache behind the same
 //      async wrapper, getSync/setSync vs lru-cache itself                  (target >= 0.8x)
+//      plus the bare LruStore it keeps its entries in
 //   3. chunked storage of an 8 MB JSON-like value: native zlib + split / join MB/s vs
 //      node:zlib deflateSync/inflateSync at level 6                       (target >= 1.5x)
 //      plus the whole cacheMemoize store/load against the same pipeline written by hand in JS
@@ -39,7 +40,7 @@ if (useSrc) await import('@oxc-node/core/register')
 const nativeAt = args.indexOf('--native')
 if (nativeAt !== -1) process.env.NAPI_RS_NATIVE_LIBRARY_PATH = path.resolve(args[nativeAt + 1])
 const lib = await import(path.join(HERE, '..', useSrc ? 'ts/index.ts' : 'dist/index.js'))
-const { MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize, native } = lib
+const { LruStore, MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize, native } = lib
 if (typeof cacheMemoize !== 'function' || typeof native.splitChunks !== 'function') {
   throw new Error('dist/ or the native build is out of date: run `npm run build` first, or pass --src')
 }
@@ -282,13 +283,20 @@ async function benchMemory() {
     { fn: (i) => cache.setSync(key(i), value), sync: true },
     { fn: (i) => lru.set(key(i), value), sync: true },
   )
+  // The bare store MemoryCache keeps its entries in (no key making, no policy), for the other
+  // in-process maps that use it directly.
+  const store = new LruStore({ maxEntries: 10_000 })
+  for (let i = 0; i < N; i++) store.set(`k:${i}`, value, 300_000)
+  const [stGet, lruGet2, stGetRatio] = await compareOps({ fn: (i) => store.get(key(i)), sync: true }, { fn: (i) => lru.get(key(i)), sync: true })
   if (cache.getSync('k:1') !== value || (await cache.get('k:2')) !== value) throw new Error('MemoryCache returned a wrong value')
+  if (store.get('k:3') !== value) throw new Error('LruStore returned a wrong value')
   row('MemoryCache.get (async) vs async lru-cache', 'ops/s', aGet, lruAGet, 0.8, aGetRatio)
   row('MemoryCache.set (async) vs async lru-cache', 'ops/s', aSet, lruASet, 0.8, aSetRatio)
   row('MemoryCache.getSync vs lru-cache.get', 'ops/s', sGet, lruGet, 0.8, sGetRatio)
   row('MemoryCache.setSync vs lru-cache.set', 'ops/s', sSet, lruSet, 0.8, sSetRatio)
   // For the record: what the promise costs, i.e. the async API against synchronous lru-cache.
   row('  MemoryCache.get (async) vs sync lru-cache', 'ops/s', aGet, lruGet, null)
+  row('  LruStore.get vs lru-cache.get', 'ops/s', stGet, lruGet2, null, stGetRatio)
 }
 
 // ---- 3. Chunked 8 MB value -------------------------------------------------------------------

@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { copyFile, mkdir, rename, unlink, writeFile } from 'node:fs/promises'
+import { copyFile, link, mkdir, rename, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 
@@ -40,6 +40,12 @@ export interface AtomicWriteOptions {
   mkdirs?: boolean
   /** Mode of folders created by `mkdirs`. @default 0o777 (less the umask) */
   dirMode?: number
+  /**
+   * Never replace an existing `dst`: the temp file is hard-linked into place instead of renamed,
+   * and the write fails with `EEXIST` when `dst` exists. `link` is atomic, so of several writers
+   * (processes included) exactly one wins. @default false
+   */
+  exclusive?: boolean
 }
 
 /* Which process wrote a temp file: a short tag of the host and the pid, so a start-up sweep can
@@ -70,10 +76,10 @@ export function tempOwner(name: string): { pid: number; thisHost: boolean } | un
 /**
  * Replaces `dst` atomically with whatever `fill` writes to the temp path it is given (for
  * writers that need a path, such as the native thumbnail pipeline): the temp file is renamed
- * into place, or removed when `fill` or the rename fails.
+ * into place (linked with `exclusive`), or removed when `fill` or the rename fails.
  * @param dst - destination path
  * @param fill - writes the complete file at `tmp`
- * @param options - temp folder, parent creation
+ * @param options - temp folder, parent creation, exclusive creation
  */
 export async function viaTemp(dst: string, options: AtomicWriteOptions, fill: (tmp: string) => Promise<void>): Promise<void> {
   if (options.mkdirs) {
@@ -83,18 +89,20 @@ export async function viaTemp(dst: string, options: AtomicWriteOptions, fill: (t
   const tmp = tempPathFor(dst, options.tempDir)
   try {
     await fill(tmp)
-    await rename(tmp, dst)
+    if (!options.exclusive) return await rename(tmp, dst)
+    await link(tmp, dst)
   } catch (err) {
     await unlink(tmp).catch(() => undefined)
     throw err
   }
+  await unlink(tmp).catch(() => undefined)
 }
 
 /**
  * Writes `bytes` to `dst` atomically: a temp file (created exclusively), then a rename.
  * @param dst - destination path
  * @param bytes - content
- * @param options - temp folder, mode, parent creation
+ * @param options - temp folder, mode, parent creation, exclusive creation
  */
 export function writeFileAtomic(dst: string, bytes: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   return viaTemp(dst, options, (tmp) => writeFile(tmp, bytes, { flag: 'wx', mode: options.mode }))

@@ -3,8 +3,8 @@
  * Python's `str.encode()` in the Django/djblets code whose signatures restthumbs reproduces.
  * @module
  */
-import { InvalidOptionError } from './errors.js'
 import { binding, callSync } from './native.js'
+import { invalidOption } from './validate.js'
 
 /** Bytes to hash: a string (hashed as UTF-8) or any `Uint8Array`, `Buffer` included. */
 export type BinaryLike = string | Uint8Array
@@ -17,9 +17,7 @@ export type BinaryLike = string | Uint8Array
 function toBytes(value: BinaryLike, name: string): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'utf8')
   if (value instanceof Uint8Array) return value
-  throw new InvalidOptionError(
-    `Expected string or Uint8Array for ${name} but received ${String(value)} of type ${typeof value}`,
-  )
+  throw invalidOption(name, 'string or Uint8Array', value)
 }
 
 /**

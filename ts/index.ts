@@ -10,9 +10,13 @@ export { makeCacheKey, MAKE_CACHE_KEY_DEFAULTS, MAX_KEY_SIZE, type MakeCacheKeyO
 export * from './cache/errors.js'
 export * from './cache/options.js'
 export { serialize, deserialize } from './cache/serialize.js'
-export { BaseCache, type CacheEntry, type Ttl } from './cache/base.js'
+export { BaseCache, type CacheEntries, type CacheEntry, type Ttl } from './cache/base.js'
+export { CacheBackend } from './cache/backend.js'
+export { CACHE_KEY_WARNING, CACHE_KEY_WARNING_CODE, cacheKeyProblem } from './cache/key-rules.js'
 export { MemoryCache, MEMORY_CACHE_DEFAULTS, type MemoryCacheOptions } from './cache/memory.js'
+export { LruStore, LRU_STORE_DEFAULTS, type LruStoreOptions, type StoreEntry } from './store.js'
 export { RedisCache, REDIS_CACHE_DEFAULTS, type RedisCacheOptions } from './cache/redis.js'
+export { RedisClient, type RedisClientOptions } from './cache/redis-client.js'
 export { DummyCache } from './cache/dummy.js'
 export { FileCache, FILE_CACHE_DEFAULTS, FILE_CACHE_SUFFIX, type FileCacheOptions } from './cache/file.js'
 export { ChainCache, type ChainCacheOptions } from './cache/chain.js'
@@ -46,7 +50,7 @@ export { createThumbnailHandler, type ThumbnailHandler, type ThumbnailHandlerOpt
 export { createServer, type ServerOptions, type ThumbnailServer } from './server/server.js'
 export { nginxConfig, NGINX_DEFAULTS, type NginxConfigOptions } from './server/nginx-config.js'
 export { cacheMemoize, cacheMemoizeIter, CACHE_MEMOIZE_DEFAULTS, type CacheMemoizeOptions, type ItemsSource } from './cache/memoize.js'
-export { ThumbnailCache, thumbnailRecordProblem, THUMBNAIL_CACHE_DEFAULTS, type ThumbnailCacheOptions, type ThumbnailRecord } from './cache/thumbnails.js'
+export { ThumbnailCache, thumbnailRecordProblem, THUMBNAIL_CACHE_DEFAULTS, type ThumbnailCacheOptions, type ThumbnailRecord } from './server/thumbnail-records.js'
 export { thumbnail, thumbnailFile, probe, probeFile, type Thumbnail, type ThumbnailFileInfo, type ProbeInfo } from './image/thumbnail.js'
 export {
   THUMBNAIL_DEFAULTS,

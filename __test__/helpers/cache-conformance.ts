@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import test from 'ava'
 
-import { BaseCache, CacheKeyNotFoundError, CacheValueError, InvalidCacheKeyError } from '../../ts/index.js'
+import { BaseCache, CacheKeyNotFoundError, CacheValueError, InvalidCacheKeyError, InvalidOptionError } from '../../ts/index.js'
 import type { BaseCacheOptions } from '../../ts/index.js'
 
 /**
@@ -21,6 +21,23 @@ let counter = 0
 // (other spec files run in parallel); values only checked for expiry use 0.3 s.
 const ALIVE_TTL = 2
 const PAST_ALIVE_TTL_MS = 2300
+
+/** Runs `fn` and returns the CacheKeyWarnings it emitted about keys containing `token`. */
+async function keyWarnings(token: string, fn: () => Promise<void>): Promise<Error[]> {
+  const seen: Error[] = []
+  const listener = (w: Error) => {
+    if (w.name === 'CacheKeyWarning' && w.message.includes(token)) seen.push(w)
+  }
+  process.on('warning', listener)
+  try {
+    await fn()
+    // Warnings are emitted on the next tick.
+    await new Promise((resolve) => setImmediate(resolve))
+  } finally {
+    process.off('warning', listener)
+  }
+  return seen
+}
 
 /** Backend traits the suite must respect. */
 export interface ConformanceTraits {
@@ -349,19 +366,80 @@ export function runCacheConformance(name: string, factory: CacheFactory, traits:
     t.is(await cache.get('after'), 'ok')
   })
 
-  test(`${name}: invalid keys raise InvalidCacheKeyError unless hashLongKeys is on`, async (t) => {
+  test(`${name}: keys breaking memcached's rules are stored with one CacheKeyWarning per pattern`, async (t) => {
     const { ns, cache } = await fresh()
-    const long = 'k'.repeat(300)
-    const err = await t.throwsAsync(cache.set(long, 'v'), { instanceOf: InvalidCacheKeyError })
-    t.is(err?.code, 'ERR_INVALID_CACHE_KEY')
-    t.regex(err?.message ?? '', /over the limit of 250/)
-    await t.throwsAsync(cache.get('has space'), { instanceOf: InvalidCacheKeyError, message: /control character or space/ })
-    await t.throwsAsync(cache.get('tab\there'), { instanceOf: InvalidCacheKeyError })
+    const token = `t${randomBytes(6).toString('hex')}`
+    const long = `${token}${'k'.repeat(300)}`
+    const warnings = await keyWarnings(token, async () => {
+      await cache.set(long, 'long value')
+      await cache.set(`${token} 1`, 'spaced one')
+      await cache.set(`${token} 2`, 'spaced two')
+      await cache.set(`${token}\ttab`, 'tabbed')
+    })
+    t.is(warnings.length, 3, warnings.map((w) => w.message).join('\n'))
+    for (const w of warnings) {
+      t.is(w.name, 'CacheKeyWarning')
+      t.is((w as Error & { code?: string }).code, 'RESTTHUMBS_CACHE_KEY')
+      t.regex(w.message, /^Cache key will cause errors if used with memcached: .*; pass hashLongKeys: true to hash such keys$/)
+    }
+    t.regex(warnings[0].message, /it is 3\d\d bytes long, over the limit of 250/)
+    t.regex(warnings[1].message, /control character or space/)
+    t.is(await cache.get(long), 'long value')
+    t.is(await cache.get(`${token} 1`), 'spaced one')
+    t.is(await cache.get(`${token} 2`), 'spaced two')
+    t.is(await cache.get(`${token}\ttab`), 'tabbed')
     const hashing = await make(ns, { hashLongKeys: true })
-    await hashing.set(long, 'long value')
-    await hashing.set('has space', 'spaced')
-    t.is(await hashing.get(long), 'long value')
-    t.is(await hashing.get('has space'), 'spaced')
+    const quiet = await keyWarnings(token, async () => {
+      await hashing.set(long, 'hashed long value')
+      await hashing.set(`${token} 3`, 'hashed spaced')
+    })
+    t.is(quiet.length, 0, 'hashed keys are valid keys')
+    t.is(await hashing.get(long), 'hashed long value')
+    t.is(await hashing.get(`${token} 3`), 'hashed spaced')
     t.is(hashing.makeKey(long), `${hashing.keyPrefix}:1:${createHash('sha256').update(long).digest('hex')}`)
+  })
+
+  test(`${name}: an overridden validateKey can raise InvalidCacheKeyError or accept any key silently`, async (t) => {
+    const { cache: strict } = await fresh()
+    strict.validateKey = (key: string) => {
+      if (key.includes(' ')) throw new InvalidCacheKeyError(`no spaces in ${key}`)
+    }
+    const token = `t${randomBytes(6).toString('hex')}`
+    const err = await t.throwsAsync(strict.set(`${token} x`, 'v'), { instanceOf: InvalidCacheKeyError })
+    t.is(err?.code, 'ERR_INVALID_CACHE_KEY')
+    await t.throwsAsync(strict.get(`${token} x`), { instanceOf: InvalidCacheKeyError, message: /no spaces/ })
+    t.false(await strict.has(`${token}x`))
+    const { cache: lax } = await fresh()
+    lax.validateKey = () => {}
+    const warnings = await keyWarnings(token, async () => {
+      await lax.set(`${token} spaced`, 'stored')
+      await lax.set(`${token}${'k'.repeat(300)}`, 'long')
+    })
+    t.is(warnings.length, 0)
+    t.is(await lax.get(`${token} spaced`), 'stored')
+    t.is(await lax.get(`${token}${'k'.repeat(300)}`), 'long')
+  })
+
+  test(`${name}: getMany, setMany and deleteMany accept any iterable`, async (t) => {
+    const { cache } = await fresh()
+    function* pairs(): Generator<[string, unknown]> {
+      yield ['g1', 1]
+      yield ['g2', 'two']
+    }
+    t.deepEqual(await cache.setMany(pairs()), [])
+    t.deepEqual(await cache.setMany([['a1', { a: 1 }]] as const), [])
+    const got = await cache.getMany(new Set(['g1', 'g2', 'a1', 'missing']))
+    t.deepEqual(Object.fromEntries(got), { g1: 1, g2: 'two', a1: { a: 1 } })
+    function* keys() {
+      yield 'g1'
+      yield 'a1'
+    }
+    t.is((await cache.getMany(keys())).size, 2)
+    await cache.deleteMany(new Set(['g1', 'a1']))
+    t.deepEqual([...(await cache.getMany(['g1', 'g2', 'a1'])).keys()], ['g2'])
+    await t.throwsAsync(cache.getMany('g2' as unknown as string[]), {
+      instanceOf: InvalidOptionError,
+      message: 'Expected iterable of strings for keys but received "g2" of type string',
+    })
   })
 }

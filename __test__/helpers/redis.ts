@@ -85,7 +85,11 @@ function launch(port: number, dir: string, extra: string[] = [], leading: string
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
-    child.stdout?.resume()
+    // Ready only once *this* server says it listens: another test process may have taken the
+    // port between freePort() and the bind, and its server would answer our PING too.
+    let stdout = ''
+    child.stdout?.on('data', (d) => (stdout = (stdout + d.toString()).slice(-4096)))
+    let listening = false
     live.add(child)
     child.once('exit', () => live.delete(child))
     let stderr = ''
@@ -101,7 +105,8 @@ function launch(port: number, dir: string, extra: string[] = [], leading: string
     const deadline = Date.now() + 10_000
     const poll = async (): Promise<void> => {
       if (child.exitCode !== null) return
-      if (await ping(port)) return resolve(child)
+      listening ||= /Ready to accept connections|Sentinel ID is/.test(stdout)
+      if (listening && (await ping(port))) return resolve(child)
       if (Date.now() > deadline) {
         child.kill('SIGKILL')
         return reject(new Error(`redis-server did not answer PING on port ${port} within 10 s: ${stderr}`))
@@ -126,8 +131,18 @@ function waitExit(child: ChildProcess | undefined, signal: NodeJS.Signals): Prom
  */
 export async function startRedis(extra: string[] = []): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'restthumbs-redis-'))
-  const port = await freePort()
-  let child: ChildProcess | undefined = await launch(port, dir, extra)
+  let port = await freePort()
+  let child: ChildProcess | undefined
+  for (let attempt = 0; ; attempt++) {
+    try {
+      child = await launch(port, dir, extra)
+      break
+    } catch (err) {
+      // Lost the race for a free port to another test process: take another one.
+      if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err
+      port = await freePort()
+    }
+  }
   return {
     url: `redis://127.0.0.1:${port}/0`,
     port,

@@ -11,6 +11,7 @@
  *   instance; anything else builds a new, unregistered cache the caller must `close()`.
  * @module
  */
+import { bool, mergeDefaults } from '../validate.js'
 import { BaseCache } from './base.js'
 import { ChainCache } from './chain.js'
 import { DummyCache } from './dummy.js'
@@ -135,10 +136,8 @@ async function resolveBackend(backend: string | CacheClass, alias?: string): Pro
 
 /** Flattens a config into the one options object every backend constructor takes. */
 function toOptions(cfg: CacheConfig, alias: string | undefined, cls: CacheClass): Record<string, unknown> {
-  const opts: Record<string, unknown> = { ...cfg.options }
-  for (const k of ['location', 'timeout', 'keyPrefix', 'version', 'keyFunction'] as const) {
-    if (cfg[k] !== undefined) opts[k] = cfg[k]
-  }
+  const { location, timeout, keyPrefix, version, keyFunction } = cfg
+  const opts = mergeDefaults<Record<string, unknown>>({ ...cfg.options }, { location, timeout, keyPrefix, version, keyFunction })
   // Django's locmem shares '' between aliases; one store per alias is the less surprising default.
   if (cls === BUILTIN_BACKENDS.memory && opts.location === undefined && alias !== undefined) opts.location = alias
   if (cls === BUILTIN_BACKENDS.chain) opts.tiers = resolveTiers(opts.tiers, alias)
@@ -235,6 +234,17 @@ export const caches = Object.freeze({
   /** The configured aliases. */
   aliases(): string[] {
     return Object.keys(config)
+  },
+  /**
+   * The caches of every configured alias, in configuration order, created as needed (Django's
+   * `caches.all()`); with `initializedOnly`, only those already created, creating none.
+   * @param options - `initializedOnly` (default false)
+   */
+  all(options: { initializedOnly?: boolean } = {}): BaseCache[] {
+    const initializedOnly = bool('initializedOnly', options.initializedOnly ?? false)
+    return Object.keys(config)
+      .filter((alias) => !initializedOnly || instances.has(alias))
+      .map((alias) => caches.get(alias))
   },
   /** Imports the module backends of every alias, so `get` works for all of them. */
   async load(): Promise<void> {

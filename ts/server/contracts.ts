@@ -4,7 +4,7 @@
  * object with these shapes can stand in (tests, embedding apps, other storages).
  * @module
  */
-import type { ThumbnailRecord } from '../cache/thumbnails.js'
+import type { ThumbnailRecord } from './thumbnail-records.js'
 import type { LockCache } from '../lock.js'
 
 /** The fields of a parsed thumbnail URL the generator needs. */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 
 import { BaseCache } from '../cache/base.js'
 import { BUILTIN_BACKENDS, caches, type CacheConfig } from '../cache/registry.js'
-import { ThumbnailCache } from '../cache/thumbnails.js'
+import { ThumbnailCache } from './thumbnail-records.js'
 import { invalidOption } from '../validate.js'
 import { configError, type ServerConfig } from './config.js'
 import type {

@@ -9,7 +9,6 @@
  */
 import { stat as fsStat } from 'node:fs'
 
-import type { ThumbnailRecord } from '../cache/thumbnails.js'
 import { errorCode, isMissing, viaTemp, writeFileAtomic } from '../fs.js'
 import { sha256Hex } from '../hash.js'
 import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
@@ -35,6 +34,7 @@ import {
 import type { RenderSlots } from './render-slots.js'
 import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
+import type { ThumbnailRecord } from './thumbnail-records.js'
 
 /** Options of {@link ThumbnailGenerator}. */
 export interface GeneratorOptions {

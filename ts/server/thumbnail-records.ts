@@ -2,8 +2,9 @@
  * `ThumbnailCache`: python-thumbnails' thumbnail cache (`BaseCacheBackend` with its `Simple` and
  * `Django` backends), remembering what was rendered so a hit skips the storage lookup.
  *
- * Differences from the seed, on purpose (REFERENCE B2):
- * - the in-process store is per instance and bounded (LRU); python-thumbnails' `SimpleCacheBackend`
+ * Differences from python-thumbnails (`thumbnails/cache_backends.py`), on purpose:
+ * - the in-process store is per instance and bounded (the shared {@link LruStore}, evicting the
+ *   least recently used record); python-thumbnails' `SimpleCacheBackend`
  *   was a class-level dict shared by the whole process that grew forever;
  * - names become keys through {@link makeCacheKey} instead of having `/` stripped, which made
  *   `a/bc` and `ab/c` collide, and so any name is a valid key for every backend;
@@ -12,9 +13,11 @@
  *   shared cache held).
  * @module
  */
+import type { BaseCache } from '../cache/base.js'
+import { makeCacheKey } from '../cache/keys.js'
 import { InvalidOptionError } from '../errors.js'
-import type { BaseCache } from './base.js'
-import { makeCacheKey } from './keys.js'
+import { LruStore } from '../store.js'
+import { integer, invalidOption, mergeDefaults, string } from '../validate.js'
 
 /** What is remembered about one rendered thumbnail. */
 export interface ThumbnailRecord {
@@ -61,16 +64,12 @@ export interface ThumbnailCacheOptions {
 }
 
 /** Defaults of {@link ThumbnailCacheOptions}, merged in the constructor only. */
-export const THUMBNAIL_CACHE_DEFAULTS = Object.freeze({
+export const THUMBNAIL_CACHE_DEFAULTS: Readonly<Required<ThumbnailCacheOptions>> = Object.freeze({
   backend: null as BaseCache | null,
   timeout: 365 * 24 * 60 * 60 as number | null,
   maxEntries: 1000,
   keyPrefix: 'thumbnails',
 })
-
-function describe(value: unknown): string {
-  return `${typeof value === 'string' ? `'${value}'` : String(value)} of type ${typeof value}`
-}
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 
@@ -79,14 +78,14 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
  * @param value - the candidate
  */
 export function thumbnailRecordProblem(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `Expected object for record but received ${describe(value)}`
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalidOption('record', 'object', value).message
   const r = value as Record<string, unknown>
   for (const field of ['name', 'path', 'format'] as const) {
-    if (typeof r[field] !== 'string' || r[field] === '') return `Expected non-empty string for ${field} but received ${describe(r[field])}`
+    if (typeof r[field] !== 'string' || r[field] === '') return invalidOption(field, 'non-empty string', r[field]).message
   }
-  if (r.url !== undefined && typeof r.url !== 'string') return `Expected string for url but received ${describe(r.url)}`
+  if (r.url !== undefined && typeof r.url !== 'string') return invalidOption('url', 'string', r.url).message
   for (const field of ['width', 'height', 'size'] as const) {
-    if (!isCount(r[field])) return `Expected non-negative integer for ${field} but received ${describe(r[field])}`
+    if (!isCount(r[field])) return invalidOption(field, 'non-negative integer', r[field]).message
   }
   return undefined
 }
@@ -105,7 +104,7 @@ function pick(r: ThumbnailRecord): ThumbnailRecord {
 function joinName(name: string | readonly string[]): string {
   const joined = Array.isArray(name) ? name.join('/') : name
   if (typeof joined !== 'string' || joined === '' || (Array.isArray(name) && name.some((p) => typeof p !== 'string'))) {
-    throw new InvalidOptionError(`Expected non-empty string or array of strings for name but received ${describe(name)}`)
+    throw invalidOption('name', 'non-empty string or array of strings', name)
   }
   return joined
 }
@@ -126,28 +125,23 @@ export class ThumbnailCache {
   readonly maxEntries: number
   /** Key prefix. */
   readonly keyPrefix: string
-  private readonly local = new Map<string, ThumbnailRecord>()
+  private readonly local: LruStore<ThumbnailRecord>
 
   /** @param options - see {@link ThumbnailCacheOptions} */
   constructor(options: ThumbnailCacheOptions = {}) {
-    const o = { ...THUMBNAIL_CACHE_DEFAULTS }
-    for (const [k, v] of Object.entries(options)) if (v !== undefined) (o as Record<string, unknown>)[k] = v
+    const o = mergeDefaults(THUMBNAIL_CACHE_DEFAULTS, options)
     if (o.backend !== null && (typeof o.backend !== 'object' || typeof (o.backend as BaseCache).get !== 'function')) {
-      throw new InvalidOptionError(`Expected BaseCache or null for backend but received ${describe(o.backend)}`)
+      throw invalidOption('backend', 'BaseCache or null', o.backend)
     }
     if (o.timeout !== null && (typeof o.timeout !== 'number' || Number.isNaN(o.timeout))) {
-      throw new InvalidOptionError(`Expected number or null for timeout but received ${describe(o.timeout)}`)
-    }
-    if (!Number.isSafeInteger(o.maxEntries) || o.maxEntries <= 0) {
-      throw new InvalidOptionError(`Expected positive integer for maxEntries but received ${describe(o.maxEntries)}`)
-    }
-    if (typeof o.keyPrefix !== 'string') {
-      throw new InvalidOptionError(`Expected string for keyPrefix but received ${describe(o.keyPrefix)}`)
+      throw invalidOption('timeout', 'number or null', o.timeout)
     }
     this.backend = o.backend
     this.timeout = o.timeout
-    this.maxEntries = o.maxEntries
-    this.keyPrefix = o.keyPrefix
+    this.maxEntries = integer('maxEntries', o.maxEntries, { min: 1 })
+    this.keyPrefix = string('keyPrefix', o.keyPrefix)
+    // cullFrequency = maxEntries: a full store drops exactly its least recently used record.
+    this.local = new LruStore({ maxEntries: this.maxEntries, cullFrequency: this.maxEntries })
   }
 
   /** The storage key of a name. */
@@ -165,14 +159,7 @@ export class ThumbnailCache {
     const key = this.key(n)
     let stored: unknown
     if (this.backend) stored = await this.backend.get(key)
-    else {
-      stored = this.local.get(key)
-      if (stored !== undefined) {
-        // Refresh recency: a Map iterates in insertion order, so the first key is the LRU one.
-        this.local.delete(key)
-        this.local.set(key, stored as ThumbnailRecord)
-      }
-    }
+    else stored = this.local.get(key)
     if (stored === undefined || stored === null) return undefined
     const problem = thumbnailRecordProblem(stored)
     if (problem !== undefined || (stored as ThumbnailRecord).name !== n) {
@@ -196,7 +183,7 @@ export class ThumbnailCache {
     if (problem !== undefined) throw new InvalidOptionError(problem)
     const n = isRecordFirst ? r.name : joinName(nameOrRecord as string | readonly string[])
     if (n !== r.name) {
-      throw new InvalidOptionError(`Expected record.name to be '${n}' but received ${describe(r.name)}`)
+      throw invalidOption('record.name', `the name ${JSON.stringify(n)}`, r.name)
     }
     const key = this.key(n)
     const clean = pick(r)
@@ -204,12 +191,7 @@ export class ThumbnailCache {
       await this.backend.set(key, { ...clean }, this.timeout)
       return
     }
-    this.local.delete(key)
-    if (this.local.size >= this.maxEntries) {
-      const oldest = this.local.keys().next().value
-      if (oldest !== undefined) this.local.delete(oldest)
-    }
-    this.local.set(key, clean)
+    this.local.set(key, clean, null)
   }
 
   /**
