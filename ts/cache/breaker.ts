@@ -82,27 +82,62 @@ export class CircuitBreaker {
    *   or a probe is in flight; otherwise whatever `op` throws
    */
   async run<T>(op: () => Promise<T> | T): Promise<T> {
+    this.admit()
+    let pending: Promise<T>
+    try {
+      pending = Promise.resolve(op())
+    } catch (err) {
+      pending = Promise.reject(err)
+    }
+    return this.track(pending)
+  }
+
+  /**
+   * The first half of {@link CircuitBreaker.run}, for hot paths that issue the call themselves:
+   * throws while the circuit is open or a probe is in flight, and turns an open circuit whose
+   * time is up into a probe. Every admitted call must be reported with
+   * {@link CircuitBreaker.track} (or {@link CircuitBreaker.report}).
+   * @throws `CacheUnavailableError` when the call must fail fast
+   */
+  admit(): void {
     if (this.#state === 'half-open' || (this.#state === 'open' && this.#now() < this.#openUntil)) {
       throw new CacheUnavailableError(`The cache server failed recently; failing fast for up to ${this.#openMs} ms before probing it again`)
     }
-    const probing = this.#state === 'open'
-    if (probing) this.#set('half-open')
-    try {
-      const value = await op()
-      this.#failures = 0
-      if (this.#state !== 'closed') this.#set('closed')
-      return value
-    } catch (err) {
-      if (!this.#isOutage(err)) {
-        if (probing) this.#set('closed')
+    if (this.#state === 'open') this.#set('half-open')
+  }
+
+  /**
+   * Reports the outcome of an admitted call when it settles, and passes it on unchanged.
+   * @param pending - the call's promise
+   */
+  track<T>(pending: Promise<T>): Promise<T> {
+    return pending.then(
+      (value) => {
+        this.report()
+        return value
+      },
+      (err: unknown) => {
+        this.report(err)
         throw err
-      }
-      this.#failures++
-      if (probing || this.#failures >= this.#threshold) {
-        this.#openUntil = this.#now() + this.#openMs
-        this.#set('open')
-      }
-      throw err
+      },
+    )
+  }
+
+  /**
+   * Reports the outcome of an admitted call.
+   * @param err - what it failed with; nothing for a success
+   */
+  report(err?: unknown): void {
+    if (err === undefined || !this.#isOutage(err)) {
+      // The server answered (a wrong type or a missing key is an answer).
+      this.#failures = 0
+      this.#set('closed')
+      return
+    }
+    this.#failures++
+    if (this.#state === 'half-open' || this.#failures >= this.#threshold) {
+      this.#openUntil = this.#now() + this.#openMs
+      this.#set('open')
     }
   }
 
