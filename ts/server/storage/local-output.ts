@@ -131,11 +131,11 @@ export class LocalOutputStorage {
     if (present) return true
     if (!variant?.stats?.isFile()) return false
     try {
-      await linkOrCopy(variant.path, target)
+      await linkOrCopy(variant.path, target, this.tempDir)
     } catch (err) {
       if (!isMissing(err)) throw err
       // The folder of the new secret does not exist yet: create it, checked, then link.
-      await linkOrCopy(variant.path, await this.#out.prepare(outputPath))
+      await linkOrCopy(variant.path, await this.#out.prepare(outputPath), this.tempDir)
     }
     return true
   }
@@ -163,8 +163,9 @@ export class LocalOutputStorage {
 
 /* A hard link is atomic: readers see no file or a complete one. EEXIST means the name already
    holds the same thumbnail (another worker got there first), which is the goal. A copy (other
-   filesystem) goes through a temporary name for the same reason. */
-async function linkOrCopy(from: string, to: string): Promise<void> {
+   filesystem) goes through a temporary name for the same reason, in `tempDir` when the target
+   is in the served tree. */
+async function linkOrCopy(from: string, to: string, tempDir?: string): Promise<void> {
   try {
     await fs.link(from, to)
     return
@@ -173,7 +174,7 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
     if (code === 'EEXIST') return
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err
   }
-  await copyFileAtomic(from, to)
+  await copyFileAtomic(from, to, { tempDir })
 }
 
 // lstat: a symlink planted as the output is not "present"; rendering replaces it by rename.
