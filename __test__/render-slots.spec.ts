@@ -177,7 +177,7 @@ test('RSS levels off over two thousand native thumbnail calls in the environment
   const warm = rss[Math.floor(rss.length / 5)]
   const mid = Math.max(...rss.slice(0, Math.ceil(rss.length / 2)))
   const last = rss[rss.length - 1]
-  t.log(`RSS MiB every ~250 calls: ${rss.join(' ')}`)
+  t.log(`RSS MiB every 200 calls: ${rss.join(' ')}`)
   t.true(last - warm < 24, `grew ${last - warm} MiB after the warm-up`)
   t.true(last - mid < 12, `grew ${last - mid} MiB in the second half`)
 })

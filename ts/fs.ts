@@ -36,7 +36,10 @@ export interface AtomicWriteOptions {
   tempDir?: string
   /** File mode of the new file. @default 0o666 (less the umask) */
   mode?: number
-  /** Create missing parent folders of the destination (and of `tempDir`) first. @default false */
+  /**
+   * Create missing parent folders of the destination: first, or with a `tempDir` (which must
+   * exist) only when placing the file finds them missing. @default false
+   */
   mkdirs?: boolean
   /** Mode of folders created by `mkdirs`. @default 0o777 (less the umask) */
   dirMode?: number
@@ -82,20 +85,26 @@ export function tempOwner(name: string): { pid: number; thisHost: boolean } | un
  * @param options - temp folder, parent creation, exclusive creation
  */
 export async function viaTemp(dst: string, options: AtomicWriteOptions, fill: (tmp: string) => Promise<void>): Promise<void> {
-  if (options.mkdirs) {
-    await mkdir(dirname(dst), { recursive: true, mode: options.dirMode })
-    if (options.tempDir !== undefined) await mkdir(options.tempDir, { recursive: true, mode: options.dirMode })
-  }
+  const lazy = options.mkdirs === true && options.tempDir !== undefined
+  if (options.mkdirs && !lazy) await mkdir(dirname(dst), { recursive: true, mode: options.dirMode })
   const tmp = tempPathFor(dst, options.tempDir)
+  const place = () => (options.exclusive ? link(tmp, dst) : rename(tmp, dst))
   try {
     await fill(tmp)
-    if (!options.exclusive) return await rename(tmp, dst)
-    await link(tmp, dst)
+    try {
+      await place()
+    } catch (err) {
+      // The temp lives elsewhere, so the destination's folder is only made when it is missing:
+      // one thread-pool call fewer in the common case of a folder that exists.
+      if (!lazy || errorCode(err) !== 'ENOENT') throw err
+      await mkdir(dirname(dst), { recursive: true, mode: options.dirMode })
+      await place()
+    }
   } catch (err) {
     await unlink(tmp).catch(() => undefined)
     throw err
   }
-  await unlink(tmp).catch(() => undefined)
+  if (options.exclusive) await unlink(tmp).catch(() => undefined)
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Thousands of native thumbnail calls in one process, four at a time, over sources of several
  * formats and sizes (progressive and baseline JPEG, PNG, WebP, undecodable bytes). Prints one
- * JSON line: the RSS in MiB after every 250 calls. Run as a child by the soak spec, so the RSS
+ * JSON line: the RSS in MiB after every 200 calls. Run as a child by the soak spec, so the RSS
  * is this workload's alone.
  */
 import { readFileSync } from 'node:fs'
@@ -31,6 +31,6 @@ for (let i = 0; i < calls; i += 4) {
       }).catch((err: unknown) => err),
     ),
   )
-  if ((i + 4) % 252 === 0 || i + 4 >= calls) rss.push(Math.round(process.memoryUsage().rss / 2 ** 20))
+  if ((i + 4) % 200 === 0 || i + 4 >= calls) rss.push(Math.round(process.memoryUsage().rss / 2 ** 20))
 }
 process.stdout.write(JSON.stringify({ rss }) + '\n')

@@ -8,6 +8,8 @@
  * @module
  */
 import { stat as fsStat } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
 
 import { errorCode, isMissing, viaTemp, writeFileAtomic } from '../fs.js'
 import { sha256Hex } from '../hash.js'
@@ -169,7 +171,7 @@ export class ThumbnailGenerator {
         if (!isCacheOutage(err)) throw err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        const size = (await exists(file.absolutePath)) ? undefined : await this.#render(spec, file.absolutePath)
+        const size = (await exists(file.absolutePath)) ? undefined : await this.#render(spec, file.absolutePath, undefined, cold)
         return { ...file, via: 'render', size }
       }
       if (handle) {
@@ -187,7 +189,7 @@ export class ThumbnailGenerator {
             present = await exists(file.absolutePath)
           }
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
-          return { ...file, via: 'render', size: await this.#render(spec, file.absolutePath, src) }
+          return { ...file, via: 'render', size: await this.#render(spec, file.absolutePath, src, cold) }
         } finally {
           await handle.release().catch(() => false)
         }
@@ -211,8 +213,10 @@ export class ThumbnailGenerator {
     }
   }
 
-  /* Renders to `dst` and returns the size written, so the response needs no extra stat. */
-  async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>): Promise<number | undefined> {
+  /* Renders to `dst` and returns the size written, so the response needs no extra stat.
+     `folderMissing`: the lookup found no folder for `dst`, so it is made before the render
+     instead of after a failed rename. */
+  async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>, folderMissing = false): Promise<number | undefined> {
     const o = this.#o
     /* Not AbortSignal.timeout(): each of those keeps a timer for the full renderTimeout after the
        render ended, so a burst of cold renders leaves hundreds behind. This one is cleared. */
@@ -250,6 +254,7 @@ export class ThumbnailGenerator {
         // where a crash would leave it), which is then renamed into place.
         const tempDir = o.output.tempDir
         if (tempDir) {
+          if (folderMissing) await mkdir(path.dirname(dst), { recursive: true })
           let written: RenderInfo | undefined
           await viaTemp(dst, { tempDir, mkdirs: true }, async (tmp) => {
             written = await inSlot(() => o.renderer.thumbnailFile(src, tmp, opts))
