@@ -111,7 +111,7 @@ test('a source fetch that outlives renderTimeout is aborted, answered 504 and it
 
 test('a native render that outlives renderTimeout is aborted, answered 503 and its lock released', async (t) => {
   const r = await rig(t, { renderTimeout: 0.3, maxSourceBytes: 100_000_000 })
-  await writeFile(path.join(r.sources, 'big.png'), bigPng(5000, 5000))
+  await writeFile(path.join(r.sources, 'big.png'), await bigPng(5000, 5000))
   const u = sign('big.png', '3600x3600', 'scale', '.jpg')
   const { res, text } = await get(r.url + u)
   t.is(res.status, 503)

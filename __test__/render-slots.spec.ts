@@ -114,7 +114,7 @@ async function timed(url: string): Promise<number> {
 
 test('four slow renders in flight do not delay a warm hit', async (t) => {
   const r = await rig(t, { hotCacheBytes: 0, maxSourceBytes: 100_000_000, renderTimeout: 120 })
-  await writeFile(path.join(r.sources, 'big.png'), bigPng(5000, 5000))
+  await writeFile(path.join(r.sources, 'big.png'), await bigPng(5000, 5000))
   const warm = r.url + sign('sunset.jpg', '50x50', 'crop', '.jpg')
   t.is((await get(warm)).res.status, 200)
   const baseline: number[] = []
@@ -146,7 +146,7 @@ test('four slow renders in flight do not delay a warm hit', async (t) => {
 
 test('renders past the queue limit answer 503 with Retry-After', async (t) => {
   const r = await rig(t, { renderSlots: 1, renderQueue: 1, retryAfter: 3, maxSourceBytes: 100_000_000, renderTimeout: 120 })
-  await writeFile(path.join(r.sources, 'big.png'), bigPng(5000, 5000))
+  await writeFile(path.join(r.sources, 'big.png'), await bigPng(5000, 5000))
   const answers = await Promise.all(
     [3000, 3001, 3002].map((side) => get(r.url + sign('big.png', `${side}x${side}`, 'scale', '.jpg'))),
   )

@@ -3,7 +3,11 @@
  * rows of a fixed pattern, deflated at level 1. Decoding and resizing them costs what their pixel
  * count says, which makes them the slow renders of the render-slot specs.
  */
-import { crc32, deflateSync } from 'node:zlib'
+import { promisify } from 'node:util'
+import { crc32, deflate } from 'node:zlib'
+
+// Off the event loop: other tests in the same file keep their timers (lock keep-alives).
+const deflateAsync = promisify(deflate)
 
 function chunk(type: string, data: Buffer): Buffer {
   const head = Buffer.alloc(4)
@@ -19,7 +23,7 @@ function chunk(type: string, data: Buffer): Buffer {
  * @param width - pixels
  * @param height - pixels
  */
-export function bigPng(width: number, height: number): Buffer {
+export async function bigPng(width: number, height: number): Promise<Buffer> {
   const ihdr = Buffer.alloc(13)
   ihdr.writeUInt32BE(width, 0)
   ihdr.writeUInt32BE(height, 4)
@@ -29,5 +33,5 @@ export function bigPng(width: number, height: number): Buffer {
   for (let x = 0; x < width * 3; x++) row[1 + x] = (x * 7) & 0xff
   const raw = Buffer.concat(Array.from({ length: height }, () => row))
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 1 })), chunk('IEND', Buffer.alloc(0))])
+  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', await deflateAsync(raw, { level: 1 })), chunk('IEND', Buffer.alloc(0))])
 }

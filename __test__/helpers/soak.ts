@@ -15,8 +15,8 @@ const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..'
 const calls = Number(process.argv[2] ?? 3000)
 const inputs = [
   ...['sunset.jpg', 'rings.png', 'tiles.webp', 'mandelbrot.jpg'].map((f) => readFileSync(path.join(MEDIA, f))),
-  bigPng(900, 700),
-  bigPng(1400, 1000),
+  await bigPng(900, 700),
+  await bigPng(1400, 1000),
   Buffer.from('\xff\xd8\xff\xe0 not really a jpeg', 'latin1'),
 ]
 const formats = ['jpeg', 'png', 'webp'] as const
