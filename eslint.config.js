@@ -5,7 +5,7 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'target/', 'node_modules/', 'binding.cjs', 'binding.d.cts', 'crate/'] },
+  { ignores: ['dist/', 'target/', 'node_modules/', 'binding.cjs', 'binding.d.cts', 'crate/', 'docs/api/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

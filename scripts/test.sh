@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: set up, lint (rustfmt, clippy, tsc on sources and specs, eslint), cargo
-# test, then ava.
+# test, ava, then the clean install from the packed tarballs.
 # Redis and nginx are started by the tests themselves on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +18,6 @@ echo "test: cargo test"
 cargo test --quiet
 echo "test: ava"
 npx ava
+# The install a user gets: packed tarballs into a fresh project, no Rust/nasm/C compiler on PATH.
+echo "test: clean install from the packed tarballs"
+node scripts/install-test.mjs

@@ -81,3 +81,10 @@ export class ChunkCorruptError extends typedError('ERR_CHUNK_CORRUPT', 500) {}
 
 /** The operation was cancelled through its `AbortSignal`. HTTP 499-like; answered as 503. */
 export class AbortError extends typedError('ERR_ABORTED', 503, 'The operation was aborted') {}
+
+/**
+ * The native binding could not be loaded: the platform package (`restthumbs-<platform>`) is not
+ * installed, or its binary does not load here. The message names the package and the command
+ * that fixes it. Only the parts of restthumbs that need the Rust core throw it. HTTP 500.
+ */
+export class NativeBindingError extends typedError('ERR_NATIVE_BINDING', 500) {}

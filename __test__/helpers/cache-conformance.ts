@@ -43,6 +43,11 @@ async function keyWarnings(token: string, fn: () => Promise<void>): Promise<Erro
 export interface ConformanceTraits {
   /** Buffers are stored and returned by reference (MemoryCache's default), so not mutation-proof. */
   buffersByReference?: boolean
+  /**
+   * Keys breaking memcached's rules raise `InvalidCacheKeyError` instead of being stored with a
+   * warning (memcached itself, as in Django), and the server cannot store them at all.
+   */
+  rejectsInvalidKeys?: boolean
 }
 
 /** Registers the conformance tests for one backend. */
@@ -370,6 +375,20 @@ export function runCacheConformance(name: string, factory: CacheFactory, traits:
     const { ns, cache } = await fresh()
     const token = `t${randomBytes(6).toString('hex')}`
     const long = `${token}${'k'.repeat(300)}`
+    if (traits.rejectsInvalidKeys) {
+      const warned = await keyWarnings(token, async () => {
+        for (const bad of [long, `${token} 1`, `${token}\ttab`]) {
+          const err = await t.throwsAsync(cache.set(bad, 'v'), { instanceOf: InvalidCacheKeyError })
+          t.regex(err?.message ?? '', /pass hashLongKeys: true to hash such keys$/)
+          await t.throwsAsync(cache.get(bad), { instanceOf: InvalidCacheKeyError })
+        }
+      })
+      t.is(warned.length, 0, 'a rejecting backend raises instead of warning')
+      const hashing = await make(ns, { hashLongKeys: true })
+      await hashing.set(long, 'hashed long value')
+      t.is(await hashing.get(long), 'hashed long value')
+      return
+    }
     const warnings = await keyWarnings(token, async () => {
       await cache.set(long, 'long value')
       await cache.set(`${token} 1`, 'spaced one')
@@ -409,6 +428,7 @@ export function runCacheConformance(name: string, factory: CacheFactory, traits:
     t.is(err?.code, 'ERR_INVALID_CACHE_KEY')
     await t.throwsAsync(strict.get(`${token} x`), { instanceOf: InvalidCacheKeyError, message: /no spaces/ })
     t.false(await strict.has(`${token}x`))
+    if (traits.rejectsInvalidKeys) return // the server itself cannot store such keys
     const { cache: lax } = await fresh()
     lax.validateKey = () => {}
     const warnings = await keyWarnings(token, async () => {

@@ -58,3 +58,19 @@ export class CacheSerializationError extends RestthumbsError {
     super('ERR_CACHE_SERIALIZATION', message, { ...options, status: 500 })
   }
 }
+
+/** An optional driver package (`pg`, `better-sqlite3`, `memcache-client`) is not installed. */
+export class CacheDriverMissingError extends RestthumbsError {
+  /** @param message - names the package and the `npm install` that fixes it; @param options - optional cause */
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_CACHE_DRIVER_MISSING', message, { ...options, status: 500 })
+  }
+}
+
+/** A `DatabaseCache` table does not exist yet (Django: run `createcachetable`). */
+export class CacheTableMissingError extends RestthumbsError {
+  /** @param message - names the table and the command that creates it; @param options - optional cause */
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_CACHE_TABLE_MISSING', message, { ...options, status: 500 })
+  }
+}

@@ -1,14 +1,19 @@
 /**
- * The `restthumbs` command line: `serve`, `thumbnail`, `url` and `nginx-config`.
+ * The `restthumbs` command line: `serve`, `thumbnail`, `url`, `nginx-config`, `warm`, `worker` and
+ * `createcachetable`.
  * @module
  */
 import { Command, Option } from 'commander'
 
 import { nginxConfig } from '../server/nginx-config.js'
+import { DEFAULT_TABLE } from '../cache/database-driver.js'
+import { createCacheTableCommand } from './createcachetable.js'
 import { serveCommand } from './serve.js'
 import { cliSettings, settingFlags, settingOptions } from './settings.js'
-import { thumbnailCommand } from './thumbnail.js'
+import { runThumbnail, type ThumbnailCliOptions } from './thumbnail.js'
 import { urlCommand } from './url.js'
+import { addWarmCommand } from './warm.js'
+import { addWorkerCommand } from './worker.js'
 
 /** Builds the commander program (exported so tests can run it in process). */
 export function buildProgram(): Command {
@@ -33,16 +38,17 @@ export function buildProgram(): Command {
 
   program
     .command('thumbnail')
-    .description('render thumbnails: one input to an output file, or many inputs (files, directories, globs) into a directory')
+    .description('render thumbnails: one input to an output file, or many inputs (files, directories, globs) into a directory, keeping their folder structure')
     .argument('<paths...>', 'input image(s) followed by the output file or directory')
     .option('-s, --size <WxH>', 'size as WxH, Wx or xH', '256x256')
     .addOption(new Option('-m, --method <method>', 'resize method').choices(['crop', 'scale', 'smart']).default('crop'))
     .option('-q, --quality <1-100>', 'JPEG/WebP quality', '85')
     .addOption(new Option('-f, --format <format>', 'output format (default: from the output extension, else jpeg)').choices(['jpeg', 'png', 'webp']))
     .option('--no-progress', 'never show the progress bar (shown on a terminal when there are several inputs)')
-    .action(async (paths: string[], opts: { size: string; method: string; quality: string; format?: string; progress: boolean }) => {
-      const results = await thumbnailCommand(paths, { ...opts, progress: opts.progress === false ? false : undefined })
-      for (const r of results) process.stdout.write(`${r.output} ${r.width}x${r.height} ${r.format}\n`)
+    .option('--overwrite', 'replace outputs that already exist (default: refuse before any work)')
+    .option('-j, --jobs <n>', 'renders in flight (default: the number of cores)')
+    .action(async (paths: string[], opts: ThumbnailCliOptions) => {
+      await runThumbnail(paths, opts)
     })
 
   program
@@ -80,6 +86,18 @@ export function buildProgram(): Command {
           standaloneDir: opts.standalone,
         }),
       )
+    })
+  addWarmCommand(program)
+  addWorkerCommand(program)
+  program
+    .command('createcachetable')
+    .description("create DatabaseCache tables and their index, like Django's createcachetable (existing tables are left alone)")
+    .argument('[tables...]', `table names (default: the location's ?table=, else ${DEFAULT_TABLE})`)
+    .option('--cache <location>', 'postgres://user@host/db or sqlite:path (default: the configured cache, e.g. RESTTHUMBS_CACHE)')
+    .option('-c, --config <file>', 'JSON config file with server settings')
+    .option('--dry-run', 'print the SQL instead of running it')
+    .action(async (tables: string[], opts: { cache?: string; config?: string; dryRun?: boolean }) => {
+      for (const line of await createCacheTableCommand(tables, opts)) process.stdout.write(`${line}\n`)
     })
   return program
 }

@@ -65,7 +65,7 @@ const SETTING_HELP: { readonly [K in keyof ServerConfig]: readonly [help: string
   lockTimeout: ['render lock lifetime and wait limit, in seconds', '<seconds>'],
   waiter: ['what a request does while another worker renders the same thumbnail', '<mode>'],
   retryAfter: ['Retry-After seconds of 503 answers', '<seconds>'],
-  cache: ["locks, negative entries and records: 'memory', redis://host:port/db or a cache alias", '<location>'],
+  cache: ["locks, negative entries and records: 'memory', redis://host:port/db, postgres://…, sqlite:path, memcached://h1:11211,h2:11211 or a cache alias", '<location>'],
   keyPrefix: ['prefix of every cache key', '<prefix>'],
   maxAge: ['Cache-Control max-age of thumbnails, in seconds', '<seconds>'],
   negativeTtl: ['seconds a missing source is remembered', '<seconds>'],

@@ -104,9 +104,10 @@ export interface ServerConfig {
    */
   retryAfter: number
   /**
-   * Cache for locks, negative entries and thumbnail records: `'memory'`, a `redis://` (or
-   * `rediss://`) URL, or the name of an alias configured with `configureCaches()` (shared with
-   * the rest of the app, so the handler does not close it).
+   * Cache for locks, negative entries and thumbnail records: `'memory'`, a `redis://`,
+   * `rediss://`, `postgres://`, `sqlite:path` or `memcached://host:port,…` URL, or the name of an
+   * alias configured with `configureCaches()` (shared with the rest of the app, so the handler
+   * does not close it).
    * @default 'memory'
    */
   cache: string

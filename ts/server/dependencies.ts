@@ -3,6 +3,7 @@
  * signature check) and how each is built from the settings when the caller does not bring it.
  * @module
  */
+import { backendForUrl, cacheFromUrl } from '../cache/url.js'
 import { randomUUID } from 'node:crypto'
 
 import { BaseCache } from '../cache/base.js'
@@ -97,8 +98,18 @@ function cacheFromSettings(config: Readonly<ServerConfig>): { cache: BaseCache; 
     const { options, backend: _backend, ...common } = cfg
     return { cache: new Backend({ ...options, ...common }), owned: true }
   }
+  if (backendForUrl(config.cache)) {
+    // Same policy as Redis (strict, no expiry); a database table must not cull live locks.
+    const table = /^(postgres|sqlite)/.test(config.cache) ? { maxEntries: 100_000 } : {}
+    return { cache: cacheFromUrl(config.cache, { keyPrefix: config.keyPrefix, timeout: null, strict: true, ...table }), owned: true }
+  }
   if (caches.has(config.cache)) return { cache: caches.get(config.cache), owned: false }
-  throw invalidOption('cache', "'memory', a redis:// URL or a configured cache alias", config.cache, configError)
+  throw invalidOption(
+    'cache',
+    "'memory', a redis://, postgres://, sqlite: or memcached:// URL, or a configured cache alias",
+    config.cache,
+    configError,
+  )
 }
 
 /**

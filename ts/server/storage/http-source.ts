@@ -12,12 +12,12 @@
  * No cookies or client headers are forwarded.
  * @module
  */
-import { Agent, request } from 'undici'
+import type { Agent, request } from 'undici'
 
 import { AbortError } from '../../errors.js'
 import { integer, invalidOption, mergeDefaults } from '../../validate.js'
 import { OriginError, OriginForbiddenError, OriginTimeoutError, SourceNotFoundError, SourceTooLargeError } from '../errors.js'
-import { guardedConnector, type LookupFunction } from '../net/guarded-connect.js'
+import type { LookupFunction } from '../net/guarded-connect.js'
 import { HostAllowlist } from '../net/host-allowlist.js'
 import { checkRelativePath } from '../paths.js'
 
@@ -100,7 +100,9 @@ export class HttpSourceStorage {
   readonly #base: URL
   readonly #hosts: HostAllowlist
   readonly #o: Readonly<Omit<Required<HttpSourceStorageOptions>, 'lookup' | 'baseUrl' | 'allowedHosts'>>
-  readonly #agent: Agent
+  readonly #connect: { timeout: number; headersTimeout: number; bodyTimeout: number; lookup?: LookupFunction }
+  // undici (and its WebAssembly HTTP parser) is loaded on the first fetch, not at import time.
+  #client: Promise<{ agent: Agent; request: typeof request }> | undefined
 
   /** @param options - see {@link HttpSourceStorageOptions} */
   constructor(options: HttpSourceStorageOptions) {
@@ -121,15 +123,24 @@ export class HttpSourceStorage {
       bodyTimeout: merged.bodyTimeout,
       timeout: merged.timeout,
     })
-    this.#agent = new Agent({
-      connect: guardedConnector({
-        timeout: merged.connectTimeout,
-        trusted: (origin) => (this.#o.allowPrivate && origin.origin === this.#base.origin) || this.#hosts.isExact(origin),
-        lookup: merged.lookup,
+    this.#connect = { timeout: merged.connectTimeout, headersTimeout: merged.headersTimeout, bodyTimeout: merged.bodyTimeout, lookup: merged.lookup }
+  }
+
+  /** The pooled agent, created with undici on first use. */
+  #dispatcher(): Promise<{ agent: Agent; request: typeof request }> {
+    this.#client ??= Promise.all([import('undici'), import('../net/guarded-connect.js')]).then(([undici, net]) => ({
+      request: undici.request,
+      agent: new undici.Agent({
+        connect: net.guardedConnector({
+          timeout: this.#connect.timeout,
+          trusted: (origin) => (this.#o.allowPrivate && origin.origin === this.#base.origin) || this.#hosts.isExact(origin),
+          lookup: this.#connect.lookup,
+        }),
+        headersTimeout: this.#connect.headersTimeout,
+        bodyTimeout: this.#connect.bodyTimeout,
       }),
-      headersTimeout: merged.headersTimeout,
-      bodyTimeout: merged.bodyTimeout,
-    })
+    }))
+    return this.#client
   }
 
   /**
@@ -154,12 +165,13 @@ export class HttpSourceStorage {
     let url = this.urlFor(source)
     const deadline = AbortSignal.timeout(this.#o.timeout)
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline
+    const client = await this.#dispatcher()
     for (let hop = 0; ; hop++) {
       this.#checkTarget(url)
       let res: Awaited<ReturnType<typeof request>>
       try {
-        res = await request(url, {
-          dispatcher: this.#agent,
+        res = await client.request(url, {
+          dispatcher: client.agent,
           method: 'GET',
           headers: { accept: 'image/*', 'accept-encoding': 'identity', 'user-agent': 'restthumbs' },
           signal,
@@ -216,7 +228,7 @@ export class HttpSourceStorage {
 
   /** Closes the connection pool. */
   async close(): Promise<void> {
-    await this.#agent.close()
+    if (this.#client) await (await this.#client).agent.close()
   }
 
   #checkTarget(url: URL): void {
