@@ -93,6 +93,6 @@ test('the cache setting may name a registry alias, which the handler shares and 
   t.is(await shared.get('after'), 'open', 'closing the handler left the shared cache open')
   t.throws(() => createThumbnailHandler({ keys: ['k'], cache: 'nowhere' }), {
     instanceOf: ConfigError,
-    message: `Expected 'memory', a redis:// URL or a configured cache alias for cache but received "nowhere" of type string`,
+    message: `Expected 'memory', a redis://, postgres://, sqlite: or memcached:// URL, or a configured cache alias for cache but received "nowhere" of type string`,
   })
 })

@@ -4,7 +4,6 @@ import path from 'node:path'
 import test from 'ava'
 import sharp from 'sharp'
 
-import { bigPng } from './helpers/big-png.js'
 import { get, remoteSource, rig, sign } from './helpers/handler-rig.js'
 import { startRedis } from './helpers/redis.js'
 
@@ -106,15 +105,5 @@ test('a source fetch that outlives renderTimeout is aborted, answered 504 and it
   t.is(res.status, 504)
   t.is(text, 'Origin timed out (ERR_ORIGIN_TIMEOUT)\n')
   t.true(Date.now() - started < 5000)
-  t.false(await r.handler.generator.lock.isLocked(r.handler.generator.lockName({ outputPath: u.slice(12) })))
-})
-
-test('a native render that outlives renderTimeout is aborted, answered 503 and its lock released', async (t) => {
-  const r = await rig(t, { renderTimeout: 0.3, maxSourceBytes: 100_000_000 })
-  await writeFile(path.join(r.sources, 'big.png'), await bigPng(5000, 5000))
-  const u = sign('big.png', '3600x3600', 'scale', '.jpg')
-  const { res, text } = await get(r.url + u)
-  t.is(res.status, 503)
-  t.is(text, 'Temporarily unavailable, retry shortly (ERR_ABORTED)\n')
   t.false(await r.handler.generator.lock.isLocked(r.handler.generator.lockName({ outputPath: u.slice(12) })))
 })
