@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import sharp from 'sharp'
 
-import { DEV_KEY, flagName } from '../ts/cli/settings.js'
+import { flagName } from '../ts/cli/flags.js'
+import { DEV_KEY } from '../ts/cli/settings.js'
 import { ConfigError, envName, resolveConfig, SERVER_DEFAULTS, SETTING_KINDS } from '../ts/server/config.js'
 import { nginxConfig } from '../ts/server/nginx-config.js'
 import { Signer } from '../ts/server/signing.js'
@@ -166,7 +167,8 @@ test('serve starts on the embedded default and its printed example URLs return t
     let stderr = ''
     child.stderr!.on('data', (d) => (stderr += d))
     const example = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve did not print a URL: ${stdout} ${stderr}`)), 20_000)
+      // A primary and one worker per core start (60 s: the machine may be loaded).
+      const timer = setTimeout(() => reject(new Error(`serve did not print a URL: ${stdout} ${stderr}`)), 60_000)
       child.stdout!.on('data', (d) => {
         stdout += d
         const m = /^ {2}(http:\/\/\S+)$/m.exec(stdout)
@@ -185,9 +187,17 @@ test('serve starts on the embedded default and its printed example URLs return t
     t.is(meta.format, 'jpeg')
     t.is(meta.width, 200)
     t.is(meta.height, 200)
-    // One access-log line per request.
+    // One access-log line per request: a JSON object (pino) with the method, path, status,
+    // bytes sent (headers included), duration, and what the server did.
     await new Promise((r) => setTimeout(r, 100))
-    t.regex(stdout, /"GET \/thumbnails\/rings\.png\/200x200\/smart\/\S+\.jpg" 200 \d+ [\d.]+ms/)
+    const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+    t.is(lines.length, 1)
+    t.is(lines[0].method, 'GET')
+    t.regex(lines[0].url as string, /^\/thumbnails\/rings\.png\/200x200\/smart\/\S+\.jpg$/)
+    t.is(lines[0].status, 200)
+    t.true((lines[0].bytes as number) > body.length)
+    t.is(typeof lines[0].ms, 'number')
+    t.is(lines[0].cache, 'render')
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.once('close', r))

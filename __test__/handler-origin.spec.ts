@@ -6,7 +6,7 @@ import path from 'node:path'
 import test from 'ava'
 import sharp from 'sharp'
 
-import { settingOptions } from '../ts/cli/settings.js'
+import { settingOptions } from '../ts/cli/flags.js'
 import { configFromEnv, resolveConfig } from '../ts/server/config.js'
 import { freePort } from './helpers/redis.js'
 import { get, MEDIA, rig, sign } from './helpers/handler-rig.js'

@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { createServer as createHttpServer } from 'node:http'
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { compareOps as compareOpsIn, freePort, median } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -49,53 +49,8 @@ function row(name, unit, ours, base, target, ratio = base ? ours / base : NaN) {
 // round); medians, and the median of the per-round ratios, so a load burst skews one pair only.
 const OPS_ROUNDS = 9
 const WINDOW_MS = (SECONDS * 1000) / OPS_ROUNDS
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-
-async function asyncWindow(fn, concurrency) {
-  let count = 0
-  const start = performance.now()
-  const end = start + WINDOW_MS
-  const worker = async (w) => {
-    let i = w * 1_000_000
-    while (true) {
-      for (let k = 0; k < 16; k++) await fn(i++)
-      count += 16
-      if (performance.now() >= end) return
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)))
-  return count / ((performance.now() - start) / 1000)
-}
-
-async function compareOps(ours, base, concurrency = CONCURRENCY) {
-  for (const fn of [ours, base]) for (let i = 0; i < 500; i++) await fn(i)
-  const a = []
-  const b = []
-  for (let r = 0; r < OPS_ROUNDS; r++) {
-    if (r % 2 === 0) {
-      a.push(await asyncWindow(ours, concurrency))
-      b.push(await asyncWindow(base, concurrency))
-    } else {
-      b.push(await asyncWindow(base, concurrency))
-      a.push(await asyncWindow(ours, concurrency))
-    }
-  }
-  return [median(a), median(b), median(a.map((x, i) => x / b[i]))]
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
+const compareOps = (ours, base, concurrency = CONCURRENCY) =>
+  compareOpsIn({ fn: ours, concurrency }, { fn: base, concurrency }, { rounds: OPS_ROUNDS, windowMs: WINDOW_MS, warmup: 500, batch: 16 })
 
 // ---- servers ---------------------------------------------------------------------------------
 async function startPostgres() {

@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process'
 import { createHmac, randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { compareOps as compareOpsIn, freePort } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -40,7 +40,9 @@ if (useSrc) await import('@oxc-node/core/register')
 const nativeAt = args.indexOf('--native')
 if (nativeAt !== -1) process.env.NAPI_RS_NATIVE_LIBRARY_PATH = path.resolve(args[nativeAt + 1])
 const lib = await import(path.join(HERE, '..', useSrc ? 'ts/index.ts' : 'dist/index.js'))
-const { LruStore, MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize, native } = lib
+const { LruStore, MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize } = lib
+// The raw binding is internal (not exported from the package root); the chunk bench calls it directly.
+const { binding: native } = await import(path.join(HERE, '..', useSrc ? 'ts/native.ts' : 'dist/native.js'))
 if (typeof cacheMemoize !== 'function' || typeof native.splitChunks !== 'function') {
   throw new Error('dist/ or the native build is out of date: run `npm run build` first, or pass --src')
 }
@@ -62,62 +64,7 @@ function row(name, unit, ours, base, target, ratio = base ? ours / base : NaN) {
 const ROUNDS = 5
 const OPS_ROUNDS = 9
 const WINDOW_MS = (SECONDS * 1000) / OPS_ROUNDS
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-
-/** Runs `fn(i)` on `concurrency` async workers for one window; returns ops/s. */
-async function asyncWindow(fn, concurrency) {
-  let count = 0
-  const start = performance.now()
-  const end = start + WINDOW_MS
-  const worker = async (w) => {
-    let i = w * 1_000_000
-    while (true) {
-      for (let k = 0; k < 64; k++) await fn(i++)
-      count += 64
-      if (performance.now() >= end) return
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)))
-  return count / ((performance.now() - start) / 1000)
-}
-
-/** Same, for a synchronous `fn`. */
-function syncWindow(fn) {
-  let count = 0
-  const start = performance.now()
-  const end = start + WINDOW_MS
-  let i = 0
-  while (true) {
-    for (let k = 0; k < 1024; k++) fn(i++)
-    count += 1024
-    if (performance.now() >= end) break
-  }
-  return count / ((performance.now() - start) / 1000)
-}
-
-/**
- * Median ops/s of `ours` and `base` over paired windows. Each is `{ fn, sync, concurrency }`.
- * @returns [ours, base, median of the per-round ratios ours/base]
- */
-async function compareOps(ours, base) {
-  const run = async (x) => (x.sync ? syncWindow(x.fn) : asyncWindow(x.fn, x.concurrency ?? 1))
-  for (const x of [ours, base]) for (let i = 0; i < 2000; i++) await x.fn(i) // warm-up
-  const a = []
-  const b = []
-  for (let r = 0; r < OPS_ROUNDS; r++) {
-    if (r % 2 === 0) {
-      a.push(await run(ours))
-      b.push(await run(base))
-    } else {
-      b.push(await run(base))
-      a.push(await run(ours))
-    }
-  }
-  return [median(a), median(b), median(a.map((x, i) => x / b[i]))]
-}
+const compareOps = (ours, base) => compareOpsIn(ours, base, { rounds: OPS_ROUNDS, windowMs: WINDOW_MS })
 
 // Large runs leave megabytes of garbage (external buffers on both sides); collecting it before
 // each timed run keeps one side's garbage from being collected on the other side's clock.
@@ -144,16 +91,6 @@ async function compareMb(bytes, ours, base, runs = 9) {
   return [mbps(a), mbps(b)]
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 async function startRedis() {
   const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-bench-redis-'))

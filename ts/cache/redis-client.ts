@@ -5,12 +5,31 @@
  * knows primitives.
  * @module
  */
-import { Cluster, Redis, ReplyError, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { createRequire } from 'node:module'
+
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 
 import { RestthumbsError } from '../errors.js'
 import { invalidOption } from '../validate.js'
 import { CircuitBreaker, type CircuitBreakerOptions } from './breaker.js'
 import { CacheUnavailableError } from './errors.js'
+
+// ioredis is loaded when the first client is made, not at import: it is most of the package's
+// import time, and many processes (the CLI's `url`, apps on other backends) never talk to Redis.
+let ioredisModule: typeof import('ioredis') | undefined
+function ioredis(): typeof import('ioredis') {
+  return (ioredisModule ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'))
+}
+
+/** Whether a client is an ioredis `Cluster` (without loading ioredis for the check). */
+export function isCluster(client: unknown): client is Cluster {
+  return (client as { isCluster?: unknown }).isCluster === true
+}
+
+/** Whether `err` is an error reply of the Redis server (ioredis' `ReplyError`). */
+export function isReplyError(err: unknown): boolean {
+  return ioredisModule !== undefined && err instanceof ioredisModule.ReplyError
+}
 
 /** Connection options of `RedisCache`. */
 export interface RedisClientOptions {
@@ -91,7 +110,7 @@ const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY
  */
 export function isRedisOutage(err: unknown): boolean {
   if (err instanceof RestthumbsError) return err instanceof CacheUnavailableError
-  if (err instanceof ReplyError) return TRANSIENT_REPLY.test((err as Error).message)
+  if (isReplyError(err)) return TRANSIENT_REPLY.test((err as Error).message)
   return !(err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError)
 }
 
@@ -145,10 +164,10 @@ export class RedisClient {
     const o = this.options
     const opts: RedisOptions = { ...this.clientOptions(), ...o.redisOptions }
     let client: Redis | Cluster
-    if (o.cluster) client = new Cluster(o.cluster, { ...o.clusterOptions, redisOptions: opts })
+    if (o.cluster) client = new (ioredis().Cluster)(o.cluster, { ...o.clusterOptions, redisOptions: opts })
     else if (o.sentinels) {
       const url = new URL(this.location)
-      client = new Redis({
+      client = new (ioredis().Redis)({
         ...opts,
         sentinels: o.sentinels,
         name: o.sentinelName,
@@ -157,7 +176,7 @@ export class RedisClient {
         username: url.username ? decodeURIComponent(url.username) : undefined,
         ...(url.protocol === 'rediss:' ? { tls: {}, enableTLSForSentinelMode: true } : {}),
       })
-    } else client = new Redis(this.location, opts)
+    } else client = new (ioredis().Redis)(this.location, opts)
     // ioredis emits 'error' on every failed reconnect; the cache's guard reports outages instead.
     client.on('error', () => {})
     return (this.instance = this.prepare(client))

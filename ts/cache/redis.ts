@@ -3,13 +3,13 @@
  * the connection itself is {@link RedisClient}'s business).
  * @module
  */
-import { Cluster, ReplyError, type Redis, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 
 import { bool } from '../validate.js'
 import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import { CacheKeyNotFoundError, CacheValueError } from './errors.js'
 import type { BaseCacheOptions } from './options.js'
-import { RedisClient, isRedisOutage, type RedisClientOptions } from './redis-client.js'
+import { RedisClient, isCluster, isRedisOutage, isReplyError, type RedisClientOptions } from './redis-client.js'
 import { deserialize, serialize, serializeWire } from './serialize.js'
 
 export { REDIS_CACHE_DEFAULTS } from './redis-client.js'
@@ -146,7 +146,7 @@ export class RedisCache extends BaseCache {
     const out = new Map<string, unknown>()
     if (keys.length === 0) return out
     const bufs = await this.conn.send((c) =>
-      c instanceof Cluster ? Promise.all(keys.map((k) => c.getBuffer(k))) : c.mgetBuffer(...keys),
+      isCluster(c) ? Promise.all(keys.map((k) => c.getBuffer(k))) : c.mgetBuffer(...keys),
     )
     bufs.forEach((b, i) => {
       const v = this.decode(keys[i], b)
@@ -170,7 +170,7 @@ export class RedisCache extends BaseCache {
     const write = (c: Redis | Cluster | ReturnType<Redis['pipeline']>, k: string, b: string | Buffer) =>
       ttl === null ? c.set(k, b) : c.set(k, b, 'PX', px(ttl))
     const errors = await this.conn.send(async (c) => {
-      if (c instanceof Cluster) {
+      if (isCluster(c)) {
         const r = await Promise.allSettled(ready.map(([k, b]) => write(c, k, b)))
         return r.map((x) => x.status === 'rejected')
       }
@@ -187,7 +187,7 @@ export class RedisCache extends BaseCache {
   override async _deleteMany(keys: string[]): Promise<void> {
     if (keys.length === 0) return
     await this.conn.send(async (c) => {
-      if (c instanceof Cluster) await Promise.all(keys.map((k) => c.unlink(k)))
+      if (isCluster(c)) await Promise.all(keys.map((k) => c.unlink(k)))
       else await c.unlink(...keys)
     })
   }
@@ -198,7 +198,7 @@ export class RedisCache extends BaseCache {
     try {
       res = await this.conn.send((c) => c.restthumbsIncrIfExists(key, delta))
     } catch (err) {
-      if (err instanceof ReplyError && /not an integer|overflow/.test((err as Error).message)) {
+      if (isReplyError(err) && /not an integer|overflow/.test((err as Error).message)) {
         throw new CacheValueError(`Cannot increment key '${key}': its value is not an integer`, { cause: err })
       }
       throw err
@@ -216,7 +216,7 @@ export class RedisCache extends BaseCache {
   /** @internal `FLUSHDB` when the cache owns the database, else `SCAN MATCH prefix:*` + `UNLINK`. */
   override async _clear(): Promise<void> {
     await this.conn.send(async (c) => {
-      const nodes = c instanceof Cluster ? c.nodes('master') : [c]
+      const nodes = isCluster(c) ? c.nodes('master') : [c]
       for (const node of nodes) {
         if (this.ownsDatabase) {
           await node.flushdb()
@@ -226,7 +226,7 @@ export class RedisCache extends BaseCache {
         do {
           const [next, keys] = await node.scan(cursor, 'MATCH', `${globEscape(this.keyPrefix)}:*`, 'COUNT', 1000)
           cursor = next
-          if (keys.length) await (c instanceof Cluster ? Promise.all(keys.map((k) => c.unlink(k))) : node.unlink(...keys))
+          if (keys.length) await (isCluster(c) ? Promise.all(keys.map((k) => c.unlink(k))) : node.unlink(...keys))
         } while (cursor !== '0')
       }
     })

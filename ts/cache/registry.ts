@@ -197,7 +197,7 @@ async function preload(cfg: CacheConfig, label: string): Promise<void> {
  * Declares the cache aliases, replacing the previous configuration (the initial one is
  * `{ default: { backend: 'memory' } }`). Built-in and class backends are checked at once.
  * Instances already created stay open and in use: call {@link closeCaches} first to reconfigure.
- * @param caches - alias → config
+ * @param next - alias → config
  * @throws {@link InvalidCacheBackendError} for a backend that cannot be a cache
  */
 export function configureCaches(next: Record<string, CacheConfig>): void {

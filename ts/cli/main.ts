@@ -1,15 +1,17 @@
 /**
- * The `restthumbs` command line: `serve`, `thumbnail`, `url`, `nginx-config`, `warm`, `worker` and
- * `createcachetable`.
+ * The `restthumbs` command line: `serve`, `config`, `thumbnail`, `url`, `nginx-config`, `warm`,
+ * `worker` and `createcachetable`.
  * @module
  */
 import { Command, Option } from 'commander'
 
 import { nginxConfig } from '../server/nginx-config.js'
 import { DEFAULT_TABLE } from '../cache/database-driver.js'
+import { configSchema, effectiveSettings, formatSettings } from './config-command.js'
 import { createCacheTableCommand } from './createcachetable.js'
+import { addSettingFlags, settingFlags } from './flags.js'
 import { serveCommand } from './serve.js'
-import { cliSettings, settingFlags, settingOptions } from './settings.js'
+import { cliSettings, SERVE_DEFAULTS } from './settings.js'
 import { runThumbnail, type ThumbnailCliOptions } from './thumbnail.js'
 import { urlCommand } from './url.js'
 import { addWarmCommand } from './warm.js'
@@ -24,16 +26,31 @@ export function buildProgram(): Command {
       'after',
       '\nSettings come from (lowest first) defaults, --config <file.json>, RESTTHUMBS_* environment\n' +
         'variables (e.g. RESTTHUMBS_PORT, RESTTHUMBS_KEYS=k1,k2, RESTTHUMBS_CACHE=redis://host:6379/0),\n' +
-        'then flags. `restthumbs serve --help` lists every setting with its flag and variable.',
+        'then flags. `restthumbs serve --help` lists every setting with its variable;\n' +
+        '`restthumbs config` prints the effective settings and where each came from.',
     )
 
   const serve = program
     .command('serve')
-    .description('run the thumbnail server (default: memory cache, sources in media/, output in thumbnails/)')
-    .option('-c, --config <file>', 'JSON config file with server settings')
-  for (const option of settingOptions()) serve.addOption(option)
-  serve.action(async (opts: { config?: string }, command: Command) => {
+    .description('run the thumbnail server on every core (default: memory cache, sources in media/, output in thumbnails/)')
+    .option('-c, --config <file>', 'JSON config file with server settings (schema: schema/config.schema.json)')
+  addSettingFlags(serve, SERVE_DEFAULTS).action(async (opts: { config?: string }, command: Command) => {
     await serveCommand({ ...settingFlags(command), config: opts.config })
+  })
+
+  const config = program
+    .command('config')
+    .description('print the effective serve settings with their sources (secrets masked), or the config file schema')
+    .option('-c, --config <file>', 'JSON config file with server settings')
+    .option('--json', 'print JSON instead of a table')
+    .option('--schema', 'print the JSON Schema of the config file')
+  addSettingFlags(config, SERVE_DEFAULTS).action((opts: { config?: string; json?: boolean; schema?: boolean }, command: Command) => {
+    if (opts.schema) {
+      process.stdout.write(JSON.stringify(configSchema(), null, 2) + '\n')
+      return
+    }
+    const settings = effectiveSettings(settingFlags(command), opts.config, process.env, (m) => process.stderr.write(`warning: ${m}\n`))
+    process.stdout.write(opts.json ? JSON.stringify(settings, null, 2) + '\n' : formatSettings(settings))
   })
 
   program
@@ -64,7 +81,7 @@ export function buildProgram(): Command {
       process.stdout.write(urlCommand(source, size, method, ext, opts) + '\n')
     })
 
-  program
+  const nginx = program
     .command('nginx-config')
     .description('print an nginx server block: serve existing thumbnails, proxy misses, X-Accel-Redirect location')
     .option('-c, --config <file>', 'JSON config file with server settings')
@@ -72,8 +89,10 @@ export function buildProgram(): Command {
     .option('--server-name <name>', 'nginx server_name', '_')
     .option('--backend <host:port>', 'address of the restthumbs server (default: host:port from the settings)')
     .option('--standalone <dir>', 'print a whole nginx.conf with pid, logs and temp files in <dir>')
-    .action((opts: { config?: string; listen: string; serverName: string; backend?: string; standalone?: string }) => {
-      const { config } = cliSettings({}, opts.config)
+    .option('--bucket-url <url>', 'thumbnails are in this S3 bucket (http://host:port/bucket/prefix, anonymous reads): proxy to it')
+  addSettingFlags(nginx)
+    .action((opts: { config?: string; listen: string; serverName: string; backend?: string; standalone?: string; bucketUrl?: string }, command: Command) => {
+      const { config } = cliSettings(settingFlags(command), opts.config)
       process.stdout.write(
         nginxConfig({
           listen: opts.listen,
@@ -84,6 +103,7 @@ export function buildProgram(): Command {
           outputRoot: config.outputRoot,
           maxAge: config.maxAge,
           standaloneDir: opts.standalone,
+          bucketUrl: opts.bucketUrl,
         }),
       )
     })

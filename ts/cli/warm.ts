@@ -23,7 +23,8 @@ import { createCounters, runWarm, type WarmCounters, type WarmFailure } from '..
 import { readSourceList, walkSources } from '../warm/sources.js'
 import { warmTasks } from '../warm/tasks.js'
 import { integer, positiveNumber } from '../validate.js'
-import { cliSettings, DEV_KEY_WARNING, settingFlags, settingOptions } from './settings.js'
+import { settingFlags, settingOptions } from './flags.js'
+import { cliSettings, DEV_KEY_WARNING } from './settings.js'
 
 /** Options of the `warm` command (server settings plus the run's own). */
 export interface WarmCommandOptions extends Partial<ServerConfig> {
@@ -174,6 +175,16 @@ const WARM_SETTINGS = new Set<string>([
   'quality',
   'maxSourceBytes',
   'renderTimeout',
+  'outputBucket',
+  'outputPrefix',
+  'sourceBucket',
+  'sourcePrefix',
+  's3Endpoint',
+  's3Region',
+  's3PathStyle',
+  's3AccessKeyId',
+  's3SecretAccessKey',
+  's3Timeout',
 ])
 
 /**

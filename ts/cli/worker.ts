@@ -19,7 +19,8 @@ import type { WarmJobData, WarmJobResult } from '../warm/queue.js'
 import { createCounters } from '../warm/runner.js'
 import { specFor } from '../warm/tasks.js'
 import { integer } from '../validate.js'
-import { cliSettings, DEV_KEY_WARNING, settingFlags } from './settings.js'
+import { settingFlags } from './flags.js'
+import { cliSettings, DEV_KEY_WARNING } from './settings.js'
 import { addServerSettings, positiveInt } from './warm.js'
 
 /** Options of the `worker` command. */

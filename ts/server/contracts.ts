@@ -23,6 +23,10 @@ export interface ThumbnailSpec {
   outputPath: string
   /** Key-independent path of the same bytes, for storages that keep one copy per variant. */
   variantPath?: string
+  /** Encoder quality of this thumbnail; the generator's `quality` when absent. */
+  quality?: number
+  /** Point (`x`, `y` in 0..1) that `crop` keeps as central as possible; the centre when absent. */
+  focalPoint?: { x: number; y: number }
 }
 
 /** Where sources come from: local files (`localPath`) or an HTTP origin (`read`). */
@@ -54,6 +58,46 @@ export interface OutputStorageLike {
   readonly tempDir?: string
   /** Records a freshly written file as its variant. `absolutePath` is what `pathFor` returned. */
   remember?(outputPath: string, variantPath: string, absolutePath?: string): Promise<void>
+  /**
+   * Whether the output exists, for storages where the local file is not the truth (a shared
+   * bucket); without it the generator `stat`s `absolutePath`.
+   */
+  has?(outputPath: string, absolutePath: string): Promise<boolean>
+  /**
+   * Publishes a freshly rendered local file (uploads it to a shared bucket). Awaited before the
+   * render lock is released, so no other host misses it and renders it again.
+   */
+  commit?(outputPath: string, absolutePath: string): Promise<void>
+  /**
+   * Responses are sent from the local file (not from the bucket): the client can be answered
+   * while `commit` is still uploading. Otherwise (a proxy or a redirect to the bucket) the answer
+   * waits for the upload.
+   */
+  readonly answersFromLocalCopy?: boolean
+}
+
+/** What one `ensure` call did, filled in for metrics and the request log. */
+export interface EnsureTrace {
+  /** `negative` when the source is remembered as missing; the others as in `EnsureResult`. */
+  via?: 'hit' | 'render' | 'wait' | 'negative'
+  /** Milliseconds this request's render took (fetch, decode, encode, write; not the upload). */
+  renderMs?: number
+  /** Milliseconds spent waiting for another worker's render. */
+  waitMs?: number
+  /** The wait ended without the thumbnail (503). */
+  waitTimedOut?: boolean
+  /** The shared cache failed (the render went ahead without the cross-process lock). */
+  cacheError?: unknown
+}
+
+/** Called around every render, for render-slot gauges and histograms. */
+export interface RenderHooks {
+  /** A render starts. */
+  start?(): void
+  /** A render ended after `seconds`; `ok` false when it threw. */
+  end?(seconds: number, ok: boolean): void
+  /** The upload of a rendered thumbnail to a shared bucket failed (the response had succeeded). */
+  publishFailed?(err: unknown): void
 }
 
 /** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
@@ -88,6 +132,8 @@ export interface RenderOptions {
   format: string
   /** Encoder quality 1–100. */
   quality: number
+  /** Point that `crop` keeps as central as possible (`getThumbnail`'s crop positions). */
+  focalPoint?: { x: number; y: number }
   /** Largest source in bytes the renderer accepts. */
   maxInputBytes?: number
   /** Aborts the render. */

@@ -25,6 +25,9 @@ import { Signer } from './signing.js'
 import { HttpSourceStorage } from './storage/http-source.js'
 import { LocalOutputStorage } from './storage/local-output.js'
 import { LocalSourceStorage } from './storage/local-source.js'
+import { S3Connection, type S3ConnectionOptions } from './storage/s3-client.js'
+import { S3OutputStorage } from './storage/s3-output.js'
+import { S3SourceStorage } from './storage/s3-source.js'
 import { parseThumbnailPath } from './url.js'
 
 /** The collaborators of a handler; each is built from the settings unless given. */
@@ -43,8 +46,8 @@ export interface HandlerDependencies {
   parse(pathname: string, basePath: string): ThumbnailSpec & { secret: string; size: string }
   /** Signature check of a parsed URL. */
   verify(spec: ThumbnailSpec & { secret: string; size: string }): boolean
-  /** Where unexpected (500) errors are reported. */
-  logger: { error(err: unknown): void }
+  /** Where unexpected (500) errors and operator problems are reported (`console` or pino). */
+  logger: { error(...args: unknown[]): void; warn?(...args: unknown[]): void; info?(...args: unknown[]): void }
   /** Releases what the built collaborators hold (connections). */
   close(): Promise<void>
 }
@@ -113,23 +116,60 @@ function cacheFromSettings(config: Readonly<ServerConfig>): { cache: BaseCache; 
 }
 
 /**
+ * The S3 connection options of the settings (empty credentials: the AWS credential chain).
+ * @param config - resolved settings
+ */
+export function s3ConnectionOptions(config: Readonly<ServerConfig>): S3ConnectionOptions {
+  return {
+    endpoint: config.s3Endpoint,
+    region: config.s3Region,
+    pathStyle: config.s3PathStyle,
+    accessKeyId: config.s3AccessKeyId || undefined,
+    secretAccessKey: config.s3SecretAccessKey || undefined,
+    timeout: config.s3Timeout,
+    retryAfter: config.retryAfter,
+  }
+}
+
+/**
  * Builds the collaborators missing from `given` out of the settings.
  * @param config - resolved settings
  * @param given - ready-made collaborators (tests, embedding apps)
+ * @param events - `oldKey`: a URL signed with an older key was accepted
  */
-export function buildDependencies(config: Readonly<ServerConfig>, given: Partial<HandlerDependencies>): HandlerDependencies {
+export function buildDependencies(
+  config: Readonly<ServerConfig>,
+  given: Partial<HandlerDependencies>,
+  events: { oldKey?(): void } = {},
+): HandlerDependencies {
   const closers: (() => Promise<void>)[] = []
   let verify = given.verify
   if (!verify) {
     if (config.keys.length === 0) {
       throw new ConfigError('Expected at least one signing key in keys (or RESTTHUMBS_KEYS) but received none')
     }
-    const signer = new Signer({ keys: config.keys, legacy: config.legacySignatures ? 'restthumbnails' : undefined })
-    verify = (spec) => signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
+    const legacy = config.legacySignatures ? ('restthumbnails' as const) : undefined
+    const signer = new Signer({ keys: config.keys, legacy })
+    // With several keys, tell the operator (once) that URLs of an older key are still in use.
+    const newest = config.keys.length > 1 && events.oldKey ? new Signer({ keys: config.keys.slice(0, 1), legacy }) : undefined
+    verify = (spec) => {
+      const ok = signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
+      if (ok && newest && !newest.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)) events.oldKey!()
+      return ok
+    }
+  }
+  // One S3 connection for the source and output buckets.
+  let s3: S3Connection | undefined
+  if (config.sourceBucket || config.outputBucket) {
+    const connection = new S3Connection(s3ConnectionOptions(config))
+    s3 = connection
+    closers.push(() => connection.close())
   }
   let source = given.source
   if (!source) {
-    if (config.sourceUrl) {
+    if (config.sourceBucket) {
+      source = new S3SourceStorage({ bucket: config.sourceBucket, prefix: config.sourcePrefix, maxBytes: config.maxSourceBytes, connection: s3 })
+    } else if (config.sourceUrl) {
       const http = new HttpSourceStorage({
         baseUrl: config.sourceUrl,
         maxBytes: config.maxSourceBytes,
@@ -162,7 +202,18 @@ export function buildDependencies(config: Readonly<ServerConfig>, given: Partial
     cache,
     records,
     source,
-    output: given.output ?? new LocalOutputStorage({ root: config.outputRoot }),
+    output:
+      given.output ??
+      (config.outputBucket
+        ? new S3OutputStorage({
+            bucket: config.outputBucket,
+            prefix: config.outputPrefix,
+            root: config.outputRoot,
+            download: config.responseMode === 'stream',
+            cacheControl: `public, max-age=${config.maxAge}`,
+            connection: s3,
+          })
+        : new LocalOutputStorage({ root: config.outputRoot })),
     renderer: given.renderer ?? nativeRenderer,
     parse: given.parse ?? ((pathname, basePath) => parseThumbnailPath(pathname, { basePath })),
     verify,

@@ -195,3 +195,26 @@ export class StorageFullError extends typedError('ERR_STORAGE_FULL', 507) {
 
 /** A server setting has the wrong type or an out-of-range value. HTTP 500. */
 export class ConfigError extends typedError('ERR_CONFIG', 500) {}
+
+/** The object store did not answer in time, refused the connection, or failed. HTTP 503 + `Retry-After`. */
+export class StorageUnavailableError extends typedError('ERR_STORAGE_UNAVAILABLE', 503) {
+  /**
+   * @param message - what failed and what to check
+   * @param retryAfter - seconds a client should wait before retrying
+   * @param options - optional cause
+   */
+  constructor(
+    message: string,
+    readonly retryAfter: number,
+    options: ErrorOptions = {},
+  ) {
+    super(message, options)
+  }
+}
+
+/** `@aws-sdk/client-s3` is not installed. HTTP 500. */
+export class S3DriverMissingError extends typedError(
+  'ERR_S3_DRIVER_MISSING',
+  500,
+  'S3 storage needs the AWS SDK: run `npm install @aws-sdk/client-s3`',
+) {}

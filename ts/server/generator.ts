@@ -7,7 +7,6 @@
  * Losers of the lock wait, answer 503 or 404 depending on {@link WaiterMode}.
  * @module
  */
-import { stat as fsStat } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 
@@ -16,27 +15,24 @@ import { sha256Hex } from '../hash.js'
 import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
 import type {
+  EnsureTrace,
   GeneratorCache,
   HandlerStats,
   OutputStorageLike,
   RenderInfo,
   RendererLike,
+  RenderHooks,
   RenderOptions,
   SourceStorageLike,
   ThumbnailRecordsLike,
   ThumbnailSpec,
 } from './contracts.js'
-import {
-  OriginTimeoutError,
-  SourceNotFoundError,
-  StorageFullError,
-  ThumbnailBusyError,
-  ThumbnailPendingError,
-} from './errors.js'
+import { OriginTimeoutError, SourceNotFoundError, StorageFullError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
+import { callLocalPath, exists, isPresent, type Settled, settle, unwrap } from './presence.js'
+import { publishRendered } from './publish.js'
 import type { RenderSlots } from './render-slots.js'
 import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
-import type { ThumbnailRecord } from './thumbnail-records.js'
 
 /** Options of {@link ThumbnailGenerator}. */
 export interface GeneratorOptions {
@@ -72,6 +68,8 @@ export interface GeneratorOptions {
   stats: HandlerStats
   /** Bounds renders in flight (and waiting); without it every render starts at once. */
   slots?: RenderSlots
+  /** Render start/end callbacks (metrics). */
+  hooks?: RenderHooks
 }
 
 /** Result of {@link ThumbnailGenerator.ensure}. */
@@ -112,16 +110,20 @@ export class ThumbnailGenerator {
   /**
    * Returns the thumbnail file, rendering it when needed.
    * @param spec - parsed URL
-   * @param options - `fresh` skips records (used after the file vanished)
+   * @param options - `fresh` skips records (used after the file vanished); `trace` is filled in
    */
-  async ensure(spec: ThumbnailSpec, options: { fresh?: boolean } = {}): Promise<EnsureResult> {
+  async ensure(spec: ThumbnailSpec, options: { fresh?: boolean; trace?: EnsureTrace } = {}): Promise<EnsureResult> {
+    const trace = options.trace ?? {}
     const o = this.#o
     if (o.trustCache && o.records && !options.fresh) {
       const [absolutePath, rec] = await Promise.all([
         o.output.pathFor(spec.outputPath),
         Promise.resolve(o.records.get(spec.outputPath)).catch(() => null),
       ])
-      if (rec) return { absolutePath, outputPath: spec.outputPath, ext: spec.ext, via: 'hit' }
+      if (rec) {
+        trace.via = 'hit'
+        return { absolutePath, outputPath: spec.outputPath, ext: spec.ext, via: 'hit' }
+      }
     }
     // The output path is resolved once here and handed down to the lock, adopt, render and
     // remember steps, which used to resolve it again each. The source is resolved at the same
@@ -141,11 +143,24 @@ export class ThumbnailGenerator {
       present = await exists(absolutePath)
     }
     const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
-    if (present) return { ...file, via: 'hit' }
+    if (present) {
+      trace.via = 'hit'
+      return { ...file, via: 'hit' }
+    }
     const negKey = this.#negativeKey(spec.source)
-    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) throw new SourceNotFoundError(spec.source)
+    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) {
+      trace.via = 'negative'
+      throw new SourceNotFoundError(spec.source)
+    }
     const cold = folderExists === false && !options.fresh
-    return this.#flight.do(spec.outputPath, () => this.#renderOrWait(spec, file, cold, src))
+    let led = false
+    const result = await this.#flight.do(spec.outputPath, () => {
+      led = true
+      return this.#renderOrWait(spec, file, cold, src, trace)
+    })
+    // Requests that joined another request's flight in this process waited for it.
+    trace.via = led ? result.via : 'wait'
+    return result
   }
 
   /*
@@ -158,6 +173,7 @@ export class ThumbnailGenerator {
     file: ThumbnailFile,
     cold: boolean,
     source: Promise<Settled<string>> | undefined,
+    trace: EnsureTrace,
   ): Promise<EnsureResult> {
     const o = this.#o
     const name = this.lockName(spec)
@@ -169,12 +185,14 @@ export class ThumbnailGenerator {
         handle = await this.#lock.tryAcquire(name)
       } catch (err) {
         if (!isCacheOutage(err)) throw err
+        trace.cacheError = err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        const size = (await exists(file.absolutePath)) ? undefined : await this.#render(spec, file.absolutePath, undefined, cold)
+        const size = (await isPresent(o.output, file)) ? undefined : (await this.#render(spec, file.absolutePath, undefined, trace, cold)).size
         return { ...file, via: 'render', size }
       }
       if (handle) {
+        let publishing: Promise<void> | undefined
         try {
           // Re-check under the lock: the previous owner may have finished between our stat and
           // add. `adopt` does that check too, and also links bytes rendered for a rotated key.
@@ -186,38 +204,61 @@ export class ThumbnailGenerator {
           } else if (spec.variantPath && o.output.adopt) {
             present = await o.output.adopt(spec.outputPath, spec.variantPath, { path: file.absolutePath })
           } else {
-            present = await exists(file.absolutePath)
+            present = await isPresent(o.output, file)
           }
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
-          return { ...file, via: 'render', size: await this.#render(spec, file.absolutePath, src, cold) }
+          const rendered = await this.#render(spec, file.absolutePath, src, trace, cold)
+          publishing = rendered.published
+          return { ...file, via: 'render', size: rendered.size }
         } finally {
-          await handle.release().catch(() => false)
+          // An upload still running keeps the lock until it is done (see publishRendered).
+          if (publishing) void publishing.finally(() => handle.release().catch(() => false))
+          else await handle.release().catch(() => false)
         }
       }
       if (o.waiter === '404') throw new ThumbnailPendingError()
       if (o.waiter === '503') throw new ThumbnailBusyError(o.retryAfter)
       waited = true
       const left = deadline - Date.now()
-      if (left <= 0) throw new ThumbnailBusyError(o.retryAfter)
+      if (left <= 0) {
+        trace.waitTimedOut = true
+        throw new ThumbnailBusyError(o.retryAfter)
+      }
+      const waitStart = performance.now()
       const outcome = await waitFor<'ready' | 'free'>(
         async () => {
-          if (await exists(file.absolutePath)) return 'ready'
+          if (await isPresent(o.output, file)) return 'ready'
           if (!(await this.#lock.isLocked(name).catch(() => false))) return 'free'
           return undefined
         },
         { timeoutMs: left },
-      )
+      ).finally(() => (trace.waitMs = (trace.waitMs ?? 0) + performance.now() - waitStart))
       if (outcome === 'ready') return { ...file, via: 'wait' }
-      if (outcome === undefined) throw new ThumbnailBusyError(o.retryAfter)
+      if (outcome === undefined) {
+        trace.waitTimedOut = true
+        throw new ThumbnailBusyError(o.retryAfter)
+      }
       // 'free' without a file: the owner failed or crashed; try to take over.
     }
   }
 
-  /* Renders to `dst` and returns the size written, so the response needs no extra stat.
-     `folderMissing`: the lookup found no folder for `dst`, so it is made before the render
-     instead of after a failed rename. */
-  async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>, folderMissing = false): Promise<number | undefined> {
+  /*
+   * Renders to `dst` and returns the size written, so the response needs no extra stat, and the
+   * upload to a shared bucket when it is still running (the caller keeps the lock until it ends).
+   * `folderMissing`: the lookup found no folder for `dst`, so it is made before the render
+   * instead of after a failed rename.
+   */
+  async #render(
+    spec: ThumbnailSpec,
+    dst: string,
+    localSource: Promise<Settled<string>> | undefined,
+    trace: EnsureTrace,
+    folderMissing = false,
+  ): Promise<{ size: number | undefined; published?: Promise<void> }> {
     const o = this.#o
+    const started = performance.now()
+    let ok = false
+    o.hooks?.start?.()
     /* Not AbortSignal.timeout(): each of those keeps a timer for the full renderTimeout after the
        render ended, so a burst of cold renders leaves hundreds behind. This one is cleared. */
     const deadline = o.renderTimeout ? new AbortController() : undefined
@@ -230,7 +271,8 @@ export class ThumbnailGenerator {
       height: spec.height,
       method: spec.method,
       format: formatFor(spec.ext),
-      quality: o.quality,
+      quality: spec.quality ?? o.quality,
+      ...(spec.focalPoint ? { focalPoint: spec.focalPoint } : {}),
       ...(o.maxSourceBytes ? { maxInputBytes: o.maxSourceBytes } : {}),
       // Not the client's signal: the render is shared by every waiter, so one client leaving
       // must not cancel it. Only the deadline does, so a stuck render cannot hold its lock forever.
@@ -277,6 +319,7 @@ export class ThumbnailGenerator {
         await writeFileAtomic(dst, bytes, { mkdirs: true, tempDir: o.output.tempDir })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
+      ok = true
     } catch (err) {
       if (isDiskFull(err)) throw new StorageFullError(o.retryAfter, { cause: err })
       if (isNotFound(err)) {
@@ -286,6 +329,9 @@ export class ThumbnailGenerator {
       throw err
     } finally {
       clearTimeout(timer)
+      const ms = performance.now() - started
+      trace.renderMs = ms
+      o.hooks?.end?.(ms / 1000, ok)
     }
     o.stats.renders++
     if (spec.variantPath && o.output.remember) {
@@ -293,18 +339,15 @@ export class ThumbnailGenerator {
       // misses the variant meanwhile just renders once more.
       void o.output.remember(spec.outputPath, spec.variantPath, dst).catch(() => undefined)
     }
-    if (o.records) {
-      const record: ThumbnailRecord = {
-        name: spec.outputPath,
-        path: spec.outputPath,
-        width: info.width ?? 0,
-        height: info.height ?? 0,
-        size: info.size ?? 0,
-        format: info.format ?? opts.format,
-      }
-      await Promise.resolve(o.records.set(record)).catch(() => undefined)
+    const record = {
+      name: spec.outputPath,
+      path: spec.outputPath,
+      width: info.width ?? 0,
+      height: info.height ?? 0,
+      size: info.size ?? 0,
+      format: info.format ?? opts.format,
     }
-    return info.size
+    return { ...(await publishRendered(o.output, o.records, record, dst, o.hooks)), size: info.size }
   }
 
   #negativeKey(source: string): string {
@@ -315,31 +358,6 @@ export class ThumbnailGenerator {
 /** Short stable hash for cache keys built from user-controlled strings (no key injection). */
 export function hashKey(s: string): string {
   return sha256Hex(s).slice(0, 40)
-}
-
-// Callback stat in one promise: cheaper than fs/promises on the warm path.
-function exists(p: string): Promise<boolean> {
-  return new Promise((resolve) => fsStat(p, (err, st) => resolve(!err && st.isFile())))
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
-
-/** A promise that never rejects, so it can be started early and awaited later (or never). */
-function settle<T>(value: T | Promise<T>): Promise<Settled<T>> {
-  return Promise.resolve(value).then(
-    (v) => ({ ok: true as const, value: v }),
-    (error: unknown) => ({ ok: false as const, error }),
-  )
-}
-
-// A synchronous throw becomes a rejection, so it is settled like any other failure.
-async function callLocalPath(source: SourceStorageLike, name: string): Promise<string> {
-  return source.localPath!(name)
-}
-
-function unwrap<T>(s: Settled<T>): T {
-  if (s.ok) return s.value
-  throw s.error
 }
 
 function isCacheOutage(err: unknown): boolean {

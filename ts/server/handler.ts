@@ -11,6 +11,9 @@ import { createStats, type GeneratorCache, type HandlerStats, type ThumbnailSpec
 import { buildDependencies, type HandlerDependencies, splitHandlerOptions } from './dependencies.js'
 import { ThumbnailGoneError } from './errors.js'
 import { ThumbnailGenerator } from './generator.js'
+import type { RequestOutcome, ThumbnailMetrics } from './metrics.js'
+import { createObservability } from './observability.js'
+import { sendRedirect } from './redirect.js'
 import { defaultRenderSlots, RenderSlots } from './render-slots.js'
 import { HotFiles, NEVER_CACHE, sendApache, sendBuffer, sendError, sendNginx, sendStream, type ThumbnailFile } from './responses.js'
 
@@ -33,6 +36,8 @@ export interface ThumbnailHandler {
   readonly config: Readonly<ServerConfig>
   /** The generator (lock, renderer) behind the handler. */
   readonly generator: ThumbnailGenerator
+  /** Prometheus metrics (answered on `metricsPath` when set). */
+  readonly metrics: ThumbnailMetrics
   /** Resolves the result of the last response once it is written; for tests. */
   handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number>
   /** Closes what the handler opened itself (e.g. its Redis connection). */
@@ -65,7 +70,9 @@ const PHRASES: Record<number, string> = {
 export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): ThumbnailHandler {
   const { settings, given } = splitHandlerOptions(options)
   const config = resolveConfig(settings)
-  const deps = buildDependencies(config, given)
+  const obs = createObservability(config, given.logger ?? console)
+  const deps = buildDependencies(config, given, { oldKey: () => obs.episodes.problem('keys') })
+  obs.watch(deps)
   const stats = createStats()
   const generator = new ThumbnailGenerator({
     cache: deps.cache,
@@ -84,6 +91,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     renderTimeout: config.renderTimeout,
     stats,
     slots: new RenderSlots(config.renderSlots || defaultRenderSlots(), config.renderQueue, config.retryAfter),
+    hooks: obs.hooks,
   })
   const respondOpts = { maxAge: config.maxAge }
 
@@ -91,11 +99,12 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
   // Inside a disk-full episode (logged once, at its start).
   let diskFull = false
 
-  async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean): Promise<number> {
+  async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean, trace: RequestOutcome): Promise<number> {
     const warm = fresh ? undefined : hot.get(spec.outputPath)
     let file: ThumbnailFile
     if (warm) {
       stats.hits++
+      trace.via = 'hit'
       file = warm.file
       if (config.responseMode === 'stream' && warm.body) {
         const status = sendBuffer(req, res, file, warm.body, warm.etag!, warm.mtimeMs!, respondOpts)
@@ -104,7 +113,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
       }
     } else {
       if (fresh) hot.delete(spec.outputPath)
-      const ensured = await generator.ensure(spec, { fresh })
+      const ensured = await generator.ensure(spec, { fresh, trace })
       if (ensured.via === 'render') diskFull = false
       if (ensured.via === 'hit') stats.hits++
       else if (ensured.via === 'wait') stats.waits++
@@ -117,6 +126,8 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
         return sendNginx(res, file, config.sendfileBase, respondOpts)
       case 'apache':
         return sendApache(res, file, respondOpts)
+      case 'redirect':
+        return sendRedirect(res, file, config.redirectBase, respondOpts)
       default: {
         const status = await sendStream(req, res, file, respondOpts, { cache: hot, key: spec.outputPath })
         if (status === 304) stats.notModified++
@@ -126,10 +137,25 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number> {
-    stats.requests++
     const raw = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/'
     const q = raw.indexOf('?')
     const pathname = q === -1 ? raw : raw.slice(0, q)
+    // Operational paths first; they are not thumbnail requests and are not counted as such.
+    const operational = obs.operational(req, res, pathname)
+    if (operational) return operational
+    const outcome = obs.begin(res)
+    outcome.status = await serveThumbnail(req, res, pathname, outcome, next)
+    return obs.end(outcome)
+  }
+
+  async function serveThumbnail(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+    outcome: RequestOutcome,
+    next?: (err?: unknown) => void,
+  ): Promise<number> {
+    stats.requests++
     if (!pathname.startsWith(config.basePath)) {
       if (next) {
         next()
@@ -144,13 +170,16 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
       const spec = deps.parse(pathname, config.basePath)
       if (!deps.verify(spec)) return fail(req, res, 401)
       try {
-        return await respond(req, res, spec, false)
+        return await respond(req, res, spec, false, outcome)
       } catch (err) {
         // A cleaner removed the file after the lookup: render it again, once.
-        if (err instanceof ThumbnailGoneError) return await respond(req, res, spec, true)
+        if (err instanceof ThumbnailGoneError) return await respond(req, res, spec, true, outcome)
         throw err
       }
     } catch (err) {
+      const code = (err as { code?: unknown })?.code
+      if (typeof code === 'string') outcome.code = code
+      obs.failed(err)
       return failWith(req, res, err)
     }
   }
@@ -205,6 +234,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     stats: { value: stats, enumerable: true },
     config: { value: config, enumerable: true },
     generator: { value: generator },
+    metrics: { value: obs.metrics },
     handle: { value: handle },
     close: { value: () => deps.close() },
   })

@@ -9,6 +9,7 @@ import path from 'node:path'
 
 import { invalidOption, mergeDefaults } from '../validate.js'
 import { configError } from './config.js'
+import { ConfigError } from './errors.js'
 import { TEMP_FOLDER } from './storage/temp-files.js'
 
 /** Options of {@link nginxConfig}. */
@@ -49,6 +50,14 @@ export interface NginxConfigOptions {
    */
   maxAge?: number
   /**
+   * Base URL of the thumbnails in an S3 bucket, path style (`http://s3.local:8333/bucket/prefix`),
+   * for `outputBucket` with `responseMode: 'nginx'`: every thumbnail request goes to restthumbs
+   * (which knows whether the object exists), and the internal location proxies to the bucket
+   * instead of reading a local folder. The bucket must allow anonymous reads from nginx.
+   * @default undefined (thumbnails on local disk)
+   */
+  bucketUrl?: string
+  /**
    * Emit a whole `nginx.conf` (events, http, types, temp paths) instead of one server block.
    * The value is the directory for pid, logs and temp files.
    * @default undefined
@@ -57,7 +66,7 @@ export interface NginxConfigOptions {
 }
 
 /** Defaults of {@link NginxConfigOptions}. */
-export const NGINX_DEFAULTS: Readonly<Required<Omit<NginxConfigOptions, 'standaloneDir'>>> = Object.freeze({
+export const NGINX_DEFAULTS: Readonly<Required<Omit<NginxConfigOptions, 'standaloneDir' | 'bucketUrl'>>> = Object.freeze({
   listen: '80',
   serverName: '_',
   backend: '127.0.0.1:8080',
@@ -88,14 +97,17 @@ function regexEscape(s: string): string {
  * @param options - see {@link NginxConfigOptions}
  */
 export function nginxConfig(options: NginxConfigOptions = {}): string {
-  const o = mergeDefaults<Required<Omit<NginxConfigOptions, 'standaloneDir'>> & Pick<NginxConfigOptions, 'standaloneDir'>>(NGINX_DEFAULTS, options)
+  const o = mergeDefaults<Required<Omit<NginxConfigOptions, 'standaloneDir' | 'bucketUrl'>> & Pick<NginxConfigOptions, 'standaloneDir' | 'bucketUrl'>>(
+    NGINX_DEFAULTS,
+    options,
+  )
   const root = path.resolve(o.outputRoot)
   const base = slashed(o.basePath)
   const internal = slashed(o.sendfileBase)
   if (!/^[\w.:[\]-]+$/.test(o.backend)) throw invalidOption('backend', 'host:port', o.backend, configError)
   if (!/^[\w.:[\] -]+$/.test(o.listen)) throw invalidOption('listen', 'a listen address', o.listen, configError)
   const cache = `add_header Cache-Control "public, max-age=${Math.floor(o.maxAge)}" always;`
-  const server = `# restthumbs: nginx serves thumbnails that exist; misses go to Node, which renders them
+  const server = o.bucketUrl ? bucketServer(o.bucketUrl, o.backend, o.listen, o.serverName, base, internal) : `# restthumbs: nginx serves thumbnails that exist; misses go to Node, which renders them
 # once and answers X-Accel-Redirect into the internal location below.
 upstream restthumbs_backend {
     server ${o.backend};
@@ -141,7 +153,69 @@ server {
 }
 `
   if (!o.standaloneDir) return server
-  const dir = path.resolve(o.standaloneDir)
+  return standalone(server, o.standaloneDir)
+}
+
+/* The S3 variant: nginx cannot tell whether an object exists without asking, so restthumbs
+   answers every thumbnail request (a hot-cache hit costs no round trip) and nginx fetches the
+   bytes from the bucket through the internal location. */
+function bucketServer(bucketUrl: string, backend: string, listen: string, serverName: string, base: string, internal: string): string {
+  let url: URL
+  try {
+    url = new URL(bucketUrl)
+  } catch {
+    throw new ConfigError(`Expected an http(s) URL for bucketUrl but received ${JSON.stringify(bucketUrl)}`)
+  }
+  if (!/^https?:$/.test(url.protocol) || !/^[\w./-]*$/.test(url.pathname) || !/^[\w.:[\]-]+$/.test(url.host)) {
+    throw new ConfigError(`Expected an http(s) URL of a bucket (scheme, host, /bucket/prefix) for bucketUrl but received ${JSON.stringify(bucketUrl)}`)
+  }
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80')
+  return `# restthumbs with thumbnails in an S3 bucket: every thumbnail request goes to Node, which
+# renders it once (uploading it to the bucket) and answers X-Accel-Redirect into the internal
+# location below, which proxies to the bucket.
+upstream restthumbs_backend {
+    server ${backend};
+    keepalive 16;
+}
+
+upstream restthumbs_bucket {
+    server ${url.hostname.replace(/^\[|\]$/g, '')}:${port};
+    keepalive 16;
+}
+
+server {
+    listen ${listen};
+    server_name ${serverName};
+
+    location ${base} {
+        proxy_pass http://restthumbs_backend;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+    }
+
+    # Only reachable through X-Accel-Redirect from the backend, never from a client.
+    location ${internal} {
+        internal;
+        proxy_pass ${url.protocol}//restthumbs_bucket${slashed(url.pathname)};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host ${url.host};
+        proxy_set_header Authorization "";
+        proxy_hide_header x-amz-request-id;
+        proxy_hide_header x-amz-id-2;
+        proxy_hide_header Set-Cookie;
+        # Cache-Control comes from the backend's X-Accel-Redirect answer, not from the object.
+        proxy_hide_header Cache-Control;
+    }
+}
+`
+}
+
+function standalone(server: string, standaloneDir: string): string {
+  const dir = path.resolve(standaloneDir)
   const q = (f: string) => quoted(path.join(dir, f), 'standaloneDir')
   return `worker_processes 1;
 pid ${q('nginx.pid')};

@@ -87,7 +87,7 @@ export interface SafeResolveOptions {
 /**
  * Resolves `relPath` under `root`, following symlinks, and guarantees the result stays inside the
  * real root: a one-off {@link SafeRoot} lookup (no folder memory). The syntactic checks of
- * {@link checkRelativePath} run first, so nothing touches the filesystem for a hostile path.
+ * `checkRelativePath` run first, so nothing touches the filesystem for a hostile path.
  * Long-lived callers should keep a {@link SafeRoot} instead, which remembers checked folders.
  * @param root - the storage root (may itself be a symlink)
  * @param relPath - decoded relative path

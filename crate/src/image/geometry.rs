@@ -1,6 +1,7 @@
 //! Geometry: from the source size and the requested size to an output size and the source
-//! rectangle to resample, following the restthumbnails / easy-thumbnails rules (REFERENCE B3
-//! step 1): cover-scale for `crop` and `smart`, fit for `scale`, a 0 target side is derived from
+//! rectangle to resample, following easy-thumbnails' `scale_and_crop` processor
+//! (<https://github.com/SmileyChris/easy-thumbnails/blob/master/easy_thumbnails/processors.py>),
+//! which restthumbnails uses: cover-scale for `crop` and `smart`, fit for `scale`, a 0 target side is derived from
 //! the other, and no upscaling unless asked.
 
 use super::orient::Rect;

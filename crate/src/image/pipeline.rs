@@ -4,17 +4,17 @@
 //! Geometry is planned in upright coordinates and mapped back to the stored buffer, so the only
 //! full-size work is the decode; colour conversion and rotation touch thumbnail-sized buffers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
+use super::codecs::{decode, read_header, Format, Header, Request};
 use super::color::{flatten, to_srgb};
-use super::decode::{decode, read_header, Header};
 use super::encode::{encode, EncodeOptions, OutputFormat};
-use super::format::Format;
 use super::geometry::{plan, Anchor, Method, Plan};
 use super::limits::Limits;
 use super::orient::{self, Rect};
 use super::resize::resize;
 use super::smartcrop;
+use super::work::Work;
 use super::{Channels, Decoded};
 use crate::error::{catch_panic, Error, ErrorCode, Result};
 
@@ -125,13 +125,6 @@ pub fn run(input: &[u8], opts: &Options) -> Result<Output> {
     run_cancellable(input, opts, &AtomicBool::new(false))
 }
 
-fn check_cancel(cancel: &AtomicBool) -> Result<()> {
-    if cancel.load(Ordering::Relaxed) {
-        return Err(Error::new(ErrorCode::Aborted, "The thumbnail was aborted"));
-    }
-    Ok(())
-}
-
 fn validate(opts: &Options) -> Result<()> {
     if opts.width == 0 && opts.height == 0 {
         return Err(Error::invalid_option(
@@ -157,6 +150,7 @@ pub fn run_cancellable(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Res
 }
 
 fn run_inner(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output> {
+    let mut work = Work::new(cancel);
     validate(opts)?;
     let limits = &opts.limits;
     limits.check_bytes(input.len())?;
@@ -183,18 +177,29 @@ fn run_inner(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output
     limits.check_output_side("height", plan.height)?;
 
     let (min_w, min_h) = shrink_hint(&plan, uw, uh, o);
-    check_cancel(cancel)?;
+    work.set_budget(
+        header.width as u64 * header.height as u64 * header.frames.max(1) as u64,
+        plan.width as u64 * plan.height as u64,
+    );
+    work.check_now()?;
     let max_bytes = limits.max_input_pixels.saturating_mul(4).max(1 << 20);
-    let decoded = decode(input, &header, min_w, min_h, max_bytes)?;
-    check_cancel(cancel)?;
+    let request = Request {
+        min_width: min_w,
+        min_height: min_h,
+        max_bytes,
+        limits,
+        work: &work,
+    };
+    let decoded = decode(input, &header, &request)?;
+    work.check_now()?;
 
     let smart = opts.method == Method::Smart
         && (plan.width < plan.scaled_width || plan.height < plan.scaled_height);
     let (mut pixels, channels, w, h) = if smart {
-        smart_thumbnail(&decoded, &header, &plan, uw, uh, cancel)?
+        smart_thumbnail(&decoded, &header, &plan, uw, uh, &work)?
     } else {
         let (pixels, w, h) = resize_planned(&decoded, &header, &plan, plan.width, plan.height)?;
-        check_cancel(cancel)?;
+        work.check_now()?;
         let (pixels, channels) = to_srgb(pixels, decoded.channels, decoded.icc.as_deref())?;
         let (pixels, w, h) = orient::apply(pixels, w, h, channels.count(), o);
         (pixels, channels, w, h)
@@ -204,7 +209,7 @@ fn run_inner(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output
         pixels = flatten(&pixels, opts.background);
         channels = Channels::Rgb;
     }
-    check_cancel(cancel)?;
+    work.check_now()?;
     let data = encode(&pixels, w, h, channels, &opts.encode)?;
     Ok(Output {
         data,
@@ -270,7 +275,7 @@ fn smart_thumbnail(
     plan: &Plan,
     uw: u32,
     uh: u32,
-    cancel: &AtomicBool,
+    work: &Work,
 ) -> Result<(Vec<u8>, Channels, u32, u32)> {
     let (sw, sh) = (plan.scaled_width, plan.scaled_height);
     let whole = Plan {
@@ -283,7 +288,7 @@ fn smart_thumbnail(
         ..*plan
     };
     let (cover, w, h) = resize_planned(d, header, &whole, sw, sh)?;
-    check_cancel(cancel)?;
+    work.check_now()?;
     let (cover, channels) = to_srgb(cover, d.channels, d.icc.as_deref())?;
     let (cover, w, h) = orient::apply(cover, w, h, channels.count(), header.orientation);
     debug_assert_eq!((w, h), (sw, sh));
@@ -336,7 +341,13 @@ mod tests {
                 data.extend_from_slice(&f(x, y));
             }
         }
-        super::super::png::tests::encode(w, h, ::png::ColorType::Rgb, ::png::BitDepth::Eight, &data)
+        crate::image::codecs::png::tests::encode(
+            w,
+            h,
+            ::png::ColorType::Rgb,
+            ::png::BitDepth::Eight,
+            &data,
+        )
     }
 
     fn opts(w: u32, h: u32, format: OutputFormat) -> Options {
@@ -366,7 +377,7 @@ mod tests {
             (out.width, out.height, out.source_width, out.source_height),
             (50, 50, 300, 100)
         );
-        let d = super::super::png::decode(&out.data).unwrap();
+        let d = crate::image::codecs::png::decode(&out.data).unwrap();
         assert_eq!(
             &d.pixels[(25 * 50 + 25) * 3..(25 * 50 + 25) * 3 + 3],
             &[0, 255, 0]
@@ -425,7 +436,7 @@ mod tests {
         let mut o = opts(100, 100, OutputFormat::Png);
         o.method = Method::Smart;
         let out = run(&src, &o).unwrap();
-        let d = super::super::png::decode(&out.data).unwrap();
+        let d = crate::image::codecs::png::decode(&out.data).unwrap();
         // The bottom-right output pixel must come from the noisy patch, not the flat gray.
         let p = &d.pixels[(99 * 100 + 99) * 3..(99 * 100 + 99) * 3 + 3];
         assert_ne!(p, &[128, 128, 128]);
@@ -434,7 +445,7 @@ mod tests {
     #[test]
     fn mutated_inputs_fail_cleanly() {
         let src = png_rgb(48, 32, |x, y| [(x * 5) as u8, (y * 7) as u8, (x ^ y) as u8]);
-        let decoded = super::super::png::decode(&src).unwrap();
+        let decoded = crate::image::codecs::png::decode(&src).unwrap();
         let mut inputs = vec![src];
         for format in [OutputFormat::Webp, OutputFormat::Jpeg] {
             let enc = EncodeOptions {

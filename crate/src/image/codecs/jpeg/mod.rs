@@ -13,8 +13,28 @@ mod libjpeg;
 mod markers;
 mod prune;
 
-use super::Decoded;
+use super::{Codec, Format, Header};
 use crate::error::{catch_panic, ErrorCode, Result};
+use crate::image::limits::Limits;
+use crate::image::work::Work;
+use crate::image::Decoded;
+
+/// The JPEG entry points of the decoder dispatch.
+pub const CODEC: Codec = Codec {
+    header: |data| {
+        let j = read_header(data)?;
+        Ok(Header {
+            format: Format::Jpeg,
+            width: j.width,
+            height: j.height,
+            orientation: j.orientation,
+            has_alpha: false,
+            frames: 1,
+            largest_frame_pixels: 0,
+        })
+    },
+    decode: |data, _, r| decode_with(data, r.min_width, r.min_height, Some((r.limits, r.work))),
+};
 
 /// What the JPEG header says, read by scanning markers only.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +82,25 @@ pub fn scale_denominator(width: u32, height: u32, min_width: u32, min_height: u3
 /// Decodes, shrinking on load: picks the smallest DCT scale (1/1, 1/2, 1/4 or 1/8) whose output
 /// is still at least `min_width` × `min_height` in the stored orientation (0 × 0 = full size).
 pub fn decode(data: &[u8], min_width: u32, min_height: u32) -> Result<Decoded> {
+    decode_with(data, min_width, min_height, None)
+}
+
+/// [`decode`] under the render's limits and work guard: the scan count is checked by a marker
+/// walk before any decoding, and libjpeg checks the guard from its progress monitor.
+pub fn decode_with(
+    data: &[u8],
+    min_width: u32,
+    min_height: u32,
+    guard: Option<(&Limits, &Work)>,
+) -> Result<Decoded> {
     let parsed = markers::parse(data)?;
+    if let Some((limits, _)) = guard {
+        if parsed.progressive {
+            let cap = limits.max_scans as usize;
+            limits.check_scans(markers::count_scans(data, parsed.first_sos, cap + 1))?;
+        }
+    }
+    let work = guard.map(|(_, w)| w);
     let denom = scale_denominator(parsed.width, parsed.height, min_width, min_height);
     // Progressive photos without chroma subsampling at 1/8: only their DC scans are decoded
     let fast = if dc::eligible(&parsed, denom) {
@@ -77,7 +115,7 @@ pub fn decode(data: &[u8], min_width: u32, min_height: u32) -> Result<Decoded> {
             let stream = pruned.as_deref().unwrap_or(data);
             let adobe = parsed.adobe_transform.is_some();
             catch_panic(ErrorCode::Decode, || {
-                libjpeg::decompress(stream, denom, adobe)
+                libjpeg::decompress(stream, denom, adobe, work)
             })?
         }
     };

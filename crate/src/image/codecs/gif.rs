@@ -6,8 +6,26 @@
 use std::io::Cursor;
 use std::num::NonZeroU64;
 
-use super::{Channels, Decoded};
+use super::{Codec, Format, Header};
 use crate::error::{Error, Result};
+use crate::image::{Channels, Decoded};
+
+/// The GIF entry points of the decoder dispatch; GIF decodes at full size.
+pub const CODEC: Codec = Codec {
+    header: |data| {
+        let g = read_header(data)?;
+        Ok(Header {
+            format: Format::Gif,
+            width: g.width,
+            height: g.height,
+            orientation: 1,
+            has_alpha: g.has_alpha,
+            frames: g.frames,
+            largest_frame_pixels: g.largest_frame_pixels,
+        })
+    },
+    decode: |data, _, r| decode(data, r.max_bytes),
+};
 
 /// What a pass over the GIF blocks says, without decompressing any frame.
 #[derive(Debug, Clone)]

@@ -8,8 +8,27 @@
 use libwebp_sys as sys;
 
 use super::exif::orientation_from_tiff;
-use super::{Channels, Decoded};
+use super::{Codec, Format, Header};
 use crate::error::{Error, Result};
+use crate::image::{Channels, Decoded};
+
+/// The WebP entry points of the decoder dispatch. `decode` reads the header again (a chunk walk,
+/// no pixels) for the ICC profile and animation flag the shared [`Header`] does not carry.
+pub const CODEC: Codec = Codec {
+    header: |data| {
+        let w = read_header(data)?;
+        Ok(Header {
+            format: Format::Webp,
+            width: w.width,
+            height: w.height,
+            orientation: w.orientation,
+            has_alpha: w.has_alpha,
+            frames: w.frames,
+            largest_frame_pixels: 0,
+        })
+    },
+    decode: |data, _, r| decode(data, &read_header(data)?, r.min_width, r.min_height),
+};
 
 /// What the WebP container and bitstream headers say.
 #[derive(Debug, Clone, Default)]

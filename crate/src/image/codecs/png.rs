@@ -7,9 +7,27 @@
 use std::io::Cursor;
 
 use super::exif::orientation_from_tiff;
-use super::shrink::{self, BoxShrink};
-use super::{Channels, Decoded};
+use super::{Codec, Format, Header};
 use crate::error::{Error, Result};
+use crate::image::shrink::{self, BoxShrink};
+use crate::image::{Channels, Decoded};
+
+/// The PNG entry points of the decoder dispatch.
+pub const CODEC: Codec = Codec {
+    header: |data| {
+        let p = read_header(data)?;
+        Ok(Header {
+            format: Format::Png,
+            width: p.width,
+            height: p.height,
+            orientation: p.orientation,
+            has_alpha: p.has_alpha,
+            frames: p.frames,
+            largest_frame_pixels: 0,
+        })
+    },
+    decode: |data, _, r| decode_shrunk(data, r.min_width, r.min_height),
+};
 
 /// What the PNG header (chunks before IDAT) says.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! without touching entropy-coded data or allocating pixels (ITU-T T.81 annex B).
 
 use crate::error::{Error, Result};
-use crate::image::exif::orientation_from_tiff;
+use crate::image::codecs::exif::orientation_from_tiff;
 
 /// One frame component as declared by SOFn.
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +151,28 @@ pub(super) fn entropy_end(data: &[u8], mut pos: usize) -> Option<usize> {
             _ => return Some(pos - 1),
         }
     }
+}
+
+/// Counts the SOS markers from `first_sos` on, stopping once `stop_at` are found, so a bomb
+/// of thousands of scans costs one pass over at most `stop_at` scans. Reads marker segments and
+/// skips entropy-coded data with [`entropy_end`]; damage ends the count (the decoder reports it).
+pub(super) fn count_scans(data: &[u8], first_sos: usize, stop_at: usize) -> usize {
+    let mut scans = 0;
+    let mut pos = first_sos;
+    while scans < stop_at {
+        let Some(Some(seg)) = next_segment(data, pos) else {
+            break;
+        };
+        pos = seg.end;
+        if seg.code == SOS {
+            scans += 1;
+            match entropy_end(data, seg.end) {
+                Some(end) => pos = end,
+                None => break,
+            }
+        }
+    }
+    scans
 }
 
 fn is_sof(code: u8) -> bool {

@@ -13,6 +13,7 @@ use mozjpeg_sys as ffi;
 use mozjpeg_sys::J_COLOR_SPACE as Cs;
 
 use crate::error::{Error, Result};
+use crate::image::work::Work;
 use crate::image::Channels;
 
 /// Pixels straight out of libjpeg.
@@ -76,9 +77,32 @@ extern "C-unwind" fn emit_message(cinfo: &mut ffi::jpeg_common_struct, level: c_
     }
 }
 
+#[repr(C)]
+struct Progress<'a> {
+    // must stay first: libjpeg only knows `jpeg_progress_mgr` and we cast back from its pointer
+    mgr: ffi::jpeg_progress_mgr,
+    work: &'a Work<'a>,
+}
+
+/// libjpeg calls this once per iMCU row while it consumes scans (so once per row band of every
+/// progressive scan) and once per `jpeg_read_scanlines` call: the hook that lets an abort or
+/// the CPU budget stop a decode in the middle.
+extern "C-unwind" fn progress_monitor(cinfo: &mut ffi::jpeg_common_struct) {
+    // SAFETY: `cinfo.progress` points at the `mgr` field, the first of a live `Progress`.
+    let p = unsafe { &*(cinfo.progress as *const Progress) };
+    if let Err(e) = p.work.check() {
+        std::panic::resume_unwind(Box::new(e));
+    }
+}
+
 /// Decodes `stream` at scale 1/`denom` (1, 2, 4 or 8). Panics (unwinds) on libjpeg errors: call
 /// it inside `catch_panic`.
-pub(super) fn decompress(stream: &[u8], denom: u32, adobe_inverted: bool) -> Result<Raw> {
+pub(super) fn decompress(
+    stream: &[u8],
+    denom: u32,
+    adobe_inverted: bool,
+    work: Option<&Work>,
+) -> Result<Raw> {
     let insize = c_ulong::try_from(stream.len())
         .map_err(|_| Error::too_large("JPEG input is larger than libjpeg can address"))?;
     unsafe {
@@ -92,6 +116,17 @@ pub(super) fn decompress(stream: &[u8], denom: u32, adobe_inverted: bool) -> Res
         };
         d.cinfo.common.err = &mut d._err.mgr;
         ffi::jpeg_create_decompress(&mut *d.cinfo);
+        // dropped before `d`, which is fine: only the decode calls read it, not jpeg_destroy
+        let mut progress = work.map(|work| {
+            Box::new(Progress {
+                mgr: mem::zeroed(),
+                work,
+            })
+        });
+        if let Some(p) = progress.as_mut() {
+            p.mgr.progress_monitor = Some(progress_monitor);
+            d.cinfo.common.progress = &mut p.mgr;
+        }
         let cinfo = &mut *d.cinfo;
         ffi::jpeg_mem_src(cinfo, stream.as_ptr(), insize);
         ffi::jpeg_read_header(cinfo, 1);

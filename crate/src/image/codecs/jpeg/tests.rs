@@ -68,7 +68,7 @@ fn with_segment(jpeg: &[u8], marker: u8, payload: &[u8]) -> Vec<u8> {
 
 fn full_decode(jpeg: &[u8], denom: u32) -> Vec<u8> {
     catch_panic(ErrorCode::Decode, || {
-        libjpeg::decompress(jpeg, denom, false)
+        libjpeg::decompress(jpeg, denom, false, None)
     })
     .unwrap()
     .pixels
@@ -469,4 +469,67 @@ fn arithmetic_coded_jpeg_decodes_like_its_huffman_twin() {
     assert_eq!(a.pixels, b.pixels);
     let small = decode(&arith, 8, 6).unwrap();
     assert_eq!(small.pixels, decode(&huffman, 8, 6).unwrap().pixels);
+}
+
+/// A progressive JPEG whose last scan is repeated `extra` more times: the scan bomb.
+fn scan_bomb(w: usize, h: usize, extra: usize) -> Vec<u8> {
+    let jpeg = rgb_jpeg(w, h, true);
+    let last_sos = jpeg.windows(2).rposition(|m| m == [0xFF, 0xDA]).unwrap();
+    let eoi = jpeg.len() - 2;
+    assert_eq!(&jpeg[eoi..], &[0xFF, 0xD9]);
+    let mut out = jpeg[..eoi].to_vec();
+    for _ in 0..extra {
+        out.extend_from_slice(&jpeg[last_sos..eoi]);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
+#[test]
+fn the_scan_count_is_walked_from_the_markers_and_stops_at_the_cap() {
+    let jpeg = rgb_jpeg(64, 48, true);
+    let p = markers::parse(&jpeg).unwrap();
+    let scans = markers::count_scans(&jpeg, p.first_sos, usize::MAX);
+    assert!((2..=20).contains(&scans), "{scans}");
+    let bomb = scan_bomb(64, 48, 5000);
+    assert_eq!(
+        markers::count_scans(&bomb, p.first_sos, usize::MAX),
+        scans + 5000
+    );
+    assert_eq!(markers::count_scans(&bomb, p.first_sos, 101), 101);
+}
+
+#[test]
+fn a_scan_bomb_is_refused_before_decoding_and_a_normal_file_passes() {
+    use crate::image::limits::Limits;
+    use crate::image::work::Work;
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    let work = Work::new(&flag);
+    let limits = Limits::default();
+    let bomb = scan_bomb(256, 256, 3000);
+    let start = std::time::Instant::now();
+    let e = decode_with(&bomb, 0, 0, Some((&limits, &work))).unwrap_err();
+    assert_eq!(e.code, crate::ErrorCode::TooLarge);
+    assert!(e.message.contains("maxScans"), "{}", e.message);
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    let ok = decode_with(&rgb_jpeg(256, 256, true), 0, 0, Some((&limits, &work))).unwrap();
+    assert_eq!((ok.width, ok.height), (256, 256));
+}
+
+#[test]
+fn an_abort_stops_libjpeg_from_its_progress_monitor() {
+    use crate::image::limits::Limits;
+    use crate::image::work::Work;
+    let flag = std::sync::atomic::AtomicBool::new(true);
+    let work = Work::new(&flag);
+    let limits = Limits {
+        max_scans: 100_000,
+        ..Limits::default()
+    };
+    let bomb = scan_bomb(256, 256, 200);
+    let e = catch_panic(crate::ErrorCode::Decode, || {
+        decode_with(&bomb, 0, 0, Some((&limits, &work)))
+    })
+    .unwrap_err();
+    assert_eq!(e.code, crate::ErrorCode::Aborted);
 }
