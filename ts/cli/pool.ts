@@ -28,20 +28,36 @@ export function servePoolEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefi
 }
 
 /**
+ * Runs this program again with `env` in a child process, passing on the signals a supervisor
+ * sends to this one only (Ctrl-C reaches the whole process group anyway). Shared by `serve` and
+ * `warm`, which both need an environment libuv or glibc read before any code of theirs runs.
+ * @param env - the child's environment
+ * @param args - the script and its arguments (`process.argv.slice(1)`)
+ * @returns the child's exit code and signal
+ */
+export function spawnSelf(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const child = spawn(process.execPath, [...process.execArgv, ...args], { stdio: 'inherit', env })
+  const forward = (signal: NodeJS.Signals) => () => {
+    if (child.exitCode === null) child.kill(signal)
+  }
+  const signals = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const)
+  for (const [s, f] of signals) process.on(s, f)
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code, signal) => {
+      for (const [s, f] of signals) process.off(s, f)
+      resolve({ code, signal })
+    })
+  })
+}
+
+/**
  * Runs this program again with `env`, forwarding signals, and exits as the child does.
  * @param env - the child's environment
  * @param args - the script and its arguments (`process.argv.slice(1)`)
  */
-export function relaunch(env: NodeJS.ProcessEnv, args: string[]): Promise<never> {
-  const child = spawn(process.execPath, [...process.execArgv, ...args], { stdio: 'inherit', env })
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
-  const signals = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const)
-  for (const [s, f] of signals) process.on(s, f)
-  return new Promise<never>(() => {
-    child.on('exit', (code, signal) => {
-      for (const [s, f] of signals) process.off(s, f)
-      if (signal) process.kill(process.pid, signal)
-      process.exit(code ?? 1)
-    })
-  })
+export async function relaunch(env: NodeJS.ProcessEnv, args: string[]): Promise<never> {
+  const { code, signal } = await spawnSelf(env, args)
+  if (signal) process.kill(process.pid, signal)
+  process.exit(code ?? 1)
 }
