@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, readFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -188,3 +188,50 @@ test(
     }
   },
 )
+
+test('nginx refuses a planted output symlink that leads outside, and never serves the temp folder', async (t) => {
+  const dir = await tempDir(t, 'e2e-symlink')
+  await chmod(dir, 0o755)
+  const sources = path.join(dir, 'media')
+  const outputs = path.join(dir, 'thumbnails')
+  const outside = path.join(dir, 'outside')
+  await mkdir(sources)
+  await mkdir(outside)
+  await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'sunset.jpg'))
+  await writeFile(path.join(outside, 'secret.jpg'), 'SECRET-OUTSIDE-THE-ROOT')
+  await chmod(path.join(outside, 'secret.jpg'), 0o644)
+  const server = createServer({ keys: [KEY], port: 0, sourceRoot: sources, outputRoot: outputs, responseMode: 'nginx', accessLog: false })
+  const backend = new URL(await server.start())
+  const nginx = await startNginx({
+    backend: backend.host,
+    basePath: server.handler.config.basePath,
+    sendfileBase: server.handler.config.sendfileBase,
+    outputRoot: outputs,
+  }).catch(async (err) => {
+    await server.stop()
+    throw err
+  })
+  t.teardown(async () => {
+    await nginx.stop()
+    await server.stop()
+  })
+  const signer = new Signer({ keys: [KEY] })
+  const url = thumbnailUrl('sunset.jpg', '80x60', 'crop', '.jpg', { signer, baseUrl: '/thumbnails' })
+  const file = path.join(outputs, decodeURIComponent(url.slice('/thumbnails/'.length)))
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o755 })
+  await symlink(path.join(outside, 'secret.jpg'), file)
+  const planted = await fetch(nginx.url + url)
+  const body = await planted.text()
+  t.not(planted.status, 200, 'nginx did not follow the symlink')
+  t.false(body.includes('SECRET-OUTSIDE-THE-ROOT'))
+  t.is(planted.status, 400, 'the miss went to the app, which refuses the escape')
+
+  // A temp file in the output root's temp folder is never served, whatever its name.
+  await mkdir(path.join(outputs, '.restthumbs-tmp'), { recursive: true, mode: 0o755 })
+  await writeFile(path.join(outputs, '.restthumbs-tmp', 'half.jpg'), 'HALF-WRITTEN')
+  await chmod(path.join(outputs, '.restthumbs-tmp'), 0o755)
+  await chmod(path.join(outputs, '.restthumbs-tmp', 'half.jpg'), 0o644)
+  const temp = await fetch(`${nginx.url}/thumbnails/.restthumbs-tmp/half.jpg`)
+  t.is(temp.status, 404)
+  t.false((await temp.text()).includes('HALF-WRITTEN'))
+})

@@ -48,6 +48,7 @@ export { LocalSourceStorage, LOCAL_SOURCE_DEFAULTS, type LocalSourceStorageOptio
 export { LocalOutputStorage, type LocalOutputStorageOptions } from './server/storage/local-output.js'
 export { HttpSourceStorage, HTTP_SOURCE_DEFAULTS, type HttpSourceStorageOptions } from './server/storage/http-source.js'
 export { HostAllowlist } from './server/net/host-allowlist.js'
+export { RenderSlots, RenderQueueFullError, defaultRenderSlots, libuvPoolSize } from './server/render-slots.js'
 export { S3SourceStorage, type S3SourceStorageOptions } from './server/storage/s3-source.js'
 export { S3OutputStorage, type S3OutputStorageOptions } from './server/storage/s3-output.js'
 export { S3Connection, type S3ConnectionOptions } from './server/storage/s3-client.js'

@@ -11,6 +11,8 @@ import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from '
 
 import { RestthumbsError } from '../errors.js'
 import { invalidOption } from '../validate.js'
+import { CircuitBreaker, type CircuitBreakerOptions } from './breaker.js'
+import { CacheUnavailableError } from './errors.js'
 
 // ioredis is loaded when the first client is made, not at import: it is most of the package's
 // import time, and many processes (the CLI's `url`, apps on other backends) never talk to Redis.
@@ -28,7 +30,6 @@ export function isCluster(client: unknown): client is Cluster {
 export function isReplyError(err: unknown): boolean {
   return ioredisModule !== undefined && err instanceof ioredisModule.ReplyError
 }
-import { CacheUnavailableError } from './errors.js'
 
 /** Connection options of `RedisCache`. */
 export interface RedisClientOptions {
@@ -59,6 +60,13 @@ export interface RedisClientOptions {
   commandTimeout?: number
   /** Extra ioredis options merged over `RedisCache.getClientOptions()`'s. */
   redisOptions?: RedisOptions
+  /**
+   * The circuit breaker: after an outage (a timeout, a lost connection) commands fail at once
+   * for `openMs` instead of each waiting `commandTimeout`, then one probe decides. `false` turns
+   * it off.
+   * @default { failureThreshold: 1, openMs: 2000 }
+   */
+  breaker?: Omit<CircuitBreakerOptions, 'isOutage'> | false
 }
 
 /** Defaults of {@link RedisClientOptions}. */
@@ -119,6 +127,7 @@ export class RedisClient {
   private readonly clientOptions: () => RedisOptions
   private instance: ScriptedClient | undefined
   private everReady = false
+  private readonly breaker: CircuitBreaker | undefined
 
   /**
    * @param options - see {@link RedisClientOptions}
@@ -133,6 +142,9 @@ export class RedisClient {
     }
     this.ownsClient = options.client === undefined
     if (options.client) this.instance = this.prepare(options.client)
+    // A frozen server (SIGSTOP, a stalled link) keeps the connection "ready", so each command
+    // would wait its full timeout; the breaker makes every call after the first fail fast.
+    if (options.breaker !== false) this.breaker = new CircuitBreaker({ ...options.breaker, isOutage: isRedisOutage })
   }
 
   /** ioredis options of the connections this client makes, before `redisOptions`. */
@@ -179,11 +191,29 @@ export class RedisClient {
     return client as ScriptedClient
   }
 
-  /** The client, or a throw during an outage (fail fast rather than queue behind a dead link). */
+  /**
+   * The client, or a throw during an outage (fail fast rather than queue behind a dead link, or
+   * behind a frozen one while the circuit is open). The command issued on it must be passed to
+   * {@link RedisClient.track}.
+   */
   usable(): ScriptedClient {
+    this.breaker?.admit()
     const c = this.client
-    if (this.everReady && c.status !== 'ready') throw new CacheUnavailableError(`Redis connection is ${c.status}`)
+    if (this.everReady && c.status !== 'ready') {
+      const err = new CacheUnavailableError(`Redis connection is ${c.status}`)
+      this.breaker?.report(err)
+      throw err
+    }
     return c
+  }
+
+  /**
+   * Passes a command issued on {@link RedisClient.usable}'s client through unchanged, telling the
+   * circuit breaker how it went.
+   * @param pending - the command's promise
+   */
+  track<T>(pending: Promise<T>): Promise<T> {
+    return this.breaker ? this.breaker.track(pending) : pending
   }
 
   /**
@@ -191,11 +221,19 @@ export class RedisClient {
    * @param op - the command
    */
   send<T>(op: (c: ScriptedClient) => Promise<T>): Promise<T> {
+    let c: ScriptedClient
     try {
-      return op(this.usable())
+      c = this.usable()
     } catch (err) {
       return Promise.reject(err)
     }
+    let pending: Promise<T>
+    try {
+      pending = op(c)
+    } catch (err) {
+      pending = Promise.reject(err)
+    }
+    return this.track(pending)
   }
 
   /** Quits a client this object created, within `commandTimeout`; injected clients stay open. */

@@ -88,7 +88,7 @@ export class RedisCache extends BaseCache {
   override _get(key: string): Promise<unknown> {
     let sent: Promise<Buffer | null>
     try {
-      sent = this.conn.usable().getBuffer(key)
+      sent = this.conn.track(this.conn.usable().getBuffer(key))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -114,9 +114,10 @@ export class RedisCache extends BaseCache {
   /** @internal `SET`, with `PX` unless the value lives forever. */
   override _set(key: string, value: unknown, ttl: Ttl): Promise<void> {
     try {
-      const c = this.conn.usable()
+      // Serialised first: a value that cannot be serialised must not count as a command.
       const buf = serializeWire(value)
-      return (ttl === null ? c.set(key, buf) : c.set(key, buf, 'PX', px(ttl))) as Promise<unknown> as Promise<void>
+      const c = this.conn.usable()
+      return this.conn.track((ttl === null ? c.set(key, buf) : c.set(key, buf, 'PX', px(ttl))) as Promise<unknown> as Promise<void>)
     } catch (err) {
       return Promise.reject(err)
     }

@@ -57,6 +57,13 @@ export interface ServerConfig {
    */
   sourceAllowPrivate: boolean
   /**
+   * Other origins `sourceUrl` may redirect to: `host`, `host:port` or `scheme://host:port`, with
+   * `*.example.com` for subdomains (no port: the scheme's default port only). The origin of
+   * `sourceUrl` itself is always allowed; every other redirect is refused.
+   * @default []
+   */
+  allowedHosts: string[]
+  /**
    * Directory thumbnails are written to; the proxy serves it directly (`try_files`).
    * @default 'thumbnails'
    */
@@ -150,6 +157,17 @@ export interface ServerConfig {
    * @default 30
    */
   renderTimeout: number
+  /**
+   * Renders at once in this process (`0`: one per core, and always two fewer than the libuv
+   * thread pool has, so warm hits and file I/O never wait behind renders).
+   * @default 0
+   */
+  renderSlots: number
+  /**
+   * Renders allowed to wait for a slot; past it a render is refused with 503 and `Retry-After`.
+   * @default 64
+   */
+  renderQueue: number
   /**
    * Bytes of hot thumbnails kept in memory (`0` disables): warm hits then cost no syscall.
    * @default 33554432
@@ -274,6 +292,7 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   sourceRoot: 'media',
   sourceUrl: '',
   sourceAllowPrivate: false,
+  allowedHosts: Object.freeze([]) as unknown as string[],
   outputRoot: 'thumbnails',
   keys: Object.freeze([]) as unknown as string[],
   legacySignatures: false,
@@ -291,6 +310,8 @@ export const SERVER_DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   quality: 85,
   maxSourceBytes: 20_000_000,
   renderTimeout: 30,
+  renderSlots: 0,
+  renderQueue: 64,
   hotCacheBytes: 32 * 1024 * 1024,
   hotCacheMs: 1000,
   accessLog: true,
@@ -326,6 +347,7 @@ export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }>
   sourceRoot: 'string',
   sourceUrl: 'string',
   sourceAllowPrivate: 'bool',
+  allowedHosts: 'list',
   outputRoot: 'string',
   keys: 'list',
   legacySignatures: 'bool',
@@ -343,6 +365,8 @@ export const SETTING_KINDS: Readonly<{ [K in keyof ServerConfig]: SettingKind }>
   quality: 'int',
   maxSourceBytes: 'int',
   renderTimeout: 'number',
+  renderSlots: 'int',
+  renderQueue: 'int',
   hotCacheBytes: 'int',
   hotCacheMs: 'int',
   accessLog: 'bool',
@@ -372,6 +396,7 @@ export const INT_BOUNDS: Partial<Record<keyof ServerConfig, { min?: number; max?
   port: { max: 65535 },
   metricsPort: { max: 65535 },
   quality: { min: 1, max: 100 },
+  renderSlots: { max: 1024 },
 }
 
 /** List settings whose items come from a fixed set. */

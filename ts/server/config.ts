@@ -103,6 +103,7 @@ export function resolveConfig(options: Partial<ServerConfig> = {}, sources: Conf
     basePath: withSlashes(merged.basePath),
     sendfileBase: withSlashes(merged.sendfileBase),
     keys: [...merged.keys],
+    allowedHosts: [...merged.allowedHosts],
     trustedProxies: [...merged.trustedProxies],
     negotiate: [...merged.negotiate],
   }

@@ -51,6 +51,11 @@ export interface OutputStorageLike {
    * exists now (also when it already did). `resolved` is what `lookup`/`pathFor` found.
    */
   adopt?(outputPath: string, variantPath: string, resolved?: { path: string; folderExists?: boolean }): Promise<boolean>
+  /**
+   * Folder for temp files, on the output's filesystem and outside what the proxy serves; without
+   * it temps are written next to the output.
+   */
+  readonly tempDir?: string
   /** Records a freshly written file as its variant. `absolutePath` is what `pathFor` returned. */
   remember?(outputPath: string, variantPath: string, absolutePath?: string): Promise<void>
   /**

@@ -174,6 +174,7 @@ export function buildDependencies(
         baseUrl: config.sourceUrl,
         maxBytes: config.maxSourceBytes,
         allowPrivate: config.sourceAllowPrivate,
+        allowedHosts: config.allowedHosts,
       })
       source = http
       closers.push(() => http.close())

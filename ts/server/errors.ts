@@ -54,6 +54,30 @@ export class PathTraversalError extends typedError('ERR_PATH_TRAVERSAL', 400) {
 }
 
 /**
+ * A relative path is longer than the filesystem takes: a segment over {@link MAX_SEGMENT_BYTES}
+ * or a path over {@link MAX_RELATIVE_PATH_BYTES} UTF-8 bytes (or the system said
+ * `ENAMETOOLONG`). HTTP 414 (URI Too Long).
+ */
+export class PathTooLongError extends typedError('ERR_PATH_TOO_LONG', 414) {
+  /**
+   * @param message - which limit
+   * @param path - the offending relative path as received
+   */
+  constructor(message: string, readonly path: string) {
+    super(message)
+  }
+}
+
+/** Longest path segment, in UTF-8 bytes: `NAME_MAX` of ext4, XFS, btrfs and most others. */
+export const MAX_SEGMENT_BYTES = 255
+
+/**
+ * Longest relative path, in UTF-8 bytes. Leaves room under Linux's 4,096-byte `PATH_MAX` for the
+ * root, and under the parser's 2,048-character URL limit for size, method and secret.
+ */
+export const MAX_RELATIVE_PATH_BYTES = 1024
+
+/**
  * The source image does not exist (missing file, a directory, origin 404/410, or remembered as
  * missing by the negative cache). HTTP 404.
  */
@@ -152,6 +176,20 @@ export class ThumbnailGoneError extends typedError('ERR_THUMBNAIL_GONE', 500) {
   /** @param options - the fs error as `cause` */
   constructor(options: ErrorOptions = {}) {
     super('The thumbnail file disappeared before it could be sent', options)
+  }
+}
+
+/**
+ * The output storage is full (`ENOSPC`) or over quota (`EDQUOT`). HTTP 507 with `Retry-After`:
+ * the request was fine and will succeed once space is freed.
+ */
+export class StorageFullError extends typedError('ERR_STORAGE_FULL', 507) {
+  /**
+   * @param retryAfter - seconds a client should wait
+   * @param options - the fs error as `cause`
+   */
+  constructor(readonly retryAfter: number, options: ErrorOptions = {}) {
+    super('No space left to write the thumbnail; free disk space or raise the quota', options)
   }
 }
 

@@ -7,7 +7,10 @@
  * Losers of the lock wait, answer 503 or 404 depending on {@link WaiterMode}.
  * @module
  */
-import { errorCode, isMissing, writeFileAtomic } from '../fs.js'
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+
+import { errorCode, isMissing, viaTemp, writeFileAtomic } from '../fs.js'
 import { sha256Hex } from '../hash.js'
 import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
@@ -24,9 +27,10 @@ import type {
   ThumbnailRecordsLike,
   ThumbnailSpec,
 } from './contracts.js'
-import { SourceNotFoundError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
+import { OriginTimeoutError, SourceNotFoundError, StorageFullError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
 import { callLocalPath, exists, isPresent, type Settled, settle, unwrap } from './presence.js'
 import { publishRendered } from './publish.js'
+import type { RenderSlots } from './render-slots.js'
 import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
 
@@ -62,6 +66,8 @@ export interface GeneratorOptions {
   renderTimeout?: number
   /** Counters to update. */
   stats: HandlerStats
+  /** Bounds renders in flight (and waiting); without it every render starts at once. */
+  slots?: RenderSlots
   /** Render start/end callbacks (metrics). */
   hooks?: RenderHooks
 }
@@ -182,7 +188,7 @@ export class ThumbnailGenerator {
         trace.cacheError = err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        const size = (await isPresent(o.output, file)) ? undefined : (await this.#render(spec, file.absolutePath, undefined, trace)).size
+        const size = (await isPresent(o.output, file)) ? undefined : (await this.#render(spec, file.absolutePath, undefined, trace, cold)).size
         return { ...file, via: 'render', size }
       }
       if (handle) {
@@ -201,7 +207,7 @@ export class ThumbnailGenerator {
             present = await isPresent(o.output, file)
           }
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
-          const rendered = await this.#render(spec, file.absolutePath, src, trace)
+          const rendered = await this.#render(spec, file.absolutePath, src, trace, cold)
           publishing = rendered.published
           return { ...file, via: 'render', size: rendered.size }
         } finally {
@@ -239,12 +245,15 @@ export class ThumbnailGenerator {
   /*
    * Renders to `dst` and returns the size written, so the response needs no extra stat, and the
    * upload to a shared bucket when it is still running (the caller keeps the lock until it ends).
+   * `folderMissing`: the lookup found no folder for `dst`, so it is made before the render
+   * instead of after a failed rename.
    */
   async #render(
     spec: ThumbnailSpec,
     dst: string,
     localSource: Promise<Settled<string>> | undefined,
     trace: EnsureTrace,
+    folderMissing = false,
   ): Promise<{ size: number | undefined; published?: Promise<void> }> {
     const o = this.#o
     const started = performance.now()
@@ -269,21 +278,50 @@ export class ThumbnailGenerator {
       // must not cancel it. Only the deadline does, so a stuck render cannot hold its lock forever.
       ...(deadline ? { signal: deadline.signal } : {}),
     }
+    // Only the native work takes a slot: the fetch of a remote source holds no pool thread. A
+    // render that cannot get a slot before the deadline is "busy", not an error.
+    const inSlot = <T>(task: () => Promise<T>): Promise<T> =>
+      o.slots
+        ? o.slots.run(task, deadline?.signal).catch((err: unknown) => {
+            if (deadline?.signal.aborted && err === deadline.signal.reason) throw new ThumbnailBusyError(o.retryAfter)
+            throw err
+          })
+        : task()
     let info: RenderInfo
     try {
       if (o.source.localPath) {
         const src = localSource ? unwrap(await localSource) : await o.source.localPath(spec.source)
         // The native side reads the file itself and enforces the byte cap (TooLargeError, 413).
-        info = await o.renderer.thumbnailFile(src, dst, opts)
+        // It writes to a temp name in the output's temp folder (never inside the served tree,
+        // where a crash would leave it), which is then renamed into place.
+        const tempDir = o.output.tempDir
+        if (tempDir) {
+          if (folderMissing) await mkdir(path.dirname(dst), { recursive: true })
+          let written: RenderInfo | undefined
+          await viaTemp(dst, { tempDir, mkdirs: true }, async (tmp) => {
+            written = await inSlot(() => o.renderer.thumbnailFile(src, tmp, opts))
+          })
+          info = written!
+        } else {
+          info = await inSlot(() => o.renderer.thumbnailFile(src, dst, opts))
+        }
       } else {
-        const input = await o.source.read(spec.source, { signal: opts.signal })
-        const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
+        const input = await o.source.read(spec.source, { signal: opts.signal }).catch((err: unknown) => {
+          // The render deadline ran out while the origin was still sending: that is the origin
+          // timing out (504), not a cancelled request.
+          if (deadline?.signal.aborted) {
+            throw new OriginTimeoutError(spec.source, `The origin did not deliver the source within renderTimeout (${o.renderTimeout} s)`, { cause: err })
+          }
+          throw err
+        })
+        const out = await inSlot(() => o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts))
         const bytes = bytesOf(out)
-        await writeFileAtomic(dst, bytes, { mkdirs: true })
+        await writeFileAtomic(dst, bytes, { mkdirs: true, tempDir: o.output.tempDir })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
       ok = true
     } catch (err) {
+      if (isDiskFull(err)) throw new StorageFullError(o.retryAfter, { cause: err })
       if (isNotFound(err)) {
         await Promise.resolve(o.cache.set(this.#negativeKey(spec.source), 1, o.negativeTtl)).catch(() => undefined)
         throw err instanceof SourceNotFoundError ? err : new SourceNotFoundError(spec.source, { cause: err })
@@ -324,6 +362,14 @@ export function hashKey(s: string): string {
 
 function isCacheOutage(err: unknown): boolean {
   return errorCode(err) === 'ERR_CACHE_UNAVAILABLE'
+}
+
+/* Node's fs errors carry the errno name; the native writer's IoError carries Rust's io::Error
+   text, which ends in "(os error 28)" for ENOSPC and "(os error 122)" for EDQUOT on Linux. */
+function isDiskFull(err: unknown): boolean {
+  const code = errorCode(err)
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true
+  return code === 'ERR_IO' && /\((?:os error (?:28|122))\)|No space left on device|Disk quota exceeded/.test(String((err as Error).message))
 }
 
 function isNotFound(err: unknown): boolean {

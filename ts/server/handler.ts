@@ -15,6 +15,7 @@ import { chooseFormat, enabledFormats, NEGOTIATED_PATH, variantSpec } from './ne
 import type { RequestOutcome, ThumbnailMetrics } from './metrics.js'
 import { createObservability } from './observability.js'
 import { sendRedirect } from './redirect.js'
+import { defaultRenderSlots, RenderSlots } from './render-slots.js'
 import { HotFiles, NEVER_CACHE, sendApache, sendBuffer, sendError, sendNginx, sendStream, type ThumbnailFile } from './responses.js'
 
 export type { HandlerDependencies }
@@ -52,12 +53,14 @@ const PHRASES: Record<number, string> = {
   404: 'Not found',
   405: 'Method not allowed',
   413: 'Image too large',
+  414: 'Path too long',
   415: 'Unsupported or undecodable image',
   422: 'Image too large to process',
   500: 'Internal server error',
   502: 'Bad gateway',
   503: 'Temporarily unavailable, retry shortly',
   504: 'Origin timed out',
+  507: 'Insufficient storage, retry later',
 }
 
 /**
@@ -88,12 +91,15 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     maxSourceBytes: config.maxSourceBytes,
     renderTimeout: config.renderTimeout,
     stats,
+    slots: new RenderSlots(config.renderSlots || defaultRenderSlots(), config.renderQueue, config.retryAfter),
     hooks: obs.hooks,
   })
   const respondOpts = { maxAge: config.maxAge }
   const negotiated = enabledFormats(config.negotiate)
 
   const hot = new HotFiles(config.hotCacheBytes, config.hotCacheMs)
+  // Inside a disk-full episode (logged once, at its start).
+  let diskFull = false
 
   async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean, trace: RequestOutcome): Promise<number> {
     const warm = fresh ? undefined : hot.get(spec.outputPath)
@@ -110,6 +116,7 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     } else {
       if (fresh) hot.delete(spec.outputPath)
       const ensured = await generator.ensure(spec, { fresh, trace })
+      if (ensured.via === 'render') diskFull = false
       if (ensured.via === 'hit') stats.hits++
       else if (ensured.via === 'wait') stats.waits++
       file = { absolutePath: ensured.absolutePath, outputPath: ensured.outputPath, ext: ensured.ext }
@@ -200,10 +207,23 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     const status = statusOf(err)
     const code = err instanceof RestthumbsError || hasCode(err) ? (err as { code: string }).code : undefined
     if (status === 500) deps.logger.error(err)
-    // Busy renders and unavailable storages say when to come back.
     const retryAfter = (err as { retryAfter?: unknown })?.retryAfter
-    if (status === 503 && typeof retryAfter === 'number') {
-      return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(retryAfter) }, code)
+    if (code === 'ERR_STORAGE_FULL') {
+      // Once per episode: a full disk fails every cold render until space is freed, and a log
+      // line per request would help fill whatever disk the log is on.
+      if (!diskFull) deps.logger.error(err)
+      diskFull = true
+    }
+    if ((status === 503 || status === 507) && typeof retryAfter === 'number') {
+      // Busy or full, not broken (another worker renders it, the render queue is full, the disk
+      // is full): say when to retry.
+      return fail(req, res, status, { ...NEVER_CACHE, 'Retry-After': String(retryAfter) }, code)
+    }
+    if (code === 'ERR_ORIGIN' || code === 'ERR_ORIGIN_FORBIDDEN') {
+      // One answer for every "could not fetch" (refused connection, refused address or redirect,
+      // origin error status): distinct answers would make the server a port scanner for
+      // whoever can make the origin redirect.
+      return fail(req, res, 502, NEVER_CACHE, 'ERR_ORIGIN')
     }
     if (status === 404 && code === 'ERR_SOURCE_NOT_FOUND') {
       // Missing sources are remembered for negativeTtl; let proxies remember them as long.

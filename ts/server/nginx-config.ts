@@ -11,6 +11,7 @@ import { invalidOption, mergeDefaults } from '../validate.js'
 import { configError } from './config.js'
 import { acceptPattern, enabledFormats, type NegotiableFormat } from './negotiate.js'
 import { ConfigError } from './errors.js'
+import { TEMP_FOLDER } from './storage/temp-files.js'
 
 /** Options of {@link nginxConfig}. */
 export interface NginxConfigOptions {
@@ -161,9 +162,18 @@ server {
     listen ${o.listen};
     server_name ${o.serverName};
 
+    # Dot segments are never thumbnails: the app refuses them, and the output root keeps its
+    # temp files in ${TEMP_FOLDER}/, which must never be served half written.
+    location ~ ^${regexEscape(base)}(?:.*/)?\\. {
+        return 404;
+    }
+
     # The captured path is nginx's decoded, normalised URI, so it names the file on disk.
+    # disable_symlinks: a symlink planted under the root could point anywhere; the app refuses
+    # those (400), so nginx must not follow them either (a miss then goes to the app).
     location ~ ^${regexEscape(base)}(?<restthumbs_file>.+)$ {
         root ${quoted(root, 'outputRoot')};
+        disable_symlinks on from=$document_root;
         try_files /$restthumbs_file${variant} @restthumbs_backend;
         ${cache}${vary}
     }
@@ -181,6 +191,7 @@ server {
     location ${internal} {
         internal;
         alias ${quoted(root + '/', 'outputRoot')};
+        disable_symlinks on from=$document_root;
         ${cache}${vary}
     }
 }

@@ -12,7 +12,7 @@ import path from 'node:path'
 
 import { errorCode, isMissing } from '../fs.js'
 import { integer, mergeDefaults, string } from '../validate.js'
-import { PathTraversalError, SourceNotFoundError } from './errors.js'
+import { MAX_RELATIVE_PATH_BYTES, MAX_SEGMENT_BYTES, PathTooLongError, PathTraversalError, SourceNotFoundError } from './errors.js'
 
 /* Percent-encoding is decoded exactly once, by the URL parser. A `%XX` still present in a path
    afterwards is either a double-encoding attack (`%252e%252e`) or a name that some other layer
@@ -29,7 +29,9 @@ const DRIVE = /^[A-Za-z]:/
  * and `..` segments (also after Unicode NFKC folding, so `．．` or `‥` cannot become `..` on a
  * normalising filesystem), segments starting with `.` (dotfiles such as `.git` or `.env` are never
  * images we serve), backslashes, NUL and control characters, Windows drive prefixes, lone UTF-16
- * surrogates and `%XX` (or IIS-style `%uXXXX`) sequences left over after the one decode.
+ * surrogates and `%XX` (or IIS-style `%uXXXX`) sequences left over after the one decode. Paths
+ * the filesystem could not take (a segment over 255 or a path over 1,024 UTF-8 bytes) throw
+ * {@link PathTooLongError} (414) here, before any syscall can answer `ENAMETOOLONG`.
  * @param relPath - a decoded path relative to a root, segments separated by `/`
  * @returns the segments
  */
@@ -44,9 +46,15 @@ export function checkRelativePath(relPath: string): string[] {
   if (PERCENT_ENCODED.test(relPath)) fail('received a percent-encoded sequence after decoding')
   if (LONE_SURROGATE.test(relPath)) fail('received malformed Unicode')
   if (DRIVE.test(relPath)) fail('received a drive-letter path')
+  if (Buffer.byteLength(relPath) > MAX_RELATIVE_PATH_BYTES) {
+    throw new PathTooLongError(`Expected a path of at most ${MAX_RELATIVE_PATH_BYTES} bytes but received ${Buffer.byteLength(relPath)}`, relPath)
+  }
   const segments = relPath.split('/')
   for (const segment of segments) {
     if (segment === '') fail('received an empty path segment')
+    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) {
+      throw new PathTooLongError(`Expected path segments of at most ${MAX_SEGMENT_BYTES} bytes but received ${Buffer.byteLength(segment)}`, relPath)
+    }
     const folded = segment.normalize('NFKC')
     if (folded === '.' || folded === '..') fail('received a "." or ".." segment')
     if (folded.startsWith('.')) fail('received a segment starting with "."')
@@ -259,7 +267,7 @@ export class SafeRoot {
       return await step(folders, name)
     } catch (err) {
       this.forget()
-      throw err
+      throw filesystemError(err, relPath)
     }
   }
 
@@ -357,6 +365,16 @@ function assertInside(realRoot: string, real: string, relPath: string): void {
   if (!isInside(realRoot, real)) {
     throw new PathTraversalError('Expected a path inside the root but it resolves outside (symlink escape)', relPath)
   }
+}
+
+/* System errors a hostile or broken tree can provoke, as typed answers instead of 500s with a
+   stack in the log: a symlink loop is "not found" (there is no file to find), a name the system
+   finds too long is a 414. No cause: the fs message holds the absolute path. */
+function filesystemError(err: unknown, relPath: string): unknown {
+  const code = errorCode(err)
+  if (code === 'ELOOP') return new SourceNotFoundError(relPath)
+  if (code === 'ENAMETOOLONG') return new PathTooLongError('The path is longer than the filesystem accepts', relPath)
+  return err
 }
 
 async function realpathOrNotFound(p: string, relPath: string): Promise<string> {

@@ -4,10 +4,11 @@
  * that pool, so with 4 threads a 16-core host would warm at a quarter of its speed. libuv reads the
  * variable once, when the pool starts, and an ES-module program has started it before any of its
  * code runs; so when the pool is too small the command runs again in a child process with the
- * variable set, and this process only relays signals and the exit status.
+ * variable set (with `serve`'s relaunch, `spawnSelf`), and this process only relays signals and
+ * the exit status.
  * @module
  */
-import { spawn } from 'node:child_process'
+import { spawnSelf } from '../cli/pool.js'
 
 /** libuv's default pool size. */
 const LIBUV_DEFAULT = 4
@@ -29,25 +30,7 @@ export function threadsFor(concurrency: number): number {
 export function rerunWithThreadPool(concurrency: number): Promise<void> | null {
   const wanted = threadsFor(concurrency)
   if (process.env.UV_THREADPOOL_SIZE !== undefined || wanted <= LIBUV_DEFAULT) return null
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, UV_THREADPOOL_SIZE: String(wanted) },
-  })
-  // Ctrl-C reaches the whole process group; a supervisor's SIGTERM reaches only us: pass it on.
-  const relay = (signal: NodeJS.Signals) => () => {
-    if (child.exitCode === null) child.kill(signal)
-  }
-  const onInt = relay('SIGINT')
-  const onTerm = relay('SIGTERM')
-  process.on('SIGINT', onInt)
-  process.on('SIGTERM', onTerm)
-  return new Promise((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code, signal) => {
-      process.off('SIGINT', onInt)
-      process.off('SIGTERM', onTerm)
-      process.exitCode = code ?? (signal === 'SIGINT' ? 130 : 1)
-      resolve()
-    })
+  return spawnSelf({ ...process.env, UV_THREADPOOL_SIZE: String(wanted) }, process.argv.slice(1)).then(({ code, signal }) => {
+    process.exitCode = code ?? (signal === 'SIGINT' ? 130 : 1)
   })
 }

@@ -1,10 +1,11 @@
 /**
  * Source images from an HTTP origin, fetched with a pooled undici `Agent`, hardened against SSRF
  * and resource exhaustion:
- * - the host must be the base URL's host or match `allowedHosts`, checked on every redirect hop,
- *   with the scheme (http/https only) and without credentials in the URL;
+ * - every hop (redirects included) must stay on the base URL's origin (scheme, host and port) or
+ *   match `allowedHosts` (scheme, host and port too), without credentials in the URL;
  * - the connected address must be public unicast, checked at connect time (see
- *   `guarded-connect.ts`), unless `allowPrivate` or the host is listed by exact name;
+ *   `guarded-connect.ts`), unless the origin is the base URL's with `allowPrivate`, or is listed
+ *   by exact name;
  * - redirects are followed by hand, at most `maxRedirects`;
  * - the body is counted while streaming and aborted at `maxBytes`;
  * - connect, headers, body-idle and total deadlines.
@@ -17,7 +18,7 @@ import { AbortError } from '../../errors.js'
 import { integer, invalidOption, mergeDefaults } from '../../validate.js'
 import { OriginError, OriginForbiddenError, OriginTimeoutError, SourceNotFoundError, SourceTooLargeError } from '../errors.js'
 import type { LookupFunction } from '../net/guarded-connect.js'
-import { HostAllowlist, normaliseHostname } from '../net/host-allowlist.js'
+import { HostAllowlist } from '../net/host-allowlist.js'
 import { checkRelativePath } from '../paths.js'
 
 /** Options of {@link HttpSourceStorage}. */
@@ -25,15 +26,17 @@ export interface HttpSourceStorageOptions {
   /** Origin URL the source paths are appended to, e.g. `https://media.example.com/uploads/`. */
   baseUrl: string
   /**
-   * Extra hosts redirects may go to: exact names or `*.example.com`. The base URL's host is
-   * always allowed. Hosts listed by exact name may also resolve to private addresses (an
-   * explicit operator decision, e.g. an internal media server); wildcard matches may not.
+   * Other origins redirects may go to: `host`, `host:port` or `scheme://host:port`, with
+   * `*.example.com` for subdomains. Without a scheme both http and https match; without a port
+   * only the default port. The base URL's origin is always allowed. Origins listed by exact
+   * name may also resolve to private addresses (an explicit operator decision, e.g. an internal
+   * media server); wildcard matches may not.
    * @default []
    */
   allowedHosts?: readonly string[]
   /**
-   * Allow loopback, private, link-local, CGNAT and other non-public addresses for every host.
-   * Only for origins on a trusted network.
+   * Let the base URL's origin resolve to loopback, private, link-local, CGNAT and other
+   * non-public addresses (an origin on a trusted network). Redirects elsewhere are still checked.
    * @default false
    */
   allowPrivate?: boolean
@@ -130,8 +133,7 @@ export class HttpSourceStorage {
       agent: new undici.Agent({
         connect: net.guardedConnector({
           timeout: this.#connect.timeout,
-          allowPrivate: this.#o.allowPrivate,
-          trustedHost: (hostname) => this.#hosts.isExact(hostname),
+          trusted: (origin) => (this.#o.allowPrivate && origin.origin === this.#base.origin) || this.#hosts.isExact(origin),
           lookup: this.#connect.lookup,
         }),
         headersTimeout: this.#connect.headersTimeout,
@@ -236,9 +238,9 @@ export class HttpSourceStorage {
     if (url.username || url.password) {
       throw new OriginForbiddenError(url.host, 'Refusing to fetch a URL with credentials')
     }
-    const host = normaliseHostname(url.hostname)
-    if (host !== normaliseHostname(this.#base.hostname) && !this.#hosts.matches(host)) {
-      throw new OriginForbiddenError(host, `Refusing to fetch from ${host}: not the base URL host and not in allowedHosts`)
+    // Origins compare scheme, host and port, all normalised by the URL parser.
+    if (url.origin !== this.#base.origin && !this.#hosts.matches(url)) {
+      throw new OriginForbiddenError(url.host, `Refusing to fetch from ${url.origin}: not the base URL's origin and not in allowedHosts`)
     }
   }
 

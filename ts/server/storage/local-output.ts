@@ -17,6 +17,7 @@ import path from 'node:path'
 import { copyFileAtomic, errorCode, isMissing } from '../../fs.js'
 import { invalidOption, string } from '../../validate.js'
 import { SafeRoot, type SafeLookup } from '../paths.js'
+import { ensureTempFolder, sweepTemps } from './temp-files.js'
 
 /** Options of {@link LocalOutputStorage}. */
 export interface LocalOutputStorageOptions {
@@ -37,6 +38,10 @@ export class LocalOutputStorage {
   readonly root: string
   /** The variant directory, or `null` when disabled. */
   readonly variantRoot: string | null
+  /** Folder of temp files (`<root>/.restthumbs-tmp`): same filesystem, never served. */
+  readonly tempDir: string
+  /** The start-up sweep of temps left by crashed processes; resolves the number removed. */
+  readonly swept: Promise<number>
   readonly #out: SafeRoot
   readonly #variants: SafeRoot | null
   /* Whether the variant root exists: until it does, no request looks up variants that cannot
@@ -54,6 +59,8 @@ export class LocalOutputStorage {
     // Created up front so path checks can realpath the root. The variant root is created on the
     // first remember(), so deployments that never use it do not get an empty sibling directory.
     mkdirSync(this.root, { recursive: true })
+    this.tempDir = ensureTempFolder(this.root)
+    this.swept = sweepTemps(this.tempDir).catch(() => 0)
     this.#out = new SafeRoot(this.root)
     this.#variants = this.variantRoot === null ? null : new SafeRoot(this.variantRoot)
     this.#variantsSeen = this.variantRoot !== null && existsSync(this.variantRoot)
@@ -124,11 +131,11 @@ export class LocalOutputStorage {
     if (present) return true
     if (!variant?.stats?.isFile()) return false
     try {
-      await linkOrCopy(variant.path, target)
+      await linkOrCopy(variant.path, target, this.tempDir)
     } catch (err) {
       if (!isMissing(err)) throw err
       // The folder of the new secret does not exist yet: create it, checked, then link.
-      await linkOrCopy(variant.path, await this.#out.prepare(outputPath))
+      await linkOrCopy(variant.path, await this.#out.prepare(outputPath), this.tempDir)
     }
     return true
   }
@@ -156,8 +163,9 @@ export class LocalOutputStorage {
 
 /* A hard link is atomic: readers see no file or a complete one. EEXIST means the name already
    holds the same thumbnail (another worker got there first), which is the goal. A copy (other
-   filesystem) goes through a temporary name for the same reason. */
-async function linkOrCopy(from: string, to: string): Promise<void> {
+   filesystem) goes through a temporary name for the same reason, in `tempDir` when the target
+   is in the served tree. */
+async function linkOrCopy(from: string, to: string, tempDir?: string): Promise<void> {
   try {
     await fs.link(from, to)
     return
@@ -166,7 +174,7 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
     if (code === 'EEXIST') return
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err
   }
-  await copyFileAtomic(from, to)
+  await copyFileAtomic(from, to, { tempDir })
 }
 
 // lstat: a symlink planted as the output is not "present"; rendering replaces it by rename.

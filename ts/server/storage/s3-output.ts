@@ -51,6 +51,8 @@ export class S3OutputStorage {
   readonly root: string
   /** Streamed responses read the local copy, so the upload may finish after the answer. */
   readonly answersFromLocalCopy: boolean
+  /** Temp files of the local copy go here, outside the served tree (as for local output). */
+  readonly tempDir: string
   readonly #local: LocalOutputStorage
   readonly #s3: S3Connection
   readonly #own: boolean
@@ -65,6 +67,7 @@ export class S3OutputStorage {
     this.root = options.root
     // Key rotation re-renders on S3 (no variants): hard links have no bucket equivalent.
     this.#local = new LocalOutputStorage({ root: options.root, variantRoot: false })
+    this.tempDir = this.#local.tempDir
     this.#own = !options.connection
     this.#s3 = options.connection ?? new S3Connection(options)
     this.#download = options.download ?? true
@@ -170,7 +173,7 @@ export class S3OutputStorage {
         return out.Body!.transformToByteArray()
       })
       if (bytes === undefined) return false
-      await writeFileAtomic(absolutePath, bytes, { mkdirs: true }).catch((err: unknown) => {
+      await writeFileAtomic(absolutePath, bytes, { mkdirs: true, tempDir: this.tempDir }).catch((err: unknown) => {
         // Another request of this host wrote the same bytes first.
         if ((err as { code?: string }).code !== 'EEXIST') throw err
       })
