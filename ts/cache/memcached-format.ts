@@ -53,3 +53,7 @@ export function pack(body: Buffer, expiresAt: number): Buffer {
 // Written by deleteIfEquals through CAS: already expired, so every read misses it.
 export const TOMBSTONE = pack(Buffer.alloc(0), 1)
 
+/** Memcached's replies to a conditional store; anything else from the server is an outage. */
+export const REPLIES: ReadonlySet<string> = new Set(['NOT_STORED', 'EXISTS', 'NOT_FOUND'])
+/** The error text of a value over the server's item size. */
+export const TOO_LARGE = /too large/i

@@ -13,7 +13,7 @@ import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import { loadDriver } from './driver.js'
 import { CacheKeyNotFoundError, CacheSerializationError, CacheUnavailableError, CacheValueError } from './errors.js'
 import { HashRing } from './hash-ring.js'
-import { TOMBSTONE, exptime, pack, parseMemcachedServers } from './memcached-format.js'
+import { REPLIES, TOMBSTONE, TOO_LARGE, exptime, pack, parseMemcachedServers } from './memcached-format.js'
 import { dumpKeys } from './memcached-keys.js'
 import type { BaseCacheOptions } from './options.js'
 import { deserialize, serialize } from './serialize.js'
@@ -57,9 +57,6 @@ export const MEMCACHED_CACHE_DEFAULTS: Readonly<Required<Pick<MemcachedCacheOpti
 
 // Compare-and-swap retries before a contended incr/touch gives up.
 const CAS_ATTEMPTS = 100
-// Memcached's replies to a conditional store; anything else from the server is an outage.
-const REPLIES = new Set(['NOT_STORED', 'EXISTS', 'NOT_FOUND'])
-const TOO_LARGE = /too large/i
 
 interface Node {
   name: string
