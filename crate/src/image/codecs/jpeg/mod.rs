@@ -9,6 +9,7 @@
 //!   decodes the rest.
 
 mod dc;
+mod huffman;
 mod libjpeg;
 mod markers;
 mod prune;
