@@ -70,13 +70,7 @@ pub fn join<C: AsRef<[u8]> + Sync>(
         let opened;
         let payload: &[u8] = match &sealer {
             Some(s) => {
-                let a = aad(
-                    &manifest.id,
-                    manifest.compressed,
-                    i as u32,
-                    i == last,
-                    options.cache_key,
-                );
+                let a = manifest.aad(i, i == last, options.cache_key);
                 opened = s.open(chunk.as_ref(), &a)?;
                 &opened
             }

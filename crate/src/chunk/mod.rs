@@ -111,6 +111,13 @@ pub(crate) fn aad(
     a
 }
 
+impl Manifest {
+    /// The associated data a reader expects on chunk `index` of this write (see [`aad`]).
+    pub(crate) fn aad(&self, index: usize, last: bool, cache_key: &[u8]) -> Vec<u8> {
+        aad(&self.id, self.compressed, index as u32, last, cache_key)
+    }
+}
+
 pub(crate) fn corrupt(message: impl Into<String>) -> Error {
     Error::chunk_corrupt(message)
 }

@@ -166,13 +166,7 @@ pub(super) fn gather<C: AsRef<[u8]> + Sync>(
     }
     let last = chunks.len() - 1;
     run_parallel(threads, jobs, |(i, chunk, dest)| {
-        let a = aad(
-            &manifest.id,
-            manifest.compressed,
-            i as u32,
-            i == last,
-            options.cache_key,
-        );
+        let a = manifest.aad(i, i == last, options.cache_key);
         sealer.open_into(chunk, &a, dest)
     })?;
     Ok(stream)

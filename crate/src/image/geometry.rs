@@ -202,38 +202,15 @@ mod tests {
 
     #[test]
     fn gravity_and_focal_point_move_the_window() {
-        let p = plan(
-            400,
-            200,
-            100,
-            100,
-            Method::Crop,
-            Anchor::gravity("east").unwrap(),
-            false,
-        )
-        .unwrap();
-        assert_eq!(p.crop.left, 200.0);
-        let p = plan(
-            400,
-            200,
-            100,
-            100,
-            Method::Crop,
-            Anchor::Focal(0.1, 0.5),
-            false,
-        )
-        .unwrap();
-        assert_eq!(p.crop.left, 0.0);
-        let p = plan(
-            400,
-            200,
-            100,
-            100,
-            Method::Crop,
-            Anchor::Focal(0.6, 0.5),
-            false,
-        )
-        .unwrap();
-        assert_eq!(p.crop.left, 140.0);
+        // The 100×100 crop is a 200×200 window of the 400×200 source, free to slide 200 px.
+        let left = |anchor| {
+            plan(400, 200, 100, 100, Method::Crop, anchor, false)
+                .unwrap()
+                .crop
+                .left
+        };
+        assert_eq!(left(Anchor::gravity("east").unwrap()), 200.0);
+        assert_eq!(left(Anchor::Focal(0.1, 0.5)), 0.0);
+        assert_eq!(left(Anchor::Focal(0.6, 0.5)), 140.0);
     }
 }
