@@ -72,3 +72,25 @@ export function freePort() {
     })
   })
 }
+
+/**
+ * Prints benchmark rows (`{ name, unit, ours, base, ratio, target }`) as an aligned table of
+ * restthumbs against its baseline, with the ratio and whether it meets its target.
+ * @param rows - the measured rows
+ * @param fmt - formats one figure
+ */
+export function printComparison(rows, fmt) {
+  const header = ['benchmark', 'restthumbs', 'baseline', 'ratio', 'target']
+  const table = rows.map((r) => [
+    r.name,
+    `${fmt(r.ours)} ${r.unit}`,
+    `${fmt(r.base)} ${r.unit}`,
+    `${r.ratio.toFixed(2)}x`,
+    r.target == null ? '' : `>= ${r.target}x ${r.ratio >= r.target ? 'ok' : 'MISSED'}`,
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)))
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
+  console.log(line(header))
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+  for (const t of table) console.log(line(t))
+}
