@@ -1,5 +1,7 @@
-// Shared measuring helpers of the bench scripts: paired ops/s windows, medians, free ports.
+// Shared helpers of the bench scripts: paired ops/s windows, medians, free ports, tables, flags.
 import { createServer } from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 /** Median of a list of numbers. */
 export function median(xs) {
@@ -93,4 +95,18 @@ export function printComparison(rows, fmt) {
   console.log(line(header))
   console.log(widths.map((w) => '-'.repeat(w)).join('  '))
   for (const t of table) console.log(line(t))
+}
+
+/** The repository root (the bench scripts' parent folder). */
+export const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+/**
+ * The number after `--name` on the command line, or `dflt` when the flag is absent.
+ * @param name - flag name without the dashes
+ * @param dflt - value when absent
+ */
+export function flag(name, dflt) {
+  const args = process.argv.slice(2)
+  const i = args.indexOf(`--${name}`)
+  return i === -1 ? dflt : Number(args[i + 1])
 }
