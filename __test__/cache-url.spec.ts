@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
 
@@ -25,27 +23,13 @@ import {
 } from '../ts/index.js'
 import { loadDriver } from '../ts/cache/driver.js'
 import { CacheDriverMissingError } from '../ts/index.js'
+import { ROOT, runSourceCli as cli } from './helpers/cli.js'
 import { startMemcached } from './helpers/memcached.js'
 
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
-const ENTRY = `import('${path.join(ROOT, 'ts', 'cli', 'main.ts')}').then((m) => m.main(['node', 'restthumbs', ...process.argv.slice(1)]))`
-const REGISTER = import.meta.resolve('@oxc-node/core/register')
 const dir = mkdtempSync(path.join(tmpdir(), 'restthumbs-url-'))
 const quiet = { warn: () => {}, info: () => {} }
 test.after.always(() => rmSync(dir, { recursive: true, force: true }))
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RESTTHUMBS_')))
-  const child = spawn(process.execPath, ['--import', REGISTER, '--input-type=module', '-e', ENTRY, '--', ...args], {
-    env: { ...clean, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr += d))
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
-}
 
 test('cache URLs pick their backend', (t) => {
   t.true(cacheFromUrl('redis://127.0.0.1:6379/0') instanceof RedisCache)

@@ -1,32 +1,15 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
 
 import { closestName } from '../ts/server/config-names.js'
 import { configFromEnv, envName, SETTING_KINDS, resolveConfig, SERVER_DEFAULTS, type ServerConfig } from '../ts/server/config.js'
+import { ROOT, runSourceCli as run } from './helpers/cli.js'
 
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
-const ENTRY = `import('${path.join(ROOT, 'ts', 'cli', 'main.ts').replace(/\\/g, '/')}').then((m) => m.main(['node', 'restthumbs', ...process.argv.slice(1)]))`
-const REGISTER = import.meta.resolve('@oxc-node/core/register')
 const SETTINGS = Object.keys(SETTING_KINDS) as (keyof ServerConfig)[]
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RESTTHUMBS_')))
-  const child = spawn(process.execPath, ['--import', REGISTER, '--input-type=module', '-e', ENTRY, '--', ...args], {
-    cwd: ROOT,
-    env: { ...clean, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr += d))
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
-}
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
 

@@ -2,7 +2,7 @@ import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/pr
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import sharp from 'sharp'
 
 import { FORMATS } from '../ts/image/options.js'
@@ -15,36 +15,43 @@ import { tempDir } from './helpers/tmp.js'
 const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
 const KEY = 'e2e-nginx-key'
 
-test('nginx forwards a miss to the handler, sends the file via X-Accel-Redirect, then serves it alone', async (t) => {
-  const dir = await tempDir(t, 'e2e')
+/**
+ * A temp folder with `names` (copies of sunset.jpg) as sources, the handler in nginx mode on it
+ * and nginx in front; the caller stops both.
+ */
+async function serveThroughNginx(t: ExecutionContext, label: string, names: string[], negotiate?: ('avif' | 'webp')[]) {
+  const dir = await tempDir(t, label)
   // nginx workers drop privileges (to nobody when started as root) and must read the thumbnails.
   await chmod(dir, 0o755)
   const sources = path.join(dir, 'media')
   const outputs = path.join(dir, 'thumbnails')
   await mkdir(sources)
-  await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'sunset.jpg'))
-  await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'my sunset.jpg'))
+  for (const name of names) await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, name))
   const server = createServer({
     keys: [KEY],
     port: 0,
     sourceRoot: sources,
     outputRoot: outputs,
     responseMode: 'nginx',
+    ...(negotiate ? { negotiate } : {}),
     accessLog: false,
   })
   const backend = new URL(await server.start())
-  let nginx
-  try {
-    nginx = await startNginx({
-      backend: backend.host,
-      basePath: server.handler.config.basePath,
-      sendfileBase: server.handler.config.sendfileBase,
-      outputRoot: outputs,
-    })
-  } catch (err) {
+  const nginx = await startNginx({
+    backend: backend.host,
+    basePath: server.handler.config.basePath,
+    sendfileBase: server.handler.config.sendfileBase,
+    outputRoot: outputs,
+    ...(negotiate ? { negotiate: server.handler.config.negotiate } : {}),
+  }).catch(async (err: unknown) => {
     await server.stop()
     throw err
-  }
+  })
+  return { server, nginx, outputs }
+}
+
+test('nginx forwards a miss to the handler, sends the file via X-Accel-Redirect, then serves it alone', async (t) => {
+  const { server, nginx } = await serveThroughNginx(t, 'e2e', ['sunset.jpg', 'my sunset.jpg'])
   try {
     const signer = new Signer({ keys: [KEY] })
     for (const source of ['sunset.jpg', 'my sunset.jpg']) {
@@ -94,35 +101,7 @@ test(
     ? 'nginx serves the AVIF, WebP or JPEG variant of one signed .jpg URL by Accept, each rendered once by the handler'
     : 'nginx serves the WebP or JPEG variant of one signed .jpg URL by Accept, and image/avif falls back to JPEG (this build has no AVIF encoder)',
   async (t) => {
-    const dir = await tempDir(t, 'e2e-negotiate')
-    await chmod(dir, 0o755)
-    const sources = path.join(dir, 'media')
-    const outputs = path.join(dir, 'thumbnails')
-    await mkdir(sources)
-    await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'sunset.jpg'))
-    const server = createServer({
-      keys: [KEY],
-      port: 0,
-      sourceRoot: sources,
-      outputRoot: outputs,
-      responseMode: 'nginx',
-      negotiate: ['avif', 'webp'],
-      accessLog: false,
-    })
-    const backend = new URL(await server.start())
-    let nginx
-    try {
-      nginx = await startNginx({
-        backend: backend.host,
-        basePath: server.handler.config.basePath,
-        sendfileBase: server.handler.config.sendfileBase,
-        outputRoot: outputs,
-        negotiate: server.handler.config.negotiate,
-      })
-    } catch (err) {
-      await server.stop()
-      throw err
-    }
+    const { server, nginx, outputs } = await serveThroughNginx(t, 'e2e-negotiate', ['sunset.jpg'], ['avif', 'webp'])
     try {
       const signer = new Signer({ keys: [KEY] })
       const path_ = thumbnailUrl('sunset.jpg', '160x120', 'crop', '.jpg', { signer, baseUrl: '/thumbnails' })

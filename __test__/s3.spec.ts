@@ -15,6 +15,7 @@ import { thumbnailUrl } from '../ts/server/url-builder.js'
 import { jsonSummary, runCli } from './helpers/cli.js'
 import { startNginx, type TestNginx } from './helpers/nginx.js'
 import { startSeaweedFS, type TestS3 } from './helpers/seaweedfs.js'
+import { assertServedImage } from './helpers/served-image.js'
 
 const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
 const KEY = 's3-spec-key'
@@ -220,11 +221,7 @@ test('nginx in front of a bucket: X-Accel-Redirect into a location that proxies 
       t.is(res.status, 200, round)
       t.is(res.headers.get('x-accel-redirect'), null)
       t.is(res.headers.get('x-amz-request-id'), null, 'store headers are hidden')
-      t.is(res.headers.get('cache-control'), 'public, max-age=86400')
-      const meta = await sharp(body).metadata()
-      t.is(meta.format, 'webp')
-      t.is(meta.width, 96)
-      t.is(meta.height, 64)
+      await assertServedImage(t, res, body, 'webp', 96, 64)
     }
     t.is(server.handler.stats.renders, 1)
     t.is((await fetch(nginx.url + '/_restthumbs_internal' + rel)).status, 404, 'the internal location is not public')

@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { createServer as createHttpServer } from 'node:http'
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { compareOps as compareOpsIn, freePort, median } from './lib.mjs'
+import { compareOps as compareOpsIn, freePort, median, printComparison } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -277,19 +277,7 @@ for (const [name, fn] of Object.entries({ pg: benchPostgres, sqlite: benchSqlite
 }
 
 const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1))
-const header = ['benchmark', 'restthumbs', 'baseline', 'ratio', 'target']
-const table = rows.map((r) => [
-  r.name,
-  `${fmt(r.ours)} ${r.unit}`,
-  `${fmt(r.base)} ${r.unit}`,
-  `${r.ratio.toFixed(2)}x`,
-  r.target == null ? '' : `>= ${r.target}x ${r.ratio >= r.target ? 'ok' : 'MISSED'}`,
-])
-const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)))
-const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
-console.log(line(header))
-console.log(widths.map((w) => '-'.repeat(w)).join('  '))
-for (const t of table) console.log(line(t))
+printComparison(rows, fmt)
 console.log(
   `\nNode ${process.version}; ops/s: medians of ${OPS_ROUNDS} paired windows, ratio = median of the paired ratios; ` +
     'req/s: medians of 5 rotating autocannon rounds, ratio = median of the per-round ratios. Baselines send the same 100-character value (serialized form) with the same ' +

@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process'
 import { createHmac, randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { compareOps as compareOpsIn, freePort } from './lib.mjs'
+import { compareOps as compareOpsIn, freePort, printComparison } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -332,19 +332,7 @@ await benchMemory()
 const chunkInfo = await benchChunks()
 await benchKeys()
 
-const header = ['benchmark', 'restthumbs', 'baseline', 'ratio', 'target']
-const table = rows.map((r) => [
-  r.name,
-  `${fmt(r.ours)} ${r.unit}`,
-  `${fmt(r.base)} ${r.unit}`,
-  `${r.ratio.toFixed(2)}x`,
-  r.target == null ? '' : `>= ${r.target}x ${r.ratio >= r.target ? 'ok' : 'MISSED'}`,
-])
-const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)))
-const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
-console.log(line(header))
-console.log(widths.map((w) => '-'.repeat(w)).join('  '))
-for (const t of table) console.log(line(t))
+printComparison(rows, fmt)
 console.log(
   `\n8 MB value: ${chunkInfo.size}; serialize ${fmt(chunkInfo.ser)} MB/s, deserialize ${fmt(chunkInfo.de)} MB/s ` +
     `(part of both end-to-end rows). Node ${process.version}; ops/s: medians of ${OPS_ROUNDS} paired windows, ` +

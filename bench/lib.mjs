@@ -1,5 +1,7 @@
-// Shared measuring helpers of the bench scripts: paired ops/s windows, medians, free ports.
+// Shared helpers of the bench scripts: paired ops/s windows, medians, free ports, tables, flags.
 import { createServer } from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 /** Median of a list of numbers. */
 export function median(xs) {
@@ -71,4 +73,40 @@ export function freePort() {
       srv.close(() => resolve(port))
     })
   })
+}
+
+/**
+ * Prints benchmark rows (`{ name, unit, ours, base, ratio, target }`) as an aligned table of
+ * restthumbs against its baseline, with the ratio and whether it meets its target.
+ * @param rows - the measured rows
+ * @param fmt - formats one figure
+ */
+export function printComparison(rows, fmt) {
+  const header = ['benchmark', 'restthumbs', 'baseline', 'ratio', 'target']
+  const table = rows.map((r) => [
+    r.name,
+    `${fmt(r.ours)} ${r.unit}`,
+    `${fmt(r.base)} ${r.unit}`,
+    `${r.ratio.toFixed(2)}x`,
+    r.target == null ? '' : `>= ${r.target}x ${r.ratio >= r.target ? 'ok' : 'MISSED'}`,
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)))
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
+  console.log(line(header))
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+  for (const t of table) console.log(line(t))
+}
+
+/** The repository root (the bench scripts' parent folder). */
+export const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+/**
+ * The number after `--name` on the command line, or `dflt` when the flag is absent.
+ * @param name - flag name without the dashes
+ * @param dflt - value when absent
+ */
+export function flag(name, dflt) {
+  const args = process.argv.slice(2)
+  const i = args.indexOf(`--${name}`)
+  return i === -1 ? dflt : Number(args[i + 1])
 }

@@ -14,21 +14,15 @@ import { spawn } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 
 import autocannon from 'autocannon'
 import sharp from 'sharp'
 
 import { startSeaweedFS } from '../__test__/helpers/seaweedfs.ts'
+import { flag, ROOT } from './lib.mjs'
 
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-const ROOT = path.join(HERE, '..')
 const KEY = 'bench-key'
 const args = process.argv.slice(2)
-const flag = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i === -1 ? dflt : Number(args[i + 1])
-}
 const DURATION = flag('duration', 5)
 const CONNECTIONS = flag('connections', 32)
 const ROUNDS = flag('rounds', 5)

@@ -79,6 +79,21 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
   return collect(spawnCli(args, options))
 }
 
+/**
+ * Runs the CLI straight from the TypeScript sources (through the `@oxc-node/core` loader, no
+ * build needed) in the repository root, to completion.
+ */
+export function runSourceCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const entry = `import('${path.join(ROOT, 'ts', 'cli', 'main.ts').replace(/\\/g, '/')}').then((m) => m.main(['node', 'restthumbs', ...process.argv.slice(1)]))`
+  const register = import.meta.resolve('@oxc-node/core/register')
+  const child = spawn(process.execPath, ['--import', register, '--input-type=module', '-e', entry, '--', ...args], {
+    cwd: ROOT,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  return collect(child)
+}
+
 /** The last stdout line parsed as JSON (the `--json` summary). */
 export function jsonSummary<T = Record<string, unknown>>(r: CliResult): T {
   const lines = r.stdout.trim().split('\n')

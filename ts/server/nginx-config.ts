@@ -102,6 +102,15 @@ function regexEscape(s: string): string {
 }
 
 // A location's own `types` replace the inherited ones: older mime.types files lack AVIF.
+// The proxy to the handler, shared by the disk and the bucket layouts: keep-alive upstream
+// connections and the client's host, address and scheme for the handler's URLs and logs.
+const PROXY_TO_BACKEND = `proxy_pass http://restthumbs_backend;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;`
+
 const NEGOTIATED_TYPES = 'types { image/jpeg jpg jpeg; image/png png; image/webp webp; image/avif avif; }'
 
 /*
@@ -179,12 +188,7 @@ server {
     }
 
     location @restthumbs_backend {
-        proxy_pass http://restthumbs_backend;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
+        ${PROXY_TO_BACKEND}
     }
 
     # Only reachable through X-Accel-Redirect from the backend, never from a client.
@@ -232,12 +236,7 @@ server {
     server_name ${serverName};
 
     location ${base} {
-        proxy_pass http://restthumbs_backend;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
+        ${PROXY_TO_BACKEND}
     }
 
     # Only reachable through X-Accel-Redirect from the backend, never from a client.

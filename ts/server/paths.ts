@@ -11,6 +11,7 @@ import { promises as fs, lstat as lstatCallback, type Stats } from 'node:fs'
 import path from 'node:path'
 
 import { errorCode, isMissing } from '../fs.js'
+import { LruStore } from '../store.js'
 import { integer, mergeDefaults, string } from '../validate.js'
 import { MAX_RELATIVE_PATH_BYTES, MAX_SEGMENT_BYTES, PathTooLongError, PathTraversalError, SourceNotFoundError } from './errors.js'
 
@@ -150,9 +151,9 @@ export class SafeRoot {
   /** The configured root, as given. */
   readonly root: string
   readonly #ttlMs: number
-  readonly #maxEntries: number
   #realRoot: Promise<string> | undefined
-  readonly #dirs = new Map<string, { real: string; expires: number }>()
+  // Real paths of checked folders by relative path; cullFrequency 0 clears it when full.
+  readonly #dirs: LruStore<string>
 
   /**
    * @param root - the storage root (may itself be a symlink; it is resolved on first use)
@@ -162,7 +163,8 @@ export class SafeRoot {
     this.root = string('root', root, { nonEmpty: true })
     const merged = mergeDefaults<Required<SafeRootOptions>>(SAFE_ROOT_DEFAULTS, options)
     this.#ttlMs = integer('ttlMs', merged.ttlMs)
-    this.#maxEntries = integer('maxEntries', merged.maxEntries)
+    const maxEntries = integer('maxEntries', merged.maxEntries)
+    this.#dirs = new LruStore<string>({ maxEntries: Math.max(1, maxEntries), cullFrequency: 0 })
   }
 
   /**
@@ -321,17 +323,15 @@ export class SafeRoot {
 
   /* The deepest remembered folder among `segments` (the real root counts as remembered). */
   async #known(segments: string[], relPath: string): Promise<{ known: number; base: string }> {
-    const now = Date.now()
     for (let known = segments.length; known > 0; known--) {
-      const hit = this.#dirs.get(segments.slice(0, known).join('/'))
-      if (hit && hit.expires > now) return { known, base: hit.real }
+      const hit = this.#dirs.peek(segments.slice(0, known).join('/'))
+      if (hit !== undefined) return { known, base: hit.value }
     }
     return { known: 0, base: await this.realRoot(relPath) }
   }
 
   #remember(key: string, real: string): void {
-    if (this.#dirs.size >= this.#maxEntries) this.#dirs.clear()
-    this.#dirs.set(key, { real, expires: Date.now() + this.#ttlMs })
+    this.#dirs.set(key, real, this.#ttlMs)
   }
 }
 
