@@ -169,27 +169,11 @@ test(
 )
 
 test('nginx refuses a planted output symlink that leads outside, and never serves the temp folder', async (t) => {
-  const dir = await tempDir(t, 'e2e-symlink')
-  await chmod(dir, 0o755)
-  const sources = path.join(dir, 'media')
-  const outputs = path.join(dir, 'thumbnails')
-  const outside = path.join(dir, 'outside')
-  await mkdir(sources)
+  const { server, nginx, outputs } = await serveThroughNginx(t, 'e2e-symlink', ['sunset.jpg'])
+  const outside = path.join(path.dirname(outputs), 'outside')
   await mkdir(outside)
-  await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(sources, 'sunset.jpg'))
   await writeFile(path.join(outside, 'secret.jpg'), 'SECRET-OUTSIDE-THE-ROOT')
   await chmod(path.join(outside, 'secret.jpg'), 0o644)
-  const server = createServer({ keys: [KEY], port: 0, sourceRoot: sources, outputRoot: outputs, responseMode: 'nginx', accessLog: false })
-  const backend = new URL(await server.start())
-  const nginx = await startNginx({
-    backend: backend.host,
-    basePath: server.handler.config.basePath,
-    sendfileBase: server.handler.config.sendfileBase,
-    outputRoot: outputs,
-  }).catch(async (err) => {
-    await server.stop()
-    throw err
-  })
   t.teardown(async () => {
     await nginx.stop()
     await server.stop()

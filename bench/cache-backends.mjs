@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { createServer as createHttpServer } from 'node:http'
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { compareOps as compareOpsIn, freePort, median, printComparison } from './lib.mjs'
+import { compareOps as compareOpsIn, flag, freePort, median, printComparison } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -28,10 +28,6 @@ const HERE = path.dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
 const memjs = require('memjs')
 const args = process.argv.slice(2)
-const flag = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i === -1 ? dflt : Number(args[i + 1])
-}
 const SECONDS = flag('seconds', 3)
 const CONCURRENCY = flag('concurrency', 16)
 const useSrc = args.includes('--src')

@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process'
 import { createHmac, randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { compareOps as compareOpsIn, freePort, printComparison } from './lib.mjs'
+import { compareOps as compareOpsIn, flag, freePort, printComparison } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,10 +27,6 @@ import { LRUCache } from 'lru-cache'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
-const flag = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i === -1 ? dflt : Number(args[i + 1])
-}
 const SECONDS = flag('seconds', 3)
 const CONCURRENCY = flag('concurrency', 16)
 const useSrc = args.includes('--src')
