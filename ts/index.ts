@@ -88,4 +88,15 @@ export type { ThumbnailSize } from './server/url.js'
 export type { EnsureResult, GeneratorOptions } from './server/generator.js'
 export type { RenderInfo, RenderOptions } from './server/contracts.js'
 export type { RespondOptions, HotFiles, HotEntry } from './server/responses.js'
-export type { NativeThumbnailOptions } from './native.js'
+export type {
+  NativeThumbnailOptions,
+  NativeThumbnail,
+  NativeThumbnailFileInfo,
+  NativeProbeInfo,
+  ThumbnailDefaults,
+  InputFormat,
+} from './native.js'
+export type { CullPolicy } from './cache/database-driver.js'
+export type { CircuitBreakerOptions, CircuitState } from './cache/breaker.js'
+export type { ScriptedClient } from './cache/redis-client.js'
+export type { EpisodeLogger } from './server/log.js'

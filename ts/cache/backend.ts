@@ -69,7 +69,7 @@ export abstract class CacheBackend {
   protected readonly defaultTtl: Ttl
   /** Recently made keys at the default version (only with the default key function). */
   protected readonly madeKeys: Map<string, string> | undefined
-  /** Whether the backend is currently considered down (set by {@link guard}). */
+  /** Whether the backend is currently considered down (set by `guard`). */
   protected outage = false
   private readonly warnedPatterns = new Set<string>()
 
@@ -309,7 +309,7 @@ export abstract class CacheBackend {
   }
 
   /**
-   * The failure half of {@link guard}: rethrows errors that are not outages, raises in `strict`
+   * The failure half of `guard`: rethrows errors that are not outages, raises in `strict`
    * mode, else logs once and returns `fallback`.
    */
   protected failed<T>(what: string, err: unknown, fallback: T): T {
@@ -325,7 +325,7 @@ export abstract class CacheBackend {
     throw new CacheUnavailableError(`${name} unavailable during ${what}: ${reason}`, { cause: err })
   }
 
-  /** The success half of {@link guard}: ends an outage, logging the recovery once. */
+  /** The success half of `guard`: ends an outage, logging the recovery once. */
   protected recovered(): void {
     if (!this.outage) return
     this.outage = false
@@ -333,7 +333,7 @@ export abstract class CacheBackend {
   }
 
   /**
-   * Whether an error means "backend unavailable" (handled by {@link guard}) rather than a bug or
+   * Whether an error means "backend unavailable" (handled by `guard`) rather than a bug or
    * a bad value (rethrown). Backends with a network or a disk refine this.
    * @param err - what the backend threw
    */

@@ -13,7 +13,7 @@ import { errorCode } from '../fs.js'
 import { integer, mergeDefaults } from '../validate.js'
 import { CacheUnavailableError } from './errors.js'
 
-/** Options of {@link CircuitBreaker}. */
+/** Options of the circuit breaker in front of a cache server ({@link RedisCacheOptions.breaker}). */
 export interface CircuitBreakerOptions {
   /**
    * Consecutive outages that open the circuit.

@@ -56,7 +56,7 @@ export interface SqlDriver {
   close(): Promise<void>
 }
 
-/** What {@link SqlDriver.createTable} did. */
+/** What {@link DatabaseCache.createTable} (and {@link createCacheTable}) did. */
 export interface CreateTableResult {
   /** The table. */
   table: string

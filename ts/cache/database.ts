@@ -65,17 +65,15 @@ export interface DatabaseCacheOptions extends BaseCacheOptions {
   commandTimeout?: number
 }
 
-type DefaultedOption = 'maxEntries' | 'cullFrequency' | 'poolSize' | 'connectTimeout' | 'commandTimeout'
-type Settings = DatabaseCacheOptions & Required<Pick<DatabaseCacheOptions, DefaultedOption>>
-
 /** Defaults of {@link DatabaseCacheOptions} specific to this backend. */
-export const DATABASE_CACHE_DEFAULTS: Readonly<Required<Pick<DatabaseCacheOptions, DefaultedOption>>> = Object.freeze({
+export const DATABASE_CACHE_DEFAULTS: Readonly<Required<Pick<DatabaseCacheOptions, 'maxEntries' | 'cullFrequency' | 'poolSize' | 'connectTimeout' | 'commandTimeout'>>> = Object.freeze({
   maxEntries: 300,
   cullFrequency: 3,
   poolSize: 10,
   connectTimeout: 1000,
   commandTimeout: 2000,
 })
+type Settings = DatabaseCacheOptions & typeof DATABASE_CACHE_DEFAULTS
 
 async function openDriver(o: Settings, table: string): Promise<SqlDriver> {
   const where = parseDatabaseLocation(o.location)

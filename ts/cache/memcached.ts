@@ -48,12 +48,10 @@ export interface MemcachedCacheOptions extends BaseCacheOptions {
   ownsServers?: boolean
 }
 
-type DefaultedOption = 'connectTimeout' | 'commandTimeout' | 'retryTimeout'
-type Settings = MemcachedCacheOptions & Required<Pick<MemcachedCacheOptions, DefaultedOption>>
-
 /** Defaults of {@link MemcachedCacheOptions} specific to this backend. */
-export const MEMCACHED_CACHE_DEFAULTS: Readonly<Required<Pick<MemcachedCacheOptions, DefaultedOption | 'location'>>> =
+export const MEMCACHED_CACHE_DEFAULTS: Readonly<Required<Pick<MemcachedCacheOptions, 'location' | 'connectTimeout' | 'commandTimeout' | 'retryTimeout'>>> =
   Object.freeze({ location: 'memcached://127.0.0.1:11211', connectTimeout: 1000, commandTimeout: 1000, retryTimeout: 1000 })
+type Settings = MemcachedCacheOptions & Required<Pick<MemcachedCacheOptions, 'connectTimeout' | 'commandTimeout' | 'retryTimeout'>>
 
 // Compare-and-swap retries before a contended incr/touch gives up.
 const CAS_ATTEMPTS = 100

@@ -150,16 +150,16 @@ export function logRequest(logger: Logger, proxies: TrustedProxies, req: Incomin
   })
 }
 
+/** A kind of operator problem. */
+export type EpisodeKind = 'cache' | 'storage' | 'disk' | 'keys'
+
 /** Kinds of operator problems, each with what to do about it. */
-export const EPISODE_HINTS = {
+export const EPISODE_HINTS: Readonly<Record<EpisodeKind, string>> = {
   cache: 'the shared cache (cache setting) does not answer: renders go ahead without the cross-host lock, so hosts may render the same thumbnail twice; check that Redis is up',
   storage: 'a storage (bucket or origin) does not answer: thumbnails that need it get 503 with Retry-After; check the store and s3Endpoint, credentials and bucket',
   disk: 'the output disk is full: renders fail; free space in outputRoot or prune old thumbnails',
   keys: 'URLs signed with an older key are still requested: keep that key in keys until they stop, or drop it to revoke them',
-} as const
-
-/** A kind of operator problem. */
-export type EpisodeKind = keyof typeof EPISODE_HINTS
+}
 
 /** Where episodes are logged: a pino logger or `console`. */
 export interface EpisodeLogger {
