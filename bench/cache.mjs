@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process'
 import { createHmac, randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { compareOps as compareOpsIn, flag, freePort, printComparison } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -38,7 +39,8 @@ if (nativeAt !== -1) process.env.NAPI_RS_NATIVE_LIBRARY_PATH = path.resolve(args
 const lib = await import(path.join(HERE, '..', useSrc ? 'ts/index.ts' : 'dist/index.js'))
 const { LruStore, MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize } = lib
 // The raw binding is internal (not exported from the package root); the chunk bench calls it directly.
-const { binding: native } = await import(path.join(HERE, '..', useSrc ? 'ts/native.ts' : 'dist/native.js'))
+// dist/ holds bundles only, so the built variant loads the napi-rs loader that ts/native.ts wraps.
+const native = useSrc ? (await import(path.join(HERE, '..', 'ts/native.ts'))).binding : createRequire(import.meta.url)('../binding.cjs')
 if (typeof cacheMemoize !== 'function' || typeof native.splitChunks !== 'function') {
   throw new Error('dist/ or the native build is out of date: run `npm run build` first, or pass --src')
 }

@@ -54,7 +54,9 @@ export interface AtomicWriteOptions {
 /* Which process wrote a temp file: a short tag of the host and the pid, so a start-up sweep can
    tell the temps of a dead process (removed at once) from those of a live one (left alone), also
    when several hosts share the folder. */
-const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8)
+let hostTag: string | undefined
+/** The host part of the tag, computed on first use: hashing at import time slows every start. */
+const hostTagOf = (): string => (hostTag ??= createHash('sha256').update(hostname()).digest('hex').slice(0, 8))
 const OWNER = /\.([0-9a-f]{8})-(\d+)\.[0-9a-f]{16}\.tmp/
 
 /**
@@ -62,7 +64,7 @@ const OWNER = /\.([0-9a-f]{8})-(\d+)\.[0-9a-f]{16}\.tmp/
  * {@link tempOwner}), random, and ending in {@link TEMP_SUFFIX}.
  */
 export function tempPathFor(dst: string, tempDir?: string): string {
-  const name = `.${basename(dst).slice(0, 64)}.${HOST_TAG}-${process.pid}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`
+  const name = `.${basename(dst).slice(0, 64)}.${hostTagOf()}-${process.pid}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`
   return join(tempDir ?? dirname(dst), name)
 }
 
@@ -73,7 +75,7 @@ export function tempPathFor(dst: string, tempDir?: string): string {
  */
 export function tempOwner(name: string): { pid: number; thisHost: boolean } | undefined {
   const m = OWNER.exec(name)
-  return m ? { pid: Number(m[2]), thisHost: m[1] === HOST_TAG } : undefined
+  return m ? { pid: Number(m[2]), thisHost: m[1] === hostTagOf() } : undefined
 }
 
 /**

@@ -18,8 +18,6 @@ import {
 
 import { bindingLoadError, platformSuffix } from './platform.js'
 
-const require = createRequire(import.meta.url)
-
 /** The type of the generated napi-rs loader (`binding.d.cts`). */
 export type Binding = typeof import('../binding.cjs')
 let loaded: Binding | undefined
@@ -30,6 +28,8 @@ function load(): Binding {
   if (loaded) return loaded
   // A failed load is not retried: each attempt walks node_modules for every candidate package.
   if (failure) throw failure
+  // Made here, not at import: in the CommonJS bundle import.meta.url is computed on demand.
+  const require = createRequire(import.meta.url)
   try {
     loaded = require('../binding.cjs') as Binding
   } catch (err) {

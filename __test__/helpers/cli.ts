@@ -1,6 +1,7 @@
 /**
- * Runs the built `restthumbs` command (`bin/restthumbs.js` over `dist/`), compiling the TypeScript
- * first when any source is newer than the build, so specs exercise what users install.
+ * Runs the built `restthumbs` command (`bin/restthumbs.js` over `dist/`), building the TypeScript
+ * first (`npm run build:ts`: tsc, then the bundles) when any source is newer than the build, so
+ * specs exercise what users install.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
@@ -21,17 +22,18 @@ function newestSource(dir: string): number {
 
 let built = false
 
-/** Compiles `ts/` into `dist/` (`npx tsc`) unless the build is already newer than every source. */
+/** Builds `ts/` into `dist/` (tsc, then the bundles) unless the build is newer than every source. */
 export function ensureBuilt(): void {
   if (built) return
   let dist = 0
   try {
-    dist = statSync(path.join(ROOT, 'dist', 'cli', 'main.js')).mtimeMs
+    dist = statSync(path.join(ROOT, 'dist', 'cli.cjs')).mtimeMs
   } catch {
     dist = 0
   }
   if (dist < newestSource(path.join(ROOT, 'ts'))) {
     execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' })
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-dist.mjs')], { stdio: 'inherit' })
   }
   built = true
 }

@@ -8,14 +8,17 @@
  */
 import { link, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { deflate, deflateSync, inflate, inflateSync } from 'node:zlib'
+import { deflate, deflateSync, inflate, inflateSync, type ZlibOptions } from 'node:zlib'
 
 import { isMissing, TEMP_SUFFIX } from '../fs.js'
 import { deserialize, serialize } from './serialize.js'
 
-const deflateAsync = promisify(deflate)
-const inflateAsync = promisify(inflate)
+// Callbacks wrapped by hand: promisify(deflate) at import time would load zlib in every process
+// that imports restthumbs.
+const deflateAsync = (raw: Buffer, options: ZlibOptions): Promise<Buffer> =>
+  new Promise((resolve, reject) => deflate(raw, options, (err, out) => (err ? reject(err) : resolve(out))))
+const inflateAsync = (payload: Buffer): Promise<Buffer> =>
+  new Promise((resolve, reject) => inflate(payload, (err, out) => (err ? reject(err) : resolve(out))))
 
 /** File extension of cache entries. */
 export const FILE_CACHE_SUFFIX = '.djcache'
@@ -43,7 +46,7 @@ export interface ParsedEntry {
 /** Encodes a value and its expiry into the bytes of an entry file. */
 export async function encodeEntry(value: unknown, expiresAt: number, level: number): Promise<Buffer> {
   const raw = serialize(value)
-  const payload = raw.length < SYNC_ZLIB_LIMIT ? deflateSync(raw, { level }) : ((await deflateAsync(raw, { level })) as Buffer)
+  const payload = raw.length < SYNC_ZLIB_LIMIT ? deflateSync(raw, { level }) : await deflateAsync(raw, { level })
   const header = Buffer.alloc(HEADER)
   header.writeUInt32BE(MAGIC, 0)
   header.writeUInt8(FORMAT, 4)
@@ -68,7 +71,7 @@ export function parseEntry(buf: Buffer): ParsedEntry | undefined {
 /** The value of a parsed entry (throws on a damaged payload). */
 export async function decodeEntry(p: ParsedEntry): Promise<unknown> {
   if (!p.compressed) return deserialize(p.payload)
-  return deserialize(p.payload.length < SYNC_ZLIB_LIMIT ? inflateSync(p.payload) : ((await inflateAsync(p.payload)) as Buffer))
+  return deserialize(p.payload.length < SYNC_ZLIB_LIMIT ? inflateSync(p.payload) : await inflateAsync(p.payload))
 }
 
 /** Opens `file`, or `undefined` when it does not exist. */

@@ -69,5 +69,12 @@ process.on('SIGTERM', drain)
 // The primary handles Ctrl-C for the whole group.
 process.on('SIGINT', () => undefined)
 
-const url = await server.start()
-process.send!({ type: 'restthumbs:listening', url } satisfies ClusterMessage)
+// No top-level await: this file is bundled as CommonJS. A failed start ends the process with the
+// error, as a rejected top-level await did.
+server.start().then(
+  (url) => process.send!({ type: 'restthumbs:listening', url } satisfies ClusterMessage),
+  (err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  },
+)

@@ -13,7 +13,8 @@ import { addSettingFlags, settingFlags } from './flags.js'
 import { serveCommand } from './serve.js'
 import { cliSettings, SERVE_DEFAULTS } from './settings.js'
 import { runThumbnail, type ThumbnailCliOptions } from './thumbnail.js'
-import { urlCommand } from './url.js'
+import { reportError } from './report.js'
+import { URL_OPTIONS, urlCommand } from './url.js'
 import { addWarmCommand } from './warm.js'
 import { addWorkerCommand } from './worker.js'
 
@@ -75,8 +76,8 @@ export function buildProgram(): Command {
     .argument('<size>', 'WxH, Wx or xH')
     .argument('<method>', 'crop, scale or smart')
     .argument('<ext>', 'output extension: .jpg, .jpeg, .png or .webp')
-    .option('-c, --config <file>', 'JSON config file with server settings')
-    .option('-b, --base <url>', 'URL prefix (default: the configured base path)')
+    .option(URL_OPTIONS.config.flags, URL_OPTIONS.config.help)
+    .option(URL_OPTIONS.base.flags, URL_OPTIONS.base.help)
     .action((source: string, size: string, method: string, ext: string, opts: { config?: string; base?: string }) => {
       process.stdout.write(urlCommand(source, size, method, ext, opts) + '\n')
     })
@@ -131,8 +132,6 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv)
   } catch (err) {
-    const e = err as Error & { code?: string }
-    process.stderr.write(`error: ${e.code && /^ERR_/.test(e.code) ? `${e.code}: ` : ''}${e.message}\n`)
-    process.exitCode = 1
+    reportError(err)
   }
 }
