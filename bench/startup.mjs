@@ -4,6 +4,7 @@
 // and the fastest run of each.
 //   usage: node bench/startup.mjs [--runs N]   (after npm run build:ts)
 import { spawnSync } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -20,6 +21,7 @@ const commands = [
   ["import('restthumbs') + thumbnail()", ['--input-type=module', '-e', "const { thumbnail } = await import('restthumbs'); await thumbnail(Buffer.from(await (await import('node:fs/promises')).readFile('media/rings.png')), { width: 32 })"]],
 ]
 
+const loadBefore = loadavg()[0]
 const times = commands.map(() => [])
 for (let round = 0; round < runs; round++) {
   commands.forEach(([label, args], i) => {
@@ -32,7 +34,7 @@ for (let round = 0; round < runs; round++) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const base = median(times[0])
-console.log(`startup, ${runs} interleaved runs each, node ${process.version} (wall time)\n`)
+console.log(`startup, ${runs} interleaved runs each, node ${process.version} (wall time), load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after\n`)
 console.log('| command | median ms | fastest ms | ratio to node -e 0 (median) |')
 console.log('|---|---:|---:|---:|')
 commands.forEach(([label], i) => {
