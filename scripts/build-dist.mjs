@@ -51,7 +51,7 @@ async function write(outputFiles) {
       await writeFile(file.path, file.contents)
       continue
     }
-    const code = lazyBuiltins(file.text)
+    const code = lazyBuiltins(file.text, file.path)
     if (/require\("node:/.test(code)) throw new Error(`${file.path}: a built-in require was not made lazy; has esbuild's output changed?`)
     await writeFile(file.path, code)
   }

@@ -35,5 +35,5 @@ fi
 
 echo "setup: building the Rust core (release)"
 bash scripts/build-native.sh
-echo "setup: compiling TypeScript (ESM with tsc, CommonJS bundle with esbuild)"
+echo "setup: compiling TypeScript (declarations with tsc, bundles with esbuild)"
 npm run build:ts --silent
