@@ -1,7 +1,8 @@
 // Start-up cost: wall time of short-lived processes that load restthumbs, as a ratio to a bare
 // `node -e 0` measured in the same rounds (the target is at most 1.3x). The commands run in
 // interleaved rounds so load on the machine hits every row alike; the table shows the median
-// and the fastest run of each.
+// and the fastest run of each, and the median CPU time (user + system, from bash's `time`), which
+// other processes on a busy machine disturb less than the wall time.
 //   usage: node bench/startup.mjs [--runs N]   (after npm run build:ts)
 import { spawnSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -23,21 +24,27 @@ const commands = [
 
 const loadBefore = loadavg()[0]
 const times = commands.map(() => [])
+const cpu = commands.map(() => [])
+// bash's `time` reports the child's own wall and CPU time, without bash's start-up.
+const timed = ['-c', 'TIMEFORMAT="%3R %3U %3S"; time "$@" >/dev/null', 'bash', process.execPath]
 for (let round = 0; round < runs; round++) {
   commands.forEach(([label, args], i) => {
-    const start = process.hrtime.bigint()
-    const r = spawnSync(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
+    const r = spawnSync('bash', [...timed, ...args], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })
     if (r.status !== 0) throw new Error(`${label} failed: ${r.stderr}`)
-    times[i].push(Number(process.hrtime.bigint() - start) / 1e6)
+    const [real, user, sys] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number)
+    times[i].push(real * 1000)
+    cpu[i].push((user + sys) * 1000)
   })
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const base = median(times[0])
-console.log(`startup, ${runs} interleaved runs each, node ${process.version} (wall time), load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after\n`)
-console.log('| command | median ms | fastest ms | ratio to node -e 0 (median) |')
-console.log('|---|---:|---:|---:|')
+const cpuBase = median(cpu[0])
+console.log(`startup, ${runs} interleaved runs each, node ${process.version} (wall and CPU time), load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after\n`)
+console.log('| command | median ms | fastest ms | ratio to node -e 0 (median) | CPU ms (median) | CPU ratio |')
+console.log('|---|---:|---:|---:|---:|---:|')
 commands.forEach(([label], i) => {
   const m = median(times[i])
-  console.log(`| ${label} | ${m.toFixed(1)} | ${Math.min(...times[i]).toFixed(1)} | ${(m / base).toFixed(2)}x |`)
+  const c = median(cpu[i])
+  console.log(`| ${label} | ${m.toFixed(1)} | ${Math.min(...times[i]).toFixed(1)} | ${(m / base).toFixed(2)}x | ${c.toFixed(0)} | ${(c / cpuBase).toFixed(2)}x |`)
 })
