@@ -125,6 +125,15 @@ export function buildProgram(): Command {
 }
 
 /**
+ * Starts a `serve` worker process (`cluster-worker.ts`). The published command runs it from this
+ * bundle (dist/cluster-worker.cjs is a two-line stub), so the package carries one copy of the
+ * server code, not two.
+ */
+export function runClusterWorker(): Promise<unknown> {
+  return import('./cluster-worker.js')
+}
+
+/**
  * Runs the CLI. Errors print `error: <message>` (with the stable code) and exit 1.
  * @param argv - full `process.argv`
  */
