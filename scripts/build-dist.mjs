@@ -12,7 +12,7 @@
 //   dist/**/*.d.cts                     tsc's declarations with relative `.js` specifiers as `.cjs`
 // Every bundle sits directly in dist/, so `../binding.cjs` and `../package.json` resolve from any
 // of them as they do from the sources.
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -107,18 +107,25 @@ function esmEntry(bundle) {
 await writeFile(join(dist, 'index.js'), esmEntry('index.cjs'))
 await writeFile(join(dist, 'fastify.js'), esmEntry('fastify.cjs'))
 
-/** Every declaration file under a folder. */
-async function* declarations(dir) {
+/** Every file under a folder whose name ends with `suffix`. */
+async function* filesEnding(dir, suffix) {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name)
-    if (entry.isDirectory()) yield* declarations(path)
-    else if (entry.name.endsWith('.d.ts')) yield path
+    if (entry.isDirectory()) yield* filesEnding(path, suffix)
+    else if (entry.name.endsWith(suffix)) yield path
   }
+}
+
+// JavaScript this build did not write is stale (tsc emitted JS next to the declarations before)
+// and would be packed.
+const written = new Set([...result.outputFiles.map((f) => f.path), ...['cluster-worker.cjs', 'index.js', 'fastify.js'].map((f) => join(dist, f))])
+for (const suffix of ['.js', '.js.map', '.cjs', '.cjs.map']) {
+  for await (const path of filesEnding(dist, suffix)) if (!written.has(path)) await rm(path)
 }
 
 // `from './x.js'` and `import('./x.js')` in a .d.cts resolve to ./x.d.cts.
 const relativeJs = /((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]*?)\.js(['"])/g
-for await (const path of declarations(dist)) {
+for await (const path of filesEnding(dist, '.d.ts')) {
   const text = await readFile(path, 'utf8')
   await writeFile(path.replace(/\.d\.ts$/, '.d.cts'), text.replace(relativeJs, '$1$2.cjs$3'))
 }
