@@ -126,8 +126,8 @@ export function buildProgram(): Command {
 
 /**
  * Starts a `serve` worker process (`cluster-worker.ts`). The published command runs it from this
- * bundle (dist/cluster-worker.cjs is a two-line stub), so the package carries one copy of the
- * server code, not two.
+ * bundle (dist/cluster-worker.cjs is a stub that calls this), so the package carries one copy of
+ * the server code, not two.
  */
 export function runClusterWorker(): Promise<unknown> {
   return import('./cluster-worker.js')
