@@ -125,7 +125,8 @@ function sentFor(bucket: string, from: number): string[] {
 async function fetchImage(url: string): Promise<{ status: number; body: Buffer; width?: number; height?: number }> {
   const res = await fetch(url)
   const body = Buffer.from(await res.arrayBuffer())
-  const meta = res.status === 200 ? await sharp(body).metadata() : {}
+  if (res.status !== 200) return { status: res.status, body }
+  const meta = await sharp(body).metadata()
   return { status: res.status, body, width: meta.width, height: meta.height }
 }
 
