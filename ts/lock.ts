@@ -179,6 +179,14 @@ export class SingleFlight<T> {
     return p
   }
 
+  /**
+   * Whether work for `key` is running (a call to {@link SingleFlight.do} would join it).
+   * @param key - identity of the work
+   */
+  has(key: string): boolean {
+    return this.#inflight.has(key)
+  }
+
   /** Number of keys with work in flight. */
   get size(): number {
     return this.#inflight.size

@@ -14,6 +14,8 @@ import { freePort } from './redis.js'
 export interface TestS3 {
   /** `http://127.0.0.1:<s3 port>` */
   readonly endpoint: string
+  /** Process id of `weed` (benchmarks read its CPU time from `/proc`). */
+  readonly pid: number
   readonly region: string
   readonly accessKeyId: string
   readonly secretAccessKey: string
@@ -139,6 +141,7 @@ export async function startSeaweedFS(options: { anonymousRead?: boolean } = {}):
   }
   const store: TestS3 = {
     endpoint,
+    pid: child.pid!,
     region,
     accessKeyId,
     secretAccessKey,

@@ -43,9 +43,13 @@ export interface OutputStorageLike {
   pathFor(outputPath: string): string | Promise<string>
   /**
    * Absolute path and stats (`null` when missing) in one step; without it the generator calls
-   * `pathFor` and then `stat`s the file.
+   * `pathFor` and then `stat`s the file. A storage that asks a remote store after a local miss
+   * calls `onLocalMiss` first, so the generator can fetch a remote source meanwhile.
    */
-  lookup?(outputPath: string): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }>
+  lookup?(
+    outputPath: string,
+    options?: { onLocalMiss?(): void },
+  ): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }>
   /**
    * Links an existing variant to a new signed path (after key rotation); `true` when the output
    * exists now (also when it already did). `resolved` is what `lookup`/`pathFor` found.
@@ -65,9 +69,10 @@ export interface OutputStorageLike {
   has?(outputPath: string, absolutePath: string): Promise<boolean>
   /**
    * Publishes a freshly rendered local file (uploads it to a shared bucket). Awaited before the
-   * render lock is released, so no other host misses it and renders it again.
+   * render lock is released, so no other host misses it and renders it again. `bytes`: the
+   * file's content when the caller still holds it (saves reading the file back).
    */
-  commit?(outputPath: string, absolutePath: string): Promise<void>
+  commit?(outputPath: string, absolutePath: string, bytes?: Uint8Array): Promise<void>
   /**
    * Responses are sent from the local file (not from the bucket): the client can be answered
    * while `commit` is still uploading. Otherwise (a proxy or a redirect to the bucket) the answer

@@ -10,7 +10,7 @@
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 
-import { errorCode, isMissing, viaTemp, writeFileAtomic } from '../fs.js'
+import { viaTemp, writeFileAtomic } from '../fs.js'
 import { sha256Hex } from '../hash.js'
 import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
@@ -28,8 +28,10 @@ import type {
   ThumbnailSpec,
 } from './contracts.js'
 import { OriginTimeoutError, SourceNotFoundError, StorageFullError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
-import { callLocalPath, exists, isPresent, type Settled, settle, unwrap } from './presence.js'
+import { type EarlySource, SourcePrefetch } from './prefetch.js'
+import { callLocalPath, exists, isPresent, settle, unwrap } from './presence.js'
 import { publishRendered } from './publish.js'
+import { isCacheOutage, isDiskFull, isNotFound } from './render-failures.js'
 import type { RenderSlots } from './render-slots.js'
 import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
@@ -85,6 +87,8 @@ export class ThumbnailGenerator {
   readonly #o: GeneratorOptions
   readonly #lock: DogpileLock
   readonly #flight = new SingleFlight<EnsureResult>()
+  readonly #prefetches = new Map<string, SourcePrefetch>()
+  readonly #publishing = new Set<Promise<unknown>>()
 
   /** @param options - see {@link GeneratorOptions} */
   constructor(options: GeneratorOptions) {
@@ -128,39 +132,52 @@ export class ThumbnailGenerator {
     // The output path is resolved once here and handed down to the lock, adopt, render and
     // remember steps, which used to resolve it again each. The source is resolved at the same
     // time, speculatively: a cold render needs both, and waiting for one then the other would
-    // add a thread-pool round trip to every cold request (a disk hit wastes one lstat).
+    // add a thread-pool round trip to every cold request (a disk hit wastes one lstat). A remote
+    // source is downloaded while a bucket is asked for the output (SourcePrefetch), once per process.
     const src = o.source.localPath ? settle(callLocalPath(o.source, spec.source)) : undefined
-    let absolutePath: string
-    let present: boolean
-    let folderExists: boolean | undefined
-    if (o.output.lookup) {
-      const found = await o.output.lookup(spec.outputPath)
-      absolutePath = found.path
-      present = found.stats?.isFile() ?? false
-      folderExists = found.folderExists
-    } else {
-      absolutePath = await o.output.pathFor(spec.outputPath)
-      present = await exists(absolutePath)
+    const key = spec.outputPath
+    let prefetch: SourcePrefetch | undefined
+    const onLocalMiss = () => {
+      if (o.source.localPath || this.#flight.has(key) || this.#prefetches.has(key)) return
+      prefetch = new SourcePrefetch(o.source, spec.source)
+      this.#prefetches.set(key, prefetch)
     }
-    const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
-    if (present) {
-      trace.via = 'hit'
-      return { ...file, via: 'hit' }
+    try {
+      let absolutePath: string
+      let present: boolean
+      let folderExists: boolean | undefined
+      if (o.output.lookup) {
+        const found = await o.output.lookup(spec.outputPath, { onLocalMiss })
+        absolutePath = found.path
+        present = found.stats?.isFile() ?? false
+        folderExists = found.folderExists
+      } else {
+        absolutePath = await o.output.pathFor(spec.outputPath)
+        present = await exists(absolutePath)
+      }
+      const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
+      if (present) {
+        trace.via = 'hit'
+        return { ...file, via: 'hit' }
+      }
+      if ((await Promise.resolve(o.cache.get(this.#negativeKey(spec.source))).catch(() => undefined)) != null) {
+        trace.via = 'negative'
+        throw new SourceNotFoundError(spec.source)
+      }
+      const cold = folderExists === false && !options.fresh
+      let led = false
+      const result = await this.#flight.do(spec.outputPath, () => {
+        led = true
+        return this.#renderOrWait(spec, file, cold, { local: src, remote: this.#prefetches.get(key) }, trace)
+      })
+      // Requests that joined another request's flight in this process waited for it.
+      trace.via = led ? result.via : 'wait'
+      return result
+    } finally {
+      // The request that started the download ends it; a render still needing it reads again.
+      if (prefetch) this.#prefetches.delete(key)
+      prefetch?.cancel()
     }
-    const negKey = this.#negativeKey(spec.source)
-    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) {
-      trace.via = 'negative'
-      throw new SourceNotFoundError(spec.source)
-    }
-    const cold = folderExists === false && !options.fresh
-    let led = false
-    const result = await this.#flight.do(spec.outputPath, () => {
-      led = true
-      return this.#renderOrWait(spec, file, cold, src, trace)
-    })
-    // Requests that joined another request's flight in this process waited for it.
-    trace.via = led ? result.via : 'wait'
-    return result
   }
 
   /*
@@ -172,7 +189,7 @@ export class ThumbnailGenerator {
     spec: ThumbnailSpec,
     file: ThumbnailFile,
     cold: boolean,
-    source: Promise<Settled<string>> | undefined,
+    early: EarlySource,
     trace: EnsureTrace,
   ): Promise<EnsureResult> {
     const o = this.#o
@@ -188,7 +205,7 @@ export class ThumbnailGenerator {
         trace.cacheError = err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        const size = (await isPresent(o.output, file)) ? undefined : (await this.#render(spec, file.absolutePath, undefined, trace, cold)).size
+        const size = (await isPresent(o.output, file)) ? undefined : (await this.#render(spec, file.absolutePath, early, trace, cold)).size
         return { ...file, via: 'render', size }
       }
       if (handle) {
@@ -197,7 +214,7 @@ export class ThumbnailGenerator {
           // Re-check under the lock: the previous owner may have finished between our stat and
           // add. `adopt` does that check too, and also links bytes rendered for a rotated key.
           // After a wait the source is resolved again: it may have changed meanwhile.
-          const src = waited && o.source.localPath ? settle(callLocalPath(o.source, spec.source)) : source
+          const src: EarlySource = waited ? { local: o.source.localPath ? settle(callLocalPath(o.source, spec.source)) : undefined } : early
           let present: boolean
           if (cold && !waited && o.records) {
             present = (await Promise.resolve(o.records.get(spec.outputPath)).catch(() => null)) != null
@@ -212,10 +229,12 @@ export class ThumbnailGenerator {
           return { ...file, via: 'render', size: rendered.size }
         } finally {
           // An upload still running keeps the lock until it is done (see publishRendered).
-          if (publishing) void publishing.finally(() => handle.release().catch(() => false))
+          if (publishing) this.#track(publishing.finally(() => handle.release().catch(() => false)))
           else await handle.release().catch(() => false)
         }
       }
+      // Another request renders it: the early download is not needed (nor current after a wait).
+      early.remote?.cancel()
       if (o.waiter === '404') throw new ThumbnailPendingError()
       if (o.waiter === '503') throw new ThumbnailBusyError(o.retryAfter)
       waited = true
@@ -251,7 +270,7 @@ export class ThumbnailGenerator {
   async #render(
     spec: ThumbnailSpec,
     dst: string,
-    localSource: Promise<Settled<string>> | undefined,
+    early: EarlySource,
     trace: EnsureTrace,
     folderMissing = false,
   ): Promise<{ size: number | undefined; published?: Promise<void> }> {
@@ -288,9 +307,10 @@ export class ThumbnailGenerator {
           })
         : task()
     let info: RenderInfo
+    let bytes: Buffer | undefined
     try {
       if (o.source.localPath) {
-        const src = localSource ? unwrap(await localSource) : await o.source.localPath(spec.source)
+        const src = early.local ? unwrap(await early.local) : await o.source.localPath(spec.source)
         // The native side reads the file itself and enforces the byte cap (TooLargeError, 413).
         // It writes to a temp name in the output's temp folder (never inside the served tree,
         // where a crash would leave it), which is then renamed into place.
@@ -306,7 +326,10 @@ export class ThumbnailGenerator {
           info = await inSlot(() => o.renderer.thumbnailFile(src, dst, opts))
         }
       } else {
-        const input = await o.source.read(spec.source, { signal: opts.signal }).catch((err: unknown) => {
+        // The folder of a new output is made while the source arrives and renders.
+        const folder = folderMissing ? mkdir(path.dirname(dst), { recursive: true }).then(() => undefined, () => undefined) : undefined
+        const fetched = early.remote ? early.remote.take(opts.signal) : o.source.read(spec.source, { signal: opts.signal })
+        const input = await fetched.catch((err: unknown) => {
           // The render deadline ran out while the origin was still sending: that is the origin
           // timing out (504), not a cancelled request.
           if (deadline?.signal.aborted) {
@@ -315,7 +338,8 @@ export class ThumbnailGenerator {
           throw err
         })
         const out = await inSlot(() => o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts))
-        const bytes = bytesOf(out)
+        bytes = bytesOf(out)
+        await folder
         await writeFileAtomic(dst, bytes, { mkdirs: true, tempDir: o.output.tempDir })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
@@ -347,7 +371,18 @@ export class ThumbnailGenerator {
       size: info.size ?? 0,
       format: info.format ?? opts.format,
     }
-    return { ...(await publishRendered(o.output, o.records, record, dst, o.hooks)), size: info.size }
+    return { ...(await publishRendered(o.output, o.records, record, dst, o.hooks, bytes)), size: info.size }
+  }
+
+  /** Resolves once every upload still running (and its lock release) has ended; `close` waits. */
+  async drain(): Promise<void> {
+    while (this.#publishing.size > 0) await Promise.allSettled([...this.#publishing])
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#publishing.add(work)
+    const done = () => void this.#publishing.delete(work)
+    work.then(done, done)
   }
 
   #negativeKey(source: string): string {
@@ -358,20 +393,4 @@ export class ThumbnailGenerator {
 /** Short stable hash for cache keys built from user-controlled strings (no key injection). */
 export function hashKey(s: string): string {
   return sha256Hex(s).slice(0, 40)
-}
-
-function isCacheOutage(err: unknown): boolean {
-  return errorCode(err) === 'ERR_CACHE_UNAVAILABLE'
-}
-
-/* Node's fs errors carry the errno name; the native writer's IoError carries Rust's io::Error
-   text, which ends in "(os error 28)" for ENOSPC and "(os error 122)" for EDQUOT on Linux. */
-function isDiskFull(err: unknown): boolean {
-  const code = errorCode(err)
-  if (code === 'ENOSPC' || code === 'EDQUOT') return true
-  return code === 'ERR_IO' && /\((?:os error (?:28|122))\)|No space left on device|Disk quota exceeded/.test(String((err as Error).message))
-}
-
-function isNotFound(err: unknown): boolean {
-  return (err as { status?: unknown } | null)?.status === 404 || isMissing(err) || errorCode(err) === 'ERR_SOURCE_NOT_FOUND'
 }

@@ -41,7 +41,7 @@ export interface ThumbnailHandler {
   readonly metrics: ThumbnailMetrics
   /** Resolves the result of the last response once it is written; for tests. */
   handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number>
-  /** Closes what the handler opened itself (e.g. its Redis connection). */
+  /** Waits for uploads still running, then closes what the handler opened itself (e.g. its Redis connection). */
   close(): Promise<void>
 }
 
@@ -245,7 +245,8 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     generator: { value: generator },
     metrics: { value: obs.metrics },
     handle: { value: handle },
-    close: { value: () => deps.close() },
+    // Uploads still running hold their render locks and write records: let them finish first.
+    close: { value: () => generator.drain().then(() => deps.close()) },
   })
   return handler
 }

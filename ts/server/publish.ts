@@ -17,6 +17,7 @@ import type { ThumbnailRecord } from './thumbnail-records.js'
  * @param record - the record of the new file
  * @param dst - absolute path of the local file
  * @param hooks - receives a failed background upload
+ * @param bytes - the file's content, when the render produced it in memory (uploaded as is)
  */
 export async function publishRendered(
   output: OutputStorageLike,
@@ -24,6 +25,7 @@ export async function publishRendered(
   record: ThumbnailRecord,
   dst: string,
   hooks?: RenderHooks,
+  bytes?: Uint8Array,
 ): Promise<{ size: number | undefined; published?: Promise<void> }> {
   const size = record.size
   const save = async () => {
@@ -34,10 +36,10 @@ export async function publishRendered(
     return { size }
   }
   if (!output.answersFromLocalCopy) {
-    await output.commit(record.path, dst)
+    await output.commit(record.path, dst, bytes)
     await save()
     return { size }
   }
-  const published = output.commit(record.path, dst).then(save, (err: unknown) => hooks?.publishFailed?.(err))
+  const published = output.commit(record.path, dst, bytes).then(save, (err: unknown) => hooks?.publishFailed?.(err))
   return { size, published }
 }

@@ -69,6 +69,11 @@ export class S3Connection {
         forcePathStyle: o.pathStyle ?? false,
         ...(o.accessKeyId ? { credentials: { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey ?? '' } } : {}),
         maxAttempts: 2,
+        // Checksums only where S3 requires them (as before SDK 3.729): a CRC32 of every body
+        // in JavaScript, both ways, costs CPU the renders on the same cores need, and TLS or
+        // the loopback already guards the bytes in transit.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
         requestHandler: { connectionTimeout: Math.min(timeoutMs, 2000), requestTimeout: timeoutMs },
       })
       return { client, sdk }
@@ -91,6 +96,8 @@ export class S3Connection {
     signal?: AbortSignal,
   ): Promise<T | undefined> {
     const { client, sdk } = await this.open()
+    // Cancelled while the SDK was loading (a source download no longer needed).
+    signal?.throwIfAborted()
     const deadline = new AbortController()
     const timer = setTimeout(() => deadline.abort(new Error(`no answer within ${this.#o.timeout ?? 5} s`)), (this.#o.timeout ?? 5) * 1000)
     timer.unref()

@@ -87,10 +87,15 @@ export class S3OutputStorage {
    * The local path and whether the thumbnail exists: locally, or else in the bucket (downloaded
    * first when streaming).
    * @param outputPath - relative output path
+   * @param options - `onLocalMiss` is called before the bucket is asked
    */
-  async lookup(outputPath: string): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }> {
+  async lookup(
+    outputPath: string,
+    options: { onLocalMiss?(): void } = {},
+  ): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }> {
     const local = await this.#local.lookup(outputPath)
     if (local.stats?.isFile()) return { path: local.path, stats: local.stats }
+    options.onLocalMiss?.()
     const present = await this.#fetch(outputPath, local.path)
     if (present) return { path: local.path, stats: PRESENT }
     // Missing from the bucket a moment ago: the generator's re-check under the lock may then ask
@@ -115,10 +120,11 @@ export class S3OutputStorage {
    * render lock, so no other host can miss the object and render it again.
    * @param outputPath - relative output path
    * @param absolutePath - the local file just written
+   * @param bytes - its content, when the caller still holds it (no read back)
    */
-  async commit(outputPath: string, absolutePath: string): Promise<void> {
+  async commit(outputPath: string, absolutePath: string, bytes?: Uint8Array): Promise<void> {
     const key = objectKey(this.prefix, outputPath)
-    const body = await readFile(absolutePath)
+    const body = bytes ?? (await readFile(absolutePath))
     const ext = outputPath.slice(outputPath.lastIndexOf('.'))
     await this.#s3.call('PutObject', `${this.bucket}/${key}`, (c, sdk, signal) =>
       c.send(

@@ -67,7 +67,8 @@ export class S3SourceStorage {
             stream.destroy?.()
             throw new SourceTooLargeError(max)
           }
-          chunks.push(Buffer.from(chunk))
+          // A view, not a copy: the concat below is the one copy.
+          chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
         }
         return Buffer.concat(chunks, size)
       },
