@@ -126,3 +126,47 @@ test('without a weight budget entries weigh nothing and the total stays 0', (t) 
   t.is(store.weight, 0)
   t.is(store.maxWeight, Infinity)
 })
+
+test('a removed entry reads as expired to whoever still holds it, and lets go of its value', (t) => {
+  const store = new LruStore<string>({ maxEntries: 2, cullFrequency: 2 })
+  const held = (key: string) => {
+    store.set(key, `value of ${key}`, null)
+    return store.hit(key)!
+  }
+  const deleted = held('a')
+  t.true(store.reuse(deleted))
+  store.delete('a')
+  t.false(store.reuse(deleted))
+  t.is(deleted.value as unknown, undefined)
+
+  const culled = held('b')
+  held('c')
+  store.get('c')
+  held('d') // full: b, the least recently used, is culled
+  t.false(store.has('b'))
+  t.false(store.reuse(culled))
+
+  const cleared = store.hit('d')!
+  store.clear()
+  t.false(store.reuse(cleared))
+
+  const expiring = store.set('e', 'soon', 5)!
+  t.true(store.reuse(expiring))
+  return new Promise<void>((resolve) =>
+    setTimeout(() => {
+      t.false(store.reuse(expiring))
+      resolve()
+    }, 30),
+  )
+})
+
+test('reuse counts as a use, and is refused under a weight budget', (t) => {
+  const store = new LruStore<string>({ maxEntries: 2, cullFrequency: 2 })
+  const a = store.set('a', 'a', null)!
+  store.set('b', 'b', null)
+  t.true(store.reuse(a)) // a is now newer than b
+  store.set('c', 'c', null)
+  t.deepEqual([...store.entries.keys()].sort(), ['a', 'c'])
+  const weighed = byLength(10)
+  t.false(weighed.reuse(weighed.set('x', 'x', null)!))
+})

@@ -31,7 +31,7 @@ import { integer, invalidOption } from './validate.js'
 
 /** One stored value. Entries are rewritten in place when their key is set again. */
 export interface StoreEntry<V> {
-  /** The value. */
+  /** The value (`undefined` once the entry is removed from its store). */
   value: V
   /** Absolute expiry in epoch ms; `Infinity` = never. */
   expiresAt: number
@@ -98,6 +98,15 @@ function now(): number {
 }
 
 /**
+ * Marks a removed entry: it reads as expired to whoever still holds it ({@link LruStore.reuse}),
+ * and lets go of its value so a remembered reference keeps no garbage alive.
+ */
+function forget(e: StoreEntry<unknown>): void {
+  e.expiresAt = -Infinity
+  e.value = undefined
+}
+
+/**
  * A bounded Map of entries with expiry and LRU culling. Times to live are in milliseconds,
  * `null` for "never". Synchronous and not shared across processes.
  */
@@ -161,6 +170,17 @@ export class LruStore<V> {
       this.entries.set(key, e)
     }
     return e
+  }
+
+  /**
+   * Marks an entry looked up earlier as the most recently used, if it is still live (stored and
+   * unexpired): a caller that remembers entries saves the lookup. Removed entries read as expired.
+   * Always `false` with a weight budget (a use there moves the key, which needs the lookup).
+   */
+  reuse(e: StoreEntry<V>): boolean {
+    if (this.ordered || e.expiresAt <= now()) return false
+    e.tick = ++uses
+    return true
   }
 
   /** The live value for `key` (marked as used), or `undefined`. */
@@ -241,12 +261,14 @@ export class LruStore<V> {
 
   /** Removes every entry (of every store sharing these entries). */
   clear(): void {
+    for (const e of this.entries.values()) forget(e)
     this.entries.clear()
     this.total = 0
   }
 
   /** Removes an entry known to be stored under `key`, and its weight. */
   private drop(key: string, e: StoreEntry<V>): boolean {
+    forget(e)
     this.total -= e.weight
     return this.entries.delete(key)
   }
@@ -268,18 +290,17 @@ export class LruStore<V> {
       return
     }
     const t = now()
-    for (const [k, e] of map) if (e.expiresAt <= t) map.delete(k)
+    for (const [k, e] of map) if (e.expiresAt <= t) this.drop(k, e)
     if (map.size < this.maxEntries) return
     n = Math.max(1, Math.floor(map.size / this.cullFrequency))
     if (n === 1) {
       // Evicting one entry (a strict LRU) needs a scan, not a sort.
-      let oldest: string | undefined
-      let min = Infinity
-      for (const [k, e] of map) if (e.tick < min) [min, oldest] = [e.tick, k]
-      if (oldest !== undefined) map.delete(oldest)
+      let oldest: [string, StoreEntry<V>] | undefined
+      for (const kv of map) if (oldest === undefined || kv[1].tick < oldest[1].tick) oldest = kv
+      if (oldest !== undefined) this.drop(oldest[0], oldest[1])
       return
     }
     const byAge = [...map].sort((a, b) => a[1].tick - b[1].tick)
-    for (let i = 0; i < n; i++) map.delete(byAge[i][0])
+    for (let i = 0; i < n; i++) this.drop(byAge[i][0], byAge[i][1])
   }
 }

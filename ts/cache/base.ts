@@ -68,7 +68,8 @@ export abstract class BaseCache extends CacheBackend {
 
   /** {@link get}'s policy over `_getSync`. */
   protected getNow<T>(key: string, defaultValue?: T, version?: number): T | undefined {
-    const value = this._getSync!(this.makeKey(key, version))
+    const made = this.madeKey(key, version)
+    const value = this._getSync!(made.key, made)
     return value === undefined ? defaultValue : (value as T)
   }
 
@@ -101,9 +102,10 @@ export abstract class BaseCache extends CacheBackend {
   get<T = unknown>(key: string, defaultValue?: T, version?: number): Promise<T | undefined> {
     let k: string
     try {
-      k = this.makeKey(key, version)
+      const made = this.madeKey(key, version)
+      k = made.key
       if (this._getSync !== undefined) {
-        const value = this._getSync(k)
+        const value = this._getSync(k, made)
         return Promise.resolve(value === undefined ? defaultValue : (value as T))
       }
     } catch (err) {
