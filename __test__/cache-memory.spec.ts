@@ -142,6 +142,21 @@ test('a hot key read through one instance misses once another instance culled it
   t.is(await a.get('brief'), undefined)
 })
 
+test('a subclass that overrides makeKey is honoured by every read, the synchronous hits included', async (t) => {
+  class CaseBlind extends MemoryCache {
+    override makeKey(key: string, version?: number): string {
+      return super.makeKey(key.toLowerCase(), version)
+    }
+  }
+  const cache = new CaseBlind({ location: 'case-blind' })
+  cache.setSync('Key', 1)
+  t.is(cache.getSync('KEY'), 1)
+  t.is(cache.getSync('key'), 1)
+  t.is(await cache.get('kEy'), 1)
+  await cache.set('OTHER', 2)
+  t.is(cache.getSync('other'), 2)
+})
+
 test('the synchronous API applies timeouts, validation and culling', async (t) => {
   const cache = new MemoryCache({ location: 'sync-policy', maxEntries: 3, cullFrequency: 3 })
   cache.setSync('short', 'x', 0.05)

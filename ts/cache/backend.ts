@@ -82,6 +82,8 @@ export abstract class CacheBackend {
   protected readonly defaultTtl: Ttl
   /** Recently made keys at the default version (only with the default key function). */
   protected readonly madeKeys: Map<string, MadeKey> | undefined
+  /** Whether a subclass overrides {@link makeKey} (DatabaseCache fits keys to its column). */
+  private readonly ownMakeKey: boolean
   /** Whether the backend is currently considered down (set by {@link guard}). */
   protected outage = false
   private readonly warnedPatterns = new Set<string>()
@@ -99,6 +101,7 @@ export abstract class CacheBackend {
       throw invalidOption('logger', '{ warn, info } functions', o.logger)
     }
     this.madeKeys = o.keyFunction === defaultKeyFunction ? new Map() : undefined
+    this.ownMakeKey = this.makeKey !== CacheBackend.prototype.makeKey
     this.defaultTimeout = o.timeout
     this.defaultTtl = toTtl(o.timeout)
     this.keyFunction = o.keyFunction
@@ -213,15 +216,19 @@ export abstract class CacheBackend {
    * @throws {@link InvalidCacheKeyError} for a key that is not a string, or from `validateKey`
    */
   makeKey(key: string, version?: number): string {
-    return this.madeKey(key, version).key
+    // Hot keys at the default version skip building and validating the key again (a third of a
+    // MemoryCache hit); only the built-in key function is pure enough to memoize. Kept tiny so
+    // it inlines into the hot paths.
+    const memo = version === undefined ? this.madeKeys?.get(key) : undefined
+    return memo !== undefined ? memo.key : this.madeKeySlow(key, version).key
   }
 
   /**
-   * @internal {@link makeKey} with the key's backend slot. Hot keys at the default version skip
-   * building and validating the key again (a third of a MemoryCache hit); only the built-in key
-   * function is pure enough to memoize. Kept tiny so it inlines into the hot paths.
+   * @internal {@link makeKey} with the key's backend slot (memoized like the key). A subclass
+   * that overrides `makeKey` gets a fresh slot around its own key each time.
    */
   madeKey(key: string, version?: number): MadeKey {
+    if (this.ownMakeKey) return { key: this.makeKey(key, version), hint: undefined }
     const memo = version === undefined ? this.madeKeys?.get(key) : undefined
     return memo !== undefined ? memo : this.madeKeySlow(key, version)
   }
