@@ -34,7 +34,7 @@ export type Ttl = number | null
 const MADE_KEYS_LIMIT = 10_000
 
 /**
- * A made key, as {@link CacheBackend.madeKey} returns it: the stored key plus a slot in which an
+ * A made key, as `madeKey` returns it: the stored key plus a slot in which an
  * in-process backend may remember where that key's value lives (MemoryCache keeps its store
  * entry there, so a hit on a hot key costs one Map lookup, not two). Memoized at the default
  * version, so the slot outlives the call.

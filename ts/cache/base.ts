@@ -10,7 +10,7 @@ import { integer, invalidOption } from '../validate.js'
 import { ANY_INTEGER, CacheBackend, isExpired, type Ttl } from './backend.js'
 import { CacheKeyNotFoundError, CacheUnavailableError } from './errors.js'
 
-export type { CacheEntry, Ttl } from './backend.js'
+export type { CacheEntry, MadeKey, Ttl } from './backend.js'
 
 /** What `setMany` accepts: an object, a Map, or any iterable of `[key, value]` pairs. */
 export type CacheEntries = Record<string, unknown> | Map<string, unknown> | Iterable<readonly [string, unknown]>
