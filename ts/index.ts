@@ -9,7 +9,7 @@ export { makeCacheKey, MAKE_CACHE_KEY_DEFAULTS, MAX_KEY_SIZE, type MakeCacheKeyO
 export * from './cache/errors.js'
 export * from './cache/options.js'
 export { serialize, deserialize } from './cache/serialize.js'
-export { BaseCache, type CacheEntries, type CacheEntry, type Ttl } from './cache/base.js'
+export { BaseCache, type CacheEntries, type CacheEntry, type MadeKey, type Ttl } from './cache/base.js'
 export { CacheBackend } from './cache/backend.js'
 export { CACHE_KEY_WARNING, CACHE_KEY_WARNING_CODE, cacheKeyProblem } from './cache/key-rules.js'
 export { MemoryCache, MEMORY_CACHE_DEFAULTS, type MemoryCacheOptions } from './cache/memory.js'

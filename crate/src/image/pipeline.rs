@@ -6,7 +6,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use super::codecs::{decode, read_header, Format, Header, Request};
+use super::codecs::{decode, read_header, Header, Request};
 use super::color::{flatten, to_srgb};
 use super::encode::{encode, EncodeOptions, OutputFormat};
 use super::geometry::{plan, Anchor, Method, Plan};
@@ -81,23 +81,6 @@ pub struct Output {
     pub source_height: u32,
 }
 
-/// Header facts about an input, read without decoding pixels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeInfo {
-    /// Detected format.
-    pub format: Format,
-    /// Upright width (after EXIF orientation).
-    pub width: u32,
-    /// Upright height.
-    pub height: u32,
-    /// EXIF orientation 1..=8.
-    pub orientation: u8,
-    /// Whether the image has alpha.
-    pub has_alpha: bool,
-    /// Animation frames (1 for stills).
-    pub frames: u32,
-}
-
 fn upright(h: &Header) -> (u32, u32) {
     if orient::swaps_axes(h.orientation) {
         (h.height, h.width)
@@ -106,18 +89,12 @@ fn upright(h: &Header) -> (u32, u32) {
     }
 }
 
-/// Reads an input's header.
-pub fn probe(input: &[u8]) -> Result<ProbeInfo> {
+/// Reads an input's [`Header`] without decoding pixels, turned upright: `width` and `height` are
+/// after EXIF orientation, the other fields as stored.
+pub fn probe(input: &[u8]) -> Result<Header> {
     let h = read_header(input)?;
     let (width, height) = upright(&h);
-    Ok(ProbeInfo {
-        format: h.format,
-        width,
-        height,
-        orientation: h.orientation,
-        has_alpha: h.has_alpha,
-        frames: h.frames,
-    })
+    Ok(Header { width, height, ..h })
 }
 
 /// Makes a thumbnail.
