@@ -17,7 +17,7 @@ use super::options::{
     input_format_name, output_format_name, to_options, InputFormat, ThumbnailFormat,
     ThumbnailOptions,
 };
-use crate::image::file::{thumbnail_file as run_file, FileOutput};
+use crate::image::file::{thumbnail_file as run_file, thumbnail_files as run_files, FileOutput};
 use crate::image::pipeline::{self, Options, Output};
 
 /// Version of the native core, to check that the binding loaded.
@@ -161,14 +161,7 @@ impl Task for ThumbnailFileTask {
     }
 
     fn resolve(&mut self, _env: Env, out: FileOutput) -> napi::Result<ThumbnailFileOutput> {
-        Ok(ThumbnailFileOutput {
-            format: output_format_name(out.output.format),
-            width: out.output.width,
-            height: out.output.height,
-            source_width: out.output.source_width,
-            source_height: out.output.source_height,
-            size: out.size as f64,
-        })
+        Ok(file_output(out))
     }
 }
 
@@ -193,6 +186,89 @@ pub fn thumbnail_file(
         cancel,
     };
     Ok(AsyncTask::with_optional_signal(task, signal))
+}
+
+/// One output of `thumbnailFiles`.
+#[napi(object)]
+pub struct ThumbnailFilesItem {
+    /// Path of the thumbnail to write.
+    pub dst: String,
+    /// Its options (`fsync` is taken from the first item).
+    pub options: ThumbnailOptions,
+}
+
+/// The outcome of one `thumbnailFiles` item: `info`, or `error` as `ERR_CODE: message`.
+#[napi(object)]
+pub struct ThumbnailFilesResult {
+    pub info: Option<ThumbnailFileOutput>,
+    pub error: Option<String>,
+}
+
+pub struct ThumbnailFilesTask {
+    src: PathBuf,
+    items: Vec<(PathBuf, Options)>,
+    fsync: bool,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Task for ThumbnailFilesTask {
+    type Output = Vec<crate::Result<FileOutput>>;
+    type JsValue = Vec<ThumbnailFilesResult>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        run_files(&self.src, &self.items, self.fsync, &self.cancel).map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(out
+            .into_iter()
+            .map(|r| match r {
+                Ok(out) => ThumbnailFilesResult {
+                    info: Some(file_output(out)),
+                    error: None,
+                },
+                Err(e) => ThumbnailFilesResult {
+                    info: None,
+                    error: Some(e.to_string()),
+                },
+            })
+            .collect())
+    }
+}
+
+/// Several thumbnails of one source file from one decode. Rejects when the source cannot be
+/// read or decoded; otherwise resolves one result per item, in order.
+#[napi(ts_return_type = "Promise<Array<ThumbnailFilesResult>>")]
+pub fn thumbnail_files(
+    src: String,
+    items: Vec<ThumbnailFilesItem>,
+    signal: Option<AbortSignal>,
+) -> napi::Result<AsyncTask<ThumbnailFilesTask>> {
+    let fsync = items.first().and_then(|i| i.options.fsync).unwrap_or(false);
+    let items = items
+        .iter()
+        .map(|i| Ok((PathBuf::from(&i.dst), to_options(&i.options)?)))
+        .collect::<crate::Result<Vec<_>>>()
+        .map_err(to_napi)?;
+    let cancel = cancel_flag(&signal);
+    let task = ThumbnailFilesTask {
+        src: src.into(),
+        items,
+        fsync,
+        cancel,
+    };
+    Ok(AsyncTask::with_optional_signal(task, signal))
+}
+
+fn file_output(out: FileOutput) -> ThumbnailFileOutput {
+    ThumbnailFileOutput {
+        format: output_format_name(out.output.format),
+        width: out.output.width,
+        height: out.output.height,
+        source_width: out.output.source_width,
+        source_height: out.output.source_height,
+        size: out.size as f64,
+    }
 }
 
 fn probe_output(p: pipeline::ProbeInfo) -> ProbeOutput {
