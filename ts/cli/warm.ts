@@ -21,7 +21,7 @@ import { formatBytes, startProgress } from '../warm/progress.js'
 import { openReport, type WarmReport } from '../warm/report.js'
 import { createCounters, runWarm, type WarmCounters, type WarmFailure } from '../warm/runner.js'
 import { readSourceList, walkSources } from '../warm/sources.js'
-import { warmTasks } from '../warm/tasks.js'
+import { warmTaskGroups, warmTasks } from '../warm/tasks.js'
 import { integer, positiveNumber } from '../validate.js'
 import { settingFlags, settingOptions } from './flags.js'
 import { cliSettings, DEV_KEY_WARNING } from './settings.js'
@@ -118,11 +118,12 @@ export async function warmCommand(options: WarmCommandOptions): Promise<WarmSumm
       }
     } else {
       mode = 'local'
-      const engine = createWarmEngine(config, { fresh: force })
+      const engine = createWarmEngine(config, { fresh: force, renders: concurrency * presets.length })
       try {
         ;({ interrupted } = await runWarm({
-          tasks: warmTasks(sources, presets, engine.urls),
+          tasks: warmTaskGroups(sources, presets, engine.urls),
           ensure: engine.ensure,
+          group: engine.group,
           discard: force ? engine.discard : undefined,
           concurrency,
           signal: stop.signal,
