@@ -209,7 +209,7 @@ export function addWarmCommand(program: Command): void {
     .option('-p, --preset <size:method:ext>', 'a thumbnail to make per source, e.g. 100x100:crop:.jpg or 500x:scale:.webp (repeatable)', collect)
     .option('--preset-file <file>', 'file with one preset per line')
     .option('--force', 're-render outputs that already exist')
-    .option('-j, --jobs <n>', 'renders in flight (default: the number of cores)', positiveInt('--jobs'))
+    .option('-j, --jobs <n>', 'sources rendered at once, each with all its presets (default: the number of cores)', positiveInt('--jobs'))
     .option('--report <file>', 'write every failure as a JSON line (source, preset, output, code, status, message)')
     .option('--no-progress', 'no progress bar or progress lines')
     .option('--progress-interval <seconds>', 'seconds between progress lines when stderr is not a terminal (default 5)', (v: string) =>
