@@ -229,6 +229,26 @@ export interface ThumbnailFileOutput {
   size: number
 }
 
+/**
+ * Several thumbnails of one source file from one decode. Rejects when the source cannot be
+ * read or decoded; otherwise resolves one result per item, in order.
+ */
+export declare function thumbnailFiles(src: string, items: Array<ThumbnailFilesItem>, signal?: AbortSignal | undefined | null): Promise<Array<ThumbnailFilesResult>>
+
+/** One output of `thumbnailFiles`. */
+export interface ThumbnailFilesItem {
+  /** Path of the thumbnail to write. */
+  dst: string
+  /** Its options (`fsync` is taken from the first item). */
+  options: ThumbnailOptions
+}
+
+/** The outcome of one `thumbnailFiles` item: `info`, or `error` as `ERR_CODE: message`. */
+export interface ThumbnailFilesResult {
+  info?: ThumbnailFileOutput
+  error?: string
+}
+
 /** Output container of a thumbnail. */
 export type ThumbnailFormat = 'jpeg' | 'png' | 'webp'
 

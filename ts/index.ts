@@ -77,7 +77,7 @@ export {
 } from './image/options.js'
 export { parsePreset, parsePresets, readPresetFile, type Preset } from './warm/presets.js'
 export { walkSources, readSourceList, SOURCE_IMAGE, type SourceItem, type SourceListOptions } from './warm/sources.js'
-export { warmTasks, specFor, type WarmTask, type UrlSettings } from './warm/tasks.js'
+export { warmTasks, warmTaskGroups, specFor, type WarmTask, type UrlSettings } from './warm/tasks.js'
 export { runWarm, createCounters, failureOf, type WarmCounters, type WarmFailure, type WarmRunOptions, type WarmRunResult } from './warm/runner.js'
 export { createWarmEngine, signerOf, type WarmEngine } from './warm/engine.js'
 export { MissingDependencyError, InvalidPresetError, SourceListError, WarmFailedError } from './warm/errors.js'

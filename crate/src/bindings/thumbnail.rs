@@ -18,7 +18,7 @@ use super::options::{
     ThumbnailOptions,
 };
 use crate::image::codecs::Header;
-use crate::image::file::{thumbnail_file as run_file, FileOutput};
+use crate::image::file::{thumbnail_file as run_file, thumbnail_files as run_files, FileOutput};
 use crate::image::pipeline::{self, Output};
 
 /// Version of the native core, to check that the binding loaded.
@@ -184,6 +184,59 @@ pub fn thumbnail_file(
     let (src, dst) = (PathBuf::from(src), PathBuf::from(dst));
     let run = move |cancel: &AtomicBool| run_file(&src, &dst, &options, fsync, cancel);
     Ok(spawn(run, thumbnail_file_output, signal))
+}
+
+/// One output of `thumbnailFiles`.
+#[napi(object)]
+pub struct ThumbnailFilesItem {
+    /// Path of the thumbnail to write.
+    pub dst: String,
+    /// Its options (`fsync` is taken from the first item).
+    pub options: ThumbnailOptions,
+}
+
+/// The outcome of one `thumbnailFiles` item: `info`, or `error` as `ERR_CODE: message`.
+#[napi(object)]
+pub struct ThumbnailFilesResult {
+    /// The written thumbnail, when it succeeded.
+    pub info: Option<ThumbnailFileOutput>,
+    /// `ERR_CODE: message`, when it failed.
+    pub error: Option<String>,
+}
+
+fn thumbnail_files_output(out: Vec<crate::Result<FileOutput>>) -> Vec<ThumbnailFilesResult> {
+    out.into_iter()
+        .map(|r| match r {
+            Ok(out) => ThumbnailFilesResult {
+                info: Some(thumbnail_file_output(out)),
+                error: None,
+            },
+            Err(e) => ThumbnailFilesResult {
+                info: None,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect()
+}
+
+/// Several thumbnails of one source file from one decode. Rejects when the source cannot be
+/// read or decoded; otherwise resolves one result per item, in order.
+#[napi(ts_return_type = "Promise<Array<ThumbnailFilesResult>>")]
+pub fn thumbnail_files(
+    src: String,
+    items: Vec<ThumbnailFilesItem>,
+    signal: Option<AbortSignal>,
+) -> napi::Result<AsyncTask<PipelineTask<Vec<crate::Result<FileOutput>>, Vec<ThumbnailFilesResult>>>>
+{
+    let fsync = items.first().and_then(|i| i.options.fsync).unwrap_or(false);
+    let items = items
+        .iter()
+        .map(|i| Ok((PathBuf::from(&i.dst), to_options(&i.options)?)))
+        .collect::<crate::Result<Vec<_>>>()
+        .map_err(to_napi)?;
+    let src = PathBuf::from(src);
+    let run = move |cancel: &AtomicBool| run_files(&src, &items, fsync, cancel);
+    Ok(spawn(run, thumbnail_files_output, signal))
 }
 
 fn probe_output(p: Header) -> ProbeOutput {
