@@ -250,6 +250,45 @@ mod tests {
     }
 
     #[test]
+    fn webp_through_the_progress_hook_is_byte_identical_to_the_simple_api() {
+        let (w, h) = (67, 45);
+        let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
+        let flag = std::sync::atomic::AtomicBool::new(false);
+        let work = Work::new(&flag);
+        for lossless in [false, true] {
+            let o = EncodeOptions {
+                lossless,
+                ..opts(OutputFormat::Webp)
+            };
+            let ours = encode_guarded(&rgba, (w as u32, h as u32), Channels::Rgba, &o, Some(&work))
+                .unwrap();
+            let mut out: *mut u8 = std::ptr::null_mut();
+            let stride = w as i32 * 4;
+            let size = unsafe {
+                if lossless {
+                    webp::WebPEncodeLosslessRGBA(
+                        rgba.as_ptr(),
+                        w as i32,
+                        h as i32,
+                        stride,
+                        &mut out,
+                    )
+                } else {
+                    webp::WebPEncodeRGBA(rgba.as_ptr(), w as i32, h as i32, stride, 80.0, &mut out)
+                }
+            };
+            let simple = unsafe { std::slice::from_raw_parts(out, size).to_vec() };
+            unsafe { webp::WebPFree(out as *mut _) };
+            assert_eq!(ours, simple, "lossless {lossless}");
+        }
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        let big = vec![90u8; 256 * 256 * 4];
+        let o = opts(OutputFormat::Webp);
+        let e = encode_guarded(&big, (256, 256), Channels::Rgba, &o, Some(&work));
+        assert_eq!(e.unwrap_err().code, ErrorCode::Aborted);
+    }
+
+    #[test]
     fn jpeg_refuses_alpha() {
         let rgba = vec![0u8; 4 * 4 * 4];
         assert_eq!(
