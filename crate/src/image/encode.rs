@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn webp_through_the_progress_hook_is_byte_identical_to_the_simple_api() {
-        let (w, h) = (67, 45);
+        let (w, h) = (67usize, 45usize);
         let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
         let flag = std::sync::atomic::AtomicBool::new(false);
         let work = Work::new(&flag);
