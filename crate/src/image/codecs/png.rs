@@ -127,6 +127,27 @@ pub fn decode_shrunk(data: &[u8], min_width: u32, min_height: u32) -> Result<Dec
     decode_guarded(data, min_width, min_height, None)
 }
 
+/// Refuses a PLTE chunk whose length is not a whole number of RGB entries, or over 256 of
+/// them (PNG spec 11.2.3): the `png` crate's palette expansion indexes past such a palette and
+/// panics (found by the `png_rows` fuzz target). Walks the chunk headers up to IDAT only.
+fn check_palette(data: &[u8]) -> Result<()> {
+    let mut pos = 8;
+    while let Some(head) = data.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            b"IDAT" => break,
+            b"PLTE" if !len.is_multiple_of(3) || len > 768 => {
+                return Err(Error::decode(format!(
+                    "Invalid PNG: the PLTE chunk is {len} bytes, not 1 to 256 RGB entries"
+                )))
+            }
+            _ => {}
+        }
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    Ok(())
+}
+
 /// [`decode_shrunk`] that checks the render's work guard once per decoded row (a row of the
 /// widest allowed PNG inflates and unfilters in well under a millisecond), so an abort or the
 /// CPU budget stops it mid-image.
@@ -136,6 +157,7 @@ fn decode_guarded(
     min_height: u32,
     work: Option<&Work>,
 ) -> Result<Decoded> {
+    check_palette(data)?;
     let mut d = decoder(data, decode_bytes(data));
     d.set_transformations(png::Transformations::EXPAND);
     let mut reader = d.read_info().map_err(decode_error)?;
