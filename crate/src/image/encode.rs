@@ -10,8 +10,12 @@
 
 use libwebp_sys as webp;
 
+use super::work::Work;
 use super::Channels;
 use crate::error::{catch_panic, Error, ErrorCode, Result};
+
+/// Rows handed to the JPEG and PNG encoders between two checks of the work guard.
+const ROWS_PER_CHECK: usize = 16;
 
 /// Output container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +77,18 @@ pub fn encode(
     channels: Channels,
     opts: &EncodeOptions,
 ) -> Result<Vec<u8>> {
+    encode_guarded(pixels, (width, height), channels, opts, None)
+}
+
+/// [`encode`] under the render's work guard, checked every [`ROWS_PER_CHECK`] rows (JPEG, PNG)
+/// or from libwebp's progress hook, so an abort stops a large encode mid-way.
+pub fn encode_guarded(
+    pixels: &[u8],
+    (width, height): (u32, u32),
+    channels: Channels,
+    opts: &EncodeOptions,
+    work: Option<&Work>,
+) -> Result<Vec<u8>> {
     if !matches!(channels, Channels::Rgb | Channels::Rgba) {
         return Err(Error::encode("Encoder expects RGB or RGBA pixels"));
     }
@@ -83,9 +99,9 @@ pub fn encode(
         channels,
     };
     catch_panic(ErrorCode::Encode, || match opts.format {
-        OutputFormat::Jpeg => encode_jpeg(&frame, opts),
-        OutputFormat::Png => encode_png(&frame),
-        OutputFormat::Webp => encode_webp(&frame, opts),
+        OutputFormat::Jpeg => encode_jpeg(&frame, opts, work),
+        OutputFormat::Png => encode_png(&frame, work),
+        OutputFormat::Webp => encode_webp(&frame, opts, work),
     })
 }
 
@@ -97,7 +113,7 @@ struct Frame<'a> {
     channels: Channels,
 }
 
-fn encode_jpeg(f: &Frame, opts: &EncodeOptions) -> Result<Vec<u8>> {
+fn encode_jpeg(f: &Frame, opts: &EncodeOptions, work: Option<&Work>) -> Result<Vec<u8>> {
     if f.channels != Channels::Rgb {
         return Err(Error::encode("JPEG needs RGB pixels; flatten alpha first"));
     }
@@ -113,11 +129,14 @@ fn encode_jpeg(f: &Frame, opts: &EncodeOptions) -> Result<Vec<u8>> {
     let mut started = c
         .start_compress(Vec::with_capacity(f.pixels.len() / 8))
         .map_err(io)?;
-    started.write_scanlines(f.pixels).map_err(io)?;
+    for rows in f.pixels.chunks(f.width as usize * 3 * ROWS_PER_CHECK) {
+        Work::poll(work)?;
+        started.write_scanlines(rows).map_err(io)?;
+    }
     started.finish().map_err(io)
 }
 
-fn encode_png(f: &Frame) -> Result<Vec<u8>> {
+fn encode_png(f: &Frame, work: Option<&Work>) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(f.pixels.len() / 2);
     let err = |e: png::EncodingError| Error::encode(format!("PNG encoding failed: {e}"));
     {
@@ -130,36 +149,81 @@ fn encode_png(f: &Frame) -> Result<Vec<u8>> {
         e.set_depth(png::BitDepth::Eight);
         e.set_compression(png::Compression::Fast);
         let mut w = e.write_header().map_err(err)?;
-        w.write_image_data(f.pixels).map_err(err)?;
-        w.finish().map_err(err)?;
+        // IDAT chunks of 256 KiB, not the stream writer's default 4 KiB (12 bytes of framing each)
+        let mut stream = w.stream_writer_with_size(256 << 10).map_err(err)?;
+        let row = f.width as usize * f.channels.count();
+        for rows in f.pixels.chunks(row * ROWS_PER_CHECK) {
+            Work::poll(work)?;
+            std::io::Write::write_all(&mut stream, rows)
+                .map_err(|e| Error::encode(format!("PNG encoding failed: {e}")))?;
+        }
+        stream.finish().map_err(err)?;
     }
     Ok(out)
 }
 
-fn encode_webp(f: &Frame, opts: &EncodeOptions) -> Result<Vec<u8>> {
-    let (pixels, channels) = (f.pixels, f.channels);
-    let stride = (f.width as usize * channels.count()) as i32;
-    let (w, h) = (f.width as i32, f.height as i32);
-    let q = opts.quality as f32;
-    let mut out: *mut u8 = std::ptr::null_mut();
-    let size = unsafe {
-        match (channels, opts.lossless) {
-            (Channels::Rgba, true) => {
-                webp::WebPEncodeLosslessRGBA(pixels.as_ptr(), w, h, stride, &mut out)
-            }
-            (Channels::Rgba, false) => {
-                webp::WebPEncodeRGBA(pixels.as_ptr(), w, h, stride, q, &mut out)
-            }
-            (_, true) => webp::WebPEncodeLosslessRGB(pixels.as_ptr(), w, h, stride, &mut out),
-            (_, false) => webp::WebPEncodeRGB(pixels.as_ptr(), w, h, stride, q, &mut out),
-        }
+/// libwebp's progress hook: 0 stops the encode (`VP8_ENC_ERROR_USER_ABORT`). It runs about once
+/// per percent of the work; `user_data` points at the render's guard.
+extern "C" fn webp_progress(_percent: std::os::raw::c_int, pic: *const webp::WebPPicture) -> i32 {
+    // SAFETY: `encode_webp` sets `user_data` to a `&Work` that outlives `WebPEncode`.
+    let work = unsafe { &*((*pic).user_data as *const Work) };
+    i32::from(work.check().is_ok())
+}
+
+/// The advanced API with the settings of `WebPEncodeRGB(A)` / `WebPEncodeLosslessRGB(A)`
+/// (libwebp's `Encode()` in picture_enc.c: default preset, lossless quality 70, ARGB input for
+/// lossless), plus a progress hook for the work guard.
+fn encode_webp(f: &Frame, opts: &EncodeOptions, work: Option<&Work>) -> Result<Vec<u8>> {
+    let stride = (f.width as usize * f.channels.count()) as i32;
+    let q = if opts.lossless {
+        70.0
+    } else {
+        opts.quality as f32
     };
-    if size == 0 || out.is_null() {
-        return Err(Error::encode("WebP encoding failed"));
+    unsafe {
+        let mut config: webp::WebPConfig = std::mem::zeroed();
+        let mut pic: webp::WebPPicture = std::mem::zeroed();
+        let mut wrt: webp::WebPMemoryWriter = std::mem::zeroed();
+        if webp::WebPConfigInitInternal(
+            &mut config,
+            webp::WebPPreset::WEBP_PRESET_DEFAULT,
+            q,
+            webp::WEBP_ENCODER_ABI_VERSION as i32,
+        ) == 0
+            || webp::WebPPictureInitInternal(&mut pic, webp::WEBP_ENCODER_ABI_VERSION as i32) == 0
+        {
+            return Err(Error::encode("libwebp encoder version mismatch"));
+        }
+        config.lossless = i32::from(opts.lossless);
+        pic.use_argb = i32::from(opts.lossless);
+        pic.width = f.width as i32;
+        pic.height = f.height as i32;
+        pic.writer = Some(webp::WebPMemoryWrite);
+        webp::WebPMemoryWriterInit(&mut wrt);
+        pic.custom_ptr = &mut wrt as *mut _ as *mut _;
+        if let Some(w) = work {
+            pic.user_data = w as *const Work as *mut _;
+            pic.progress_hook = Some(webp_progress);
+        }
+        let imported = if f.channels == Channels::Rgba {
+            webp::WebPPictureImportRGBA(&mut pic, f.pixels.as_ptr(), stride)
+        } else {
+            webp::WebPPictureImportRGB(&mut pic, f.pixels.as_ptr(), stride)
+        };
+        let ok = imported != 0 && webp::WebPEncode(&config, &mut pic) != 0;
+        let aborted = pic.error_code == webp::WebPEncodingError::VP8_ENC_ERROR_USER_ABORT;
+        webp::WebPPictureFree(&mut pic);
+        if !ok {
+            webp::WebPMemoryWriterClear(&mut wrt);
+            if let (true, Some(w)) = (aborted, work) {
+                w.check_now()?;
+            }
+            return Err(Error::encode("WebP encoding failed"));
+        }
+        let data = std::slice::from_raw_parts(wrt.mem, wrt.size).to_vec();
+        webp::WebPMemoryWriterClear(&mut wrt);
+        Ok(data)
     }
-    let data = unsafe { std::slice::from_raw_parts(out, size).to_vec() };
-    unsafe { webp::WebPFree(out as *mut _) };
-    Ok(data)
 }
 
 #[cfg(test)]
@@ -184,6 +248,45 @@ mod tests {
         assert_eq!(&p[..4], b"\x89PNG");
         let w = encode(&rgb, 16, 8, Channels::Rgb, &opts(OutputFormat::Webp)).unwrap();
         assert_eq!(&w[8..12], b"WEBP");
+    }
+
+    #[test]
+    fn webp_through_the_progress_hook_is_byte_identical_to_the_simple_api() {
+        let (w, h) = (67usize, 45usize);
+        let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
+        let flag = std::sync::atomic::AtomicBool::new(false);
+        let work = Work::new(&flag);
+        for lossless in [false, true] {
+            let o = EncodeOptions {
+                lossless,
+                ..opts(OutputFormat::Webp)
+            };
+            let ours = encode_guarded(&rgba, (w as u32, h as u32), Channels::Rgba, &o, Some(&work))
+                .unwrap();
+            let mut out: *mut u8 = std::ptr::null_mut();
+            let stride = w as i32 * 4;
+            let size = unsafe {
+                if lossless {
+                    webp::WebPEncodeLosslessRGBA(
+                        rgba.as_ptr(),
+                        w as i32,
+                        h as i32,
+                        stride,
+                        &mut out,
+                    )
+                } else {
+                    webp::WebPEncodeRGBA(rgba.as_ptr(), w as i32, h as i32, stride, 80.0, &mut out)
+                }
+            };
+            let simple = unsafe { std::slice::from_raw_parts(out, size).to_vec() };
+            unsafe { webp::WebPFree(out as *mut _) };
+            assert_eq!(ours, simple, "lossless {lossless}");
+        }
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        let big = vec![90u8; 256 * 256 * 4];
+        let o = opts(OutputFormat::Webp);
+        let e = encode_guarded(&big, (256, 256), Channels::Rgba, &o, Some(&work));
+        assert_eq!(e.unwrap_err().code, ErrorCode::Aborted);
     }
 
     #[test]

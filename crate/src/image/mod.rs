@@ -60,6 +60,8 @@ pub mod codecs;
 pub mod color;
 pub mod encode;
 pub mod file;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod geometry;
 pub mod limits;
 pub mod orient;

@@ -8,11 +8,11 @@ use std::sync::atomic::AtomicBool;
 
 use super::codecs::{decode, read_header, Header, Request};
 use super::color::{flatten, to_srgb};
-use super::encode::{encode, EncodeOptions, OutputFormat};
+use super::encode::{encode_guarded, EncodeOptions, OutputFormat};
 use super::geometry::{plan, Anchor, Method, Plan};
 use super::limits::Limits;
 use super::orient::{self, Rect};
-use super::resize::resize;
+use super::resize::{resize, resize_guarded};
 use super::smartcrop;
 use super::work::Work;
 use super::{Channels, Decoded};
@@ -218,7 +218,8 @@ fn finish(
     let (mut pixels, channels, w, h) = if smart {
         smart_thumbnail(decoded, header, plan, uw, uh, work)?
     } else {
-        let (pixels, w, h) = resize_planned(decoded, header, plan, plan.width, plan.height)?;
+        let (pixels, w, h) =
+            resize_planned(decoded, header, plan, (plan.width, plan.height), work)?;
         work.check_now()?;
         let (pixels, channels) = to_srgb(pixels, decoded.channels, decoded.icc.as_deref())?;
         let (pixels, w, h) = orient::apply(pixels, w, h, channels.count(), o);
@@ -230,7 +231,7 @@ fn finish(
         channels = Channels::Rgb;
     }
     work.check_now()?;
-    let data = encode(&pixels, w, h, channels, &opts.encode)?;
+    let data = encode_guarded(&pixels, (w, h), channels, &opts.encode, Some(work))?;
     Ok(Output {
         data,
         format: opts.encode.format,
@@ -264,8 +265,8 @@ fn resize_planned(
     d: &Decoded,
     header: &Header,
     plan: &Plan,
-    out_w: u32,
-    out_h: u32,
+    (out_w, out_h): (u32, u32),
+    work: &Work,
 ) -> Result<(Vec<u8>, u32, u32)> {
     let o = header.orientation;
     let stored = orient::rect_to_stored(plan.crop, header.width as f64, header.height as f64, o);
@@ -282,7 +283,14 @@ fn resize_planned(
     } else {
         (out_w, out_h)
     };
-    let pixels = resize(&d.pixels, d.width, d.height, d.channels, crop, sw, sh)?;
+    let pixels = resize_guarded(
+        &d.pixels,
+        (d.width, d.height),
+        d.channels,
+        crop,
+        (sw, sh),
+        Some(work),
+    )?;
     Ok((pixels, sw, sh))
 }
 
@@ -307,7 +315,7 @@ fn smart_thumbnail(
         },
         ..*plan
     };
-    let (cover, w, h) = resize_planned(d, header, &whole, sw, sh)?;
+    let (cover, w, h) = resize_planned(d, header, &whole, (sw, sh), work)?;
     work.check_now()?;
     let (cover, channels) = to_srgb(cover, d.channels, d.icc.as_deref())?;
     let (cover, w, h) = orient::apply(cover, w, h, channels.count(), header.orientation);

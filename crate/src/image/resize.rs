@@ -9,8 +9,16 @@ use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use super::orient::Rect;
+use super::work::Work;
 use super::Channels;
 use crate::error::{Error, Result};
+
+/// Source plus output pixels one band of a large resize may cover (about 10 ms of Lanczos3):
+/// the work guard is checked between bands, so an abort stops an 8192-pixel resize mid-way.
+const BAND_WORK: f64 = (4 << 20) as f64;
+/// Lanczos3 reads 3 source pixels either side of the centre at 1:1, scaled with the reduction
+/// (`adaptive_kernel_size`); a band's source rows carry that much margin plus rounding slack.
+const LANCZOS_SUPPORT: f64 = 3.0;
 
 fn pixel_type(channels: Channels) -> PixelType {
     match channels.count() {
@@ -49,6 +57,26 @@ pub fn resize(
     out_w: u32,
     out_h: u32,
 ) -> Result<Vec<u8>> {
+    resize_guarded(
+        pixels,
+        (width, height),
+        channels,
+        crop,
+        (out_w, out_h),
+        None,
+    )
+}
+
+/// [`resize`] under the render's work guard: a large resize runs in bands of output rows, each
+/// reading only the source rows its filter window covers, with the guard checked between them.
+pub fn resize_guarded(
+    pixels: &[u8],
+    (width, height): (u32, u32),
+    channels: Channels,
+    crop: Rect,
+    (out_w, out_h): (u32, u32),
+    work: Option<&Work>,
+) -> Result<Vec<u8>> {
     let left = crop.left.clamp(0.0, width as f64 - 1.0);
     let top = crop.top.clamp(0.0, height as f64 - 1.0);
     let cw = crop.width.min(width as f64 - left).max(1.0);
@@ -64,6 +92,61 @@ pub fn resize(
             (left.round() as u32, top.round() as u32, out_w, out_h),
         ));
     }
+    let crop = Rect {
+        left,
+        top,
+        width: cw,
+        height: ch,
+    };
+    let total = cw * ch + out_w as f64 * out_h as f64;
+    let bands = ((total / BAND_WORK).ceil() as u32).clamp(1, out_h);
+    if bands == 1 {
+        return resize_band(pixels, (width, height), channels, crop, (out_w, out_h));
+    }
+    let bpp = channels.count();
+    let stride = width as usize * bpp;
+    let scale = ch / out_h as f64;
+    let margin = LANCZOS_SUPPORT * scale.max(1.0) + 2.0;
+    let rows_per_band = out_h.div_ceil(bands);
+    let mut out = Vec::with_capacity(out_w as usize * out_h as usize * bpp);
+    let mut y0 = 0;
+    while y0 < out_h {
+        Work::poll(work)?;
+        let y1 = (y0 + rows_per_band).min(out_h);
+        let band_top = top + y0 as f64 * scale;
+        let band_height = (y1 - y0) as f64 * scale;
+        // only the source rows this band's filter windows reach, so premultiplying alpha and
+        // the vertical pass cost the band, not the whole source
+        let first = (band_top - margin).floor().max(0.0) as u32;
+        let last = ((band_top + band_height + margin).ceil() as u32).min(height);
+        let rows = &pixels[first as usize * stride..last as usize * stride];
+        let band_top = (band_top - first as f64).max(0.0);
+        // rounding must not push the last band's box past the rows it was given
+        let band = Rect {
+            left,
+            top: band_top,
+            width: cw,
+            height: band_height.min((last - first) as f64 - band_top),
+        };
+        out.extend(resize_band(
+            rows,
+            (width, last - first),
+            channels,
+            band,
+            (out_w, y1 - y0),
+        )?);
+        y0 = y1;
+    }
+    Ok(out)
+}
+
+fn resize_band(
+    pixels: &[u8],
+    (width, height): (u32, u32),
+    channels: Channels,
+    crop: Rect,
+    (out_w, out_h): (u32, u32),
+) -> Result<Vec<u8>> {
     let pt = pixel_type(channels);
     let src = ImageRef::new(width, height, pixels, pt)
         .map_err(|e| Error::decode(format!("Bad pixel buffer: {e}")))?;
@@ -71,7 +154,7 @@ pub fn resize(
     let has_alpha = matches!(channels, Channels::Rgba | Channels::GrayAlpha);
     let opts = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
-        .crop(left, top, cw, ch)
+        .crop(crop.left, crop.top, crop.width, crop.height)
         .use_alpha(has_alpha);
     Resizer::new()
         .resize(&src, &mut dst, &opts)
@@ -116,6 +199,52 @@ mod tests {
             resize(&img, 4, 4, Channels::Gray, crop, 2, 2).unwrap(),
             vec![9, 10, 13, 14]
         );
+    }
+
+    #[test]
+    fn a_large_resize_in_bands_matches_one_pass_and_stops_on_abort() {
+        let (w, h) = (3000u32, 1500u32);
+        let img: Vec<u8> = (0..w * h * 4)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let crop = Rect {
+            left: 10.5,
+            top: 7.25,
+            width: 2900.0,
+            height: 1480.0,
+        };
+        let banded = resize(&img, w, h, Channels::Rgba, crop, 2000, 1000).unwrap();
+        let whole = resize_band(&img, (w, h), Channels::Rgba, crop, (2000, 1000)).unwrap();
+        assert_eq!(banded.len(), whole.len());
+        let worst = banded
+            .iter()
+            .zip(&whole)
+            .map(|(&a, &b)| a.abs_diff(b))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "bands differ from one pass by {worst}");
+        // a box that ends at the last row: 102 rows in two bands of 51 from 2000 overshoot the
+        // bottom by a rounding error when the band height is not clamped
+        let gray = vec![128u8; 3000 * 2000];
+        let full = Rect {
+            left: 0.0,
+            top: 0.0,
+            width: 3000.0,
+            height: 2000.0,
+        };
+        let out = resize(&gray, 3000, 2000, Channels::Gray, full, 1000, 102).unwrap();
+        assert!(out.iter().all(|&v| v == 128));
+        let flag = std::sync::atomic::AtomicBool::new(true);
+        let work = Work::new(&flag);
+        let e = resize_guarded(
+            &img,
+            (w, h),
+            Channels::Rgba,
+            crop,
+            (2000, 1000),
+            Some(&work),
+        );
+        assert_eq!(e.unwrap_err().code, crate::error::ErrorCode::Aborted);
     }
 
     #[test]

@@ -84,6 +84,12 @@ impl<'a> Work<'a> {
         Ok(())
     }
 
+    /// [`Work::check`] when there is a guard: decoders and encoders also run unguarded (tests,
+    /// tools), and take `Option<&Work>`.
+    pub fn poll(work: Option<&Work>) -> Result<()> {
+        work.map_or(Ok(()), Work::check)
+    }
+
     /// Reads the clock now (at stage boundaries).
     pub fn check_now(&self) -> Result<()> {
         if self.cancel.load(Ordering::Relaxed) {

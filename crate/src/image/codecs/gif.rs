@@ -5,10 +5,10 @@
 
 use std::borrow::Cow;
 use std::io::Cursor;
-use std::num::NonZeroU64;
 
 use super::{Codec, Format, Header};
 use crate::error::{Error, Result};
+use crate::image::work::Work;
 use crate::image::{Channels, Decoded};
 
 /// The GIF entry points of the decoder dispatch; GIF decodes at full size.
@@ -25,7 +25,7 @@ pub const CODEC: Codec = Codec {
             largest_frame_pixels: g.largest_frame_pixels,
         })
     },
-    decode: |data, _, r| decode(data, r.max_bytes),
+    decode: |data, _, r| decode_guarded(data, r.max_bytes, Some(r.work)),
 };
 
 /// What a pass over the GIF blocks says, without decompressing any frame.
@@ -110,38 +110,67 @@ pub fn read_header(data: &[u8]) -> Result<GifHeader> {
 /// Decodes the first frame onto the logical screen; drops alpha when every pixel is opaque.
 /// `max_bytes` caps the decoder's allocations (the pipeline derives it from maxInputPixels).
 pub fn decode(data: &[u8], max_bytes: u64) -> Result<Decoded> {
+    decode_guarded(data, max_bytes, None)
+}
+
+/// Rows of an interlaced frame in the order they are stored (GIF89a, Appendix E): every 8th
+/// row from 0, every 8th from 4, every 4th from 2, every 2nd from 1.
+fn row_order(height: usize, interlaced: bool) -> Box<dyn Iterator<Item = usize>> {
+    if !interlaced {
+        return Box::new(0..height);
+    }
+    let pass = move |start: usize, step: usize| (start..height).step_by(step);
+    Box::new(
+        pass(0, 8)
+            .chain(pass(4, 8))
+            .chain(pass(2, 4))
+            .chain(pass(1, 2)),
+    )
+}
+
+/// [`decode`] row by row, checking the render's work guard after each LZW-decoded row, so an
+/// abort or the CPU budget stops a large frame mid-way.
+fn decode_guarded(data: &[u8], max_bytes: u64, work: Option<&Work>) -> Result<Decoded> {
     let data = &*with_default_palette(data);
     let mut opts = gif::DecodeOptions::new();
     opts.set_color_output(gif::ColorOutput::RGBA);
-    if let Some(limit) = NonZeroU64::new(max_bytes) {
-        opts.set_memory_limit(gif::MemoryLimit::Bytes(limit));
-    }
     let mut d = opts.read_info(Cursor::new(data)).map_err(decode_error)?;
-    let (width, height) = (d.width() as u32, d.height() as u32);
+    let (width, height) = (d.width() as usize, d.height() as usize);
     let frame = d
-        .read_next_frame()
+        .next_frame_info()
         .map_err(decode_error)?
         .ok_or_else(|| Error::decode("Invalid GIF: no image frame"))?;
-    let mut canvas = vec![0u8; width as usize * height as usize * 4];
     let (fl, ft, fw, fh) = (
         frame.left as usize,
         frame.top as usize,
         frame.width as usize,
         frame.height as usize,
     );
-    for y in 0..fh {
-        let cy = ft + y;
-        if cy >= height as usize {
-            break;
-        }
-        if fl >= width as usize {
-            break;
-        }
-        let n = fw.min(width as usize - fl);
-        let src = &frame.buffer[y * fw * 4..(y * fw + n) * 4];
-        let dst = (cy * width as usize + fl) * 4;
-        canvas[dst..dst + n * 4].copy_from_slice(src);
+    let interlaced = frame.interlaced;
+    let canvas_bytes = width * height * 4;
+    if (canvas_bytes + fw * 4) as u64 > max_bytes.max(1) {
+        return Err(Error::too_large(format!(
+            "GIF screen of {width}x{height} needs {canvas_bytes} bytes, over the decoder memory limit of {max_bytes}"
+        )));
     }
+    let mut canvas = vec![0u8; canvas_bytes];
+    let mut line = vec![0u8; fw * 4];
+    if fw > 0 {
+        for y in row_order(fh, interlaced) {
+            if !d.fill_buffer(&mut line).map_err(decode_error)? {
+                return Err(Error::decode("Invalid GIF: image truncated"));
+            }
+            Work::poll(work)?;
+            let cy = ft + y;
+            if cy >= height || fl >= width {
+                continue;
+            }
+            let n = fw.min(width - fl);
+            let dst = (cy * width + fl) * 4;
+            canvas[dst..dst + n * 4].copy_from_slice(&line[..n * 4]);
+        }
+    }
+    let (width, height) = (width as u32, height as u32);
     let opaque = canvas.chunks_exact(4).all(|p| p[3] == 255);
     let (pixels, channels) = if opaque {
         (

@@ -13,6 +13,7 @@ pub mod gif;
 pub mod jpeg;
 pub mod png;
 pub mod webp;
+mod webp_steps;
 
 pub use format::{detect, Format};
 

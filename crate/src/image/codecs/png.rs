@@ -10,6 +10,7 @@ use super::exif::orientation_from_tiff;
 use super::{Codec, Format, Header};
 use crate::error::{Error, Result};
 use crate::image::shrink::{self, BoxShrink};
+use crate::image::work::Work;
 use crate::image::{Channels, Decoded};
 
 /// The PNG entry points of the decoder dispatch.
@@ -26,7 +27,7 @@ pub const CODEC: Codec = Codec {
             largest_frame_pixels: 0,
         })
     },
-    decode: |data, _, r| decode_shrunk(data, r.min_width, r.min_height),
+    decode: |data, _, r| decode_guarded(data, r.min_width, r.min_height, Some(r.work)),
 };
 
 /// What the PNG header (chunks before IDAT) says.
@@ -123,6 +124,40 @@ pub fn decode(data: &[u8]) -> Result<Decoded> {
 /// [`shrink::factor`]). Progressive (Adam7) files are decoded whole and then shrunk, since
 /// their first passes do not carry full rows.
 pub fn decode_shrunk(data: &[u8], min_width: u32, min_height: u32) -> Result<Decoded> {
+    decode_guarded(data, min_width, min_height, None)
+}
+
+/// Refuses a PLTE chunk whose length is not a whole number of RGB entries, or over 256 of
+/// them (PNG spec 11.2.3): the `png` crate's palette expansion indexes past such a palette and
+/// panics (found by the `png_rows` fuzz target). Walks the chunk headers up to IDAT only.
+fn check_palette(data: &[u8]) -> Result<()> {
+    let mut pos = 8;
+    while let Some(head) = data.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            b"IDAT" => break,
+            b"PLTE" if !len.is_multiple_of(3) || len > 768 => {
+                return Err(Error::decode(format!(
+                    "Invalid PNG: the PLTE chunk is {len} bytes, not 1 to 256 RGB entries"
+                )))
+            }
+            _ => {}
+        }
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    Ok(())
+}
+
+/// [`decode_shrunk`] that checks the render's work guard once per decoded row (a row of the
+/// widest allowed PNG inflates and unfilters in well under a millisecond), so an abort or the
+/// CPU budget stops it mid-image.
+fn decode_guarded(
+    data: &[u8],
+    min_width: u32,
+    min_height: u32,
+    work: Option<&Work>,
+) -> Result<Decoded> {
+    check_palette(data)?;
     let mut d = decoder(data, decode_bytes(data));
     d.set_transformations(png::Transformations::EXPAND);
     let mut reader = d.read_info().map_err(decode_error)?;
@@ -156,12 +191,23 @@ pub fn decode_shrunk(data: &[u8], min_width: u32, min_height: u32) -> Result<Dec
         }
     };
     if interlaced {
+        // Adam7 passes expanded into the full frame, as `Reader::next_frame` does, one row at a
+        // time so the guard is checked between rows.
         let size = reader
             .output_buffer_size()
             .ok_or_else(|| Error::too_large("PNG output buffer size overflows"))?;
+        let stride = reader
+            .output_line_size(width)
+            .ok_or_else(|| Error::too_large("PNG row size overflows"))?;
+        let bits = (channels.count() * if sixteen { 16 } else { 8 }) as u8;
         let mut buf = vec![0u8; size];
-        let frame = reader.next_frame(&mut buf).map_err(decode_error)?;
-        for row in buf.chunks_exact(frame.line_size).take(height as usize) {
+        while let Some(row) = reader.next_interlaced_row().map_err(decode_error)? {
+            if let png::InterlaceInfo::Adam7(info) = row.interlace() {
+                png::expand_interlaced_row(&mut buf, stride, row.data(), info, bits);
+            }
+            Work::poll(work)?;
+        }
+        for row in buf.chunks_exact(stride).take(height as usize) {
             push(row, &mut boxes);
         }
     } else {
@@ -171,6 +217,7 @@ pub fn decode_shrunk(data: &[u8], min_width: u32, min_height: u32) -> Result<Dec
                 .map_err(decode_error)?
                 .ok_or_else(|| Error::decode("Invalid PNG: image data ends early"))?;
             push(row.data(), &mut boxes);
+            Work::poll(work)?;
         }
     }
     let info = reader.info();

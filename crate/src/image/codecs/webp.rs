@@ -8,8 +8,10 @@
 use libwebp_sys as sys;
 
 use super::exif::orientation_from_tiff;
+use super::webp_steps;
 use super::{Codec, Format, Header};
 use crate::error::{Error, Result};
+use crate::image::work::Work;
 use crate::image::{Channels, Decoded};
 
 /// The WebP entry points of the decoder dispatch. `decode` reads the header again (a chunk walk,
@@ -27,7 +29,10 @@ pub const CODEC: Codec = Codec {
             largest_frame_pixels: 0,
         })
     },
-    decode: |data, _, r| decode(data, &read_header(data)?, r.min_width, r.min_height),
+    decode: |data, _, r| {
+        let h = read_header(data)?;
+        decode_guarded(data, &h, (r.min_width, r.min_height), Some(r.work))
+    },
 };
 
 /// What the WebP container and bitstream headers say.
@@ -97,10 +102,20 @@ pub fn decode(
     min_width: u32,
     min_height: u32,
 ) -> Result<Decoded> {
+    decode_guarded(data, header, (min_width, min_height), None)
+}
+
+/// [`decode`] with the render's work guard checked while a still image decodes.
+fn decode_guarded(
+    data: &[u8],
+    header: &WebpHeader,
+    (min_width, min_height): (u32, u32),
+    work: Option<&Work>,
+) -> Result<Decoded> {
     let (pixels, width, height, channels) = if header.animated {
         decode_first_frame(data)?
     } else {
-        decode_still(data, header, min_width, min_height)?
+        decode_still(data, header, min_width, min_height, work)?
     };
     Ok(Decoded {
         pixels,
@@ -141,6 +156,7 @@ fn decode_still(
     header: &WebpHeader,
     min_w: u32,
     min_h: u32,
+    work: Option<&Work>,
 ) -> Result<(Vec<u8>, u32, u32, Channels)> {
     let mut config = sys::WebPDecoderConfig::new()
         .map_err(|_| Error::decode("libwebp decoder version mismatch"))?;
@@ -161,10 +177,10 @@ fn decode_still(
     }
     // libwebp filters rows on a second thread while the first one decodes the next macroblocks.
     config.options.use_threads = 1;
-    let status = unsafe { sys::WebPDecode(data.as_ptr(), data.len(), &mut config) };
-    if status != sys::VP8StatusCode::VP8_STATUS_OK {
+    let pixels = u64::from(header.width) * u64::from(header.height);
+    if let Err(e) = webp_steps::decode(data, &mut config, pixels, work) {
         unsafe { sys::WebPFreeDecBuffer(&mut config.output) };
-        return Err(Error::decode(format!("Invalid WebP data ({status:?})")));
+        return Err(e);
     }
     let (w, h) = (config.output.width as usize, config.output.height as usize);
     let bpp = channels.count();

@@ -1,4 +1,5 @@
 use super::*;
+use crate::image::encode::encode;
 
 fn png_rgb(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
     let mut data = Vec::new();

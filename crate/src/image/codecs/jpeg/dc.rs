@@ -150,7 +150,7 @@ pub(super) fn decode(data: &[u8], parsed: &Parsed) -> Option<Raw> {
                                     for bx in 0..bh {
                                         let idx = (uy * bv + by) * stride + ux * bh + bx;
                                         if ah == 0 {
-                                            let t = tables[td].as_ref()?;
+                                            let t = tables.get(td)?.as_ref()?;
                                             let s = u32::from(bits.symbol(t)?);
                                             if s > 11 {
                                                 return None;

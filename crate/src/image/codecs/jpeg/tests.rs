@@ -359,4 +359,5 @@ fn sampled_jpeg(w: usize, h: usize, progressive: bool, chroma: (u8, u8)) -> Vec<
 }
 
 mod dc_only;
+mod fuzz;
 mod scans;
