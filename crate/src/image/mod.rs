@@ -56,6 +56,7 @@ pub struct Decoded {
     pub source_height: u32,
 }
 
+pub mod codecs;
 pub mod color;
 pub mod decode;
 pub mod encode;

@@ -1,0 +1,3 @@
+//! Codecs added for AVIF and TIFF (one file per format).
+
+pub mod avif;
