@@ -46,10 +46,12 @@ pub struct ThumbnailOptions {
     pub focal_x: Option<f64>,
     /// Focal point y in 0..1 of the upright source (needs `focalX`).
     pub focal_y: Option<f64>,
-    /// Output format: `jpeg`, `png` or `webp`. Default `jpeg`.
+    /// Output format: `jpeg`, `png`, `webp` or `avif`. Default `jpeg`.
     pub format: Option<String>,
-    /// JPEG / lossy WebP quality 1..100. Default 80.
+    /// JPEG / lossy WebP / AVIF quality 1..100. Default 80.
     pub quality: Option<u32>,
+    /// AVIF encoder speed 0 (slowest, smallest) ..10 (fastest). Default 8.
+    pub speed: Option<u32>,
     /// Progressive JPEG. Default false.
     pub progressive: Option<bool>,
     /// Lossless WebP. Default false.
@@ -155,6 +157,12 @@ fn to_options(o: &ThumbnailOptions) -> crate::Result<Options> {
             "Expected integer between 1 and 100 for quality but received {quality}"
         )));
     }
+    let speed = o.speed.unwrap_or(d.encode.speed as u32);
+    if speed > 10 {
+        return Err(Error::invalid_option(format!(
+            "Expected integer between 0 and 10 for speed but received {speed}"
+        )));
+    }
     let dl = Limits::default();
     Ok(Options {
         width: o.width.unwrap_or(0),
@@ -164,6 +172,7 @@ fn to_options(o: &ThumbnailOptions) -> crate::Result<Options> {
         encode: EncodeOptions {
             format: OutputFormat::parse(o.format.as_deref().unwrap_or("jpeg"))?,
             quality: quality as u8,
+            speed: speed as u8,
             progressive: o.progressive.unwrap_or(false),
             lossless: o.lossless.unwrap_or(false),
         },

@@ -2,6 +2,7 @@
 //! decode entry point that applies shrink-on-load where the codec supports it.
 
 use super::format::{detect, Format};
+use super::codecs::{avif, tiff};
 use super::{gif, jpeg, png, webp, Decoded};
 use crate::error::{catch_panic, ErrorCode, Result};
 
@@ -82,6 +83,33 @@ pub fn read_header(data: &[u8]) -> Result<Header> {
                     webp: None,
                 }
             }
+            Format::Avif => {
+                let a = avif::read_header(data)?;
+                Header {
+                    format,
+                    width: a.width,
+                    height: a.height,
+                    orientation: a.orientation,
+                    has_alpha: a.has_alpha,
+                    frames: a.frames,
+                    // The decoder allocates the coded size, before the clean-aperture crop.
+                    largest_frame_pixels: a.coded_width as u64 * a.coded_height as u64,
+                    webp: None,
+                }
+            }
+            Format::Tiff => {
+                let t = tiff::read_header(data)?;
+                Header {
+                    format,
+                    width: t.width,
+                    height: t.height,
+                    orientation: t.orientation,
+                    has_alpha: t.has_alpha,
+                    frames: 1,
+                    largest_frame_pixels: 0,
+                    webp: None,
+                }
+            }
         };
         if !(1..=8).contains(&h.orientation) {
             h.orientation = 1;
@@ -111,6 +139,16 @@ pub fn decode(
             min_height,
         ),
         Format::Gif => gif::decode(data, max_bytes),
+        Format::Avif => avif::decode(data, min_width, min_height, max_bytes / 4),
+        Format::Tiff => {
+            let t = tiff::TiffHeader {
+                width: header.width,
+                height: header.height,
+                orientation: header.orientation,
+                has_alpha: header.has_alpha,
+            };
+            tiff::decode(data, &t, max_bytes.saturating_mul(2))
+        }
     })?;
     debug_assert_eq!(
         d.pixels.len(),

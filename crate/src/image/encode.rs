@@ -1,4 +1,5 @@
-//! Encoders: JPEG (mozjpeg), PNG (`png` crate) and WebP (libwebp).
+//! Encoders: JPEG (mozjpeg), PNG (`png` crate), WebP (libwebp) and AVIF (rav1e, see
+//! `codecs::avif`).
 //!
 //! Thumbnails carry no metadata at all: pixels are already upright and sRGB, so neither EXIF nor
 //! an ICC profile is needed, and stripping them also drops GPS data from user uploads.
@@ -12,6 +13,7 @@
 
 use libwebp_sys as webp;
 
+use super::codecs::avif;
 use super::Channels;
 use crate::error::{catch_panic, Error, ErrorCode, Result};
 
@@ -24,27 +26,31 @@ pub enum OutputFormat {
     Png,
     /// Lossy or lossless WebP, RGB or RGBA.
     Webp,
+    /// AVIF (AV1, 8-bit 4:2:0), RGB or RGBA.
+    Avif,
 }
 
 impl OutputFormat {
-    /// Parses `jpeg` (or `jpg`), `png`, `webp`.
+    /// Parses `jpeg` (or `jpg`), `png`, `webp`, `avif`.
     pub fn parse(name: &str) -> Result<OutputFormat> {
         match name {
             "jpeg" | "jpg" => Ok(OutputFormat::Jpeg),
             "png" => Ok(OutputFormat::Png),
             "webp" => Ok(OutputFormat::Webp),
+            "avif" => Ok(OutputFormat::Avif),
             _ => Err(Error::invalid_option(format!(
-                "Expected one of jpeg, png, webp for format but received {name:?}"
+                "Expected one of jpeg, png, webp, avif for format but received {name:?}"
             ))),
         }
     }
 
-    /// Lower-case name (`jpeg`, `png`, `webp`).
+    /// Lower-case name (`jpeg`, `png`, `webp`, `avif`).
     pub fn as_str(self) -> &'static str {
         match self {
             OutputFormat::Jpeg => "jpeg",
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
+            OutputFormat::Avif => "avif",
         }
     }
 
@@ -54,13 +60,18 @@ impl OutputFormat {
     }
 }
 
+/// Default AVIF speed: see the encode figures in `bench/formats.mjs`.
+pub const DEFAULT_AVIF_SPEED: u8 = 8;
+
 /// Encoder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodeOptions {
     /// Container.
     pub format: OutputFormat,
-    /// 1..=100 for JPEG and lossy WebP.
+    /// 1..=100 for JPEG, lossy WebP and AVIF.
     pub quality: u8,
+    /// AVIF encoder speed 0 (slowest, smallest) ..= 10 (fastest).
+    pub speed: u8,
     /// Progressive JPEG.
     pub progressive: bool,
     /// Lossless WebP.
@@ -82,6 +93,16 @@ pub fn encode(
         OutputFormat::Jpeg => encode_jpeg(pixels, width, height, channels, opts),
         OutputFormat::Png => encode_png(pixels, width, height, channels),
         OutputFormat::Webp => encode_webp(pixels, width, height, channels, opts),
+        OutputFormat::Avif => avif::encode(
+            pixels,
+            width,
+            height,
+            channels,
+            &avif::AvifOptions {
+                quality: opts.quality,
+                speed: opts.speed,
+            },
+        ),
     })
 }
 
@@ -169,6 +190,7 @@ mod tests {
         EncodeOptions {
             format,
             quality: 80,
+            speed: DEFAULT_AVIF_SPEED,
             progressive: false,
             lossless: false,
         }

@@ -54,6 +54,7 @@ impl Default for Options {
             encode: EncodeOptions {
                 format: OutputFormat::Jpeg,
                 quality: 80,
+                speed: super::encode::DEFAULT_AVIF_SPEED,
                 progressive: false,
                 lossless: false,
             },
@@ -440,6 +441,7 @@ mod tests {
             let enc = EncodeOptions {
                 format,
                 quality: 70,
+                speed: 10,
                 progressive: false,
                 lossless: false,
             };
