@@ -82,7 +82,7 @@ export function buildProgram(): Command {
     .option('-s, --size <WxH>', 'size as WxH, Wx or xH', '256x256')
     .addOption(new Option('-m, --method <method>', 'resize method').choices(['crop', 'scale', 'smart']).default('crop'))
     .option('-q, --quality <1-100>', 'JPEG/WebP quality', '85')
-    .addOption(new Option('-f, --format <format>', 'output format (default: from the output extension, else jpeg)').choices(['jpeg', 'png', 'webp']))
+    .addOption(new Option('-f, --format <format>', 'output format (default: from the output extension, else jpeg)').choices(['jpeg', 'png', 'webp', 'avif']))
     .option('--no-progress', 'never show the progress bar (shown on a terminal when there are several inputs)')
     .action(async (paths: string[], opts: { size: string; method: string; quality: string; format?: string; progress: boolean }) => {
       const results = await thumbnailCommand(paths, { ...opts, progress: opts.progress === false ? false : undefined })
@@ -95,7 +95,7 @@ export function buildProgram(): Command {
     .argument('<source>', 'source path relative to the source root, e.g. animals/kitten.jpg')
     .argument('<size>', 'WxH, Wx or xH')
     .argument('<method>', 'crop, scale or smart')
-    .argument('<ext>', 'output extension: .jpg, .jpeg, .png or .webp')
+    .argument('<ext>', 'output extension: .jpg, .jpeg, .png, .webp or .avif')
     .option('-c, --config <file>', 'JSON config file with server settings')
     .option('-b, --base <url>', 'URL prefix (default: the configured base path)')
     .action((source: string, size: string, method: string, ext: string, opts: { config?: string; base?: string }) => {

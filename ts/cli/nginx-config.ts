@@ -147,6 +147,7 @@ http {
         image/jpeg jpg jpeg;
         image/png png;
         image/webp webp;
+        image/avif avif;
         image/gif gif;
     }
     default_type application/octet-stream;

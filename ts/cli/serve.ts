@@ -17,7 +17,7 @@ export interface ServeCommandOptions extends Partial<ServerConfig> {
   config?: string
 }
 
-const IMAGE = /\.(jpe?g|png|webp|gif)$/i
+const IMAGE = /\.(jpe?g|png|webp|gif|avif|tiff?)$/i
 
 /**
  * Starts the server and prints where it listens plus a few example URLs.

@@ -22,7 +22,7 @@ export interface ThumbnailCommandOptions {
   method?: string
   /** 1–100. @default 85 */
   quality?: string | number
-  /** `jpeg`, `png` or `webp`; default from the output extension, else `jpeg`. */
+  /** `jpeg`, `png`, `webp` or `avif`; default from the output extension, else `jpeg`. */
   format?: string
   /** Show the progress bar (default: when several inputs and stderr is a TTY). */
   progress?: boolean
@@ -34,9 +34,9 @@ export interface ThumbnailCommandResult extends RenderInfo {
   output: string
 }
 
-const IMAGE = /\.(jpe?g|png|webp|gif)$/i
-const EXT: Record<string, string> = { jpeg: '.jpg', png: '.png', webp: '.webp' }
-const FORMAT_OF: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
+const IMAGE = /\.(jpe?g|png|webp|gif|avif|tiff?)$/i
+const EXT: Record<string, string> = { jpeg: '.jpg', png: '.png', webp: '.webp', avif: '.avif' }
+const FORMAT_OF: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.avif': 'avif' }
 
 /** Expands directories (recursively) and `*`/`?` patterns in the last path segment. */
 export async function expandInputs(inputs: string[]): Promise<string[]> {
@@ -90,7 +90,7 @@ export async function thumbnailCommand(args: string[], options: ThumbnailCommand
   const outExt = path.extname(output).toLowerCase()
   const single = inputs.length === 1 && FORMAT_OF[outExt] !== undefined
   const format = options.format ?? FORMAT_OF[outExt] ?? 'jpeg'
-  if (!EXT[format]) throw new InvalidOptionError(`Expected format one of jpeg, png, webp but received ${JSON.stringify(format)}`)
+  if (!EXT[format]) throw new InvalidOptionError(`Expected format one of jpeg, png, webp, avif but received ${JSON.stringify(format)}`)
   const jobs = inputs.map((input) => ({
     input,
     output: single ? output : path.join(output, path.basename(input, path.extname(input)) + EXT[format]),

@@ -8,7 +8,7 @@ import { InvalidOptionError } from '../errors.js'
 /** How the source is fitted to the requested box. */
 export type ThumbnailMethod = 'crop' | 'scale' | 'smart'
 /** Output container. */
-export type ThumbnailFormat = 'jpeg' | 'png' | 'webp'
+export type ThumbnailFormat = 'jpeg' | 'png' | 'webp' | 'avif'
 /** Where `crop` keeps the image. */
 export type Gravity = 'center' | 'north' | 'south' | 'east' | 'west' | 'northeast' | 'northwest' | 'southeast' | 'southwest'
 
@@ -31,8 +31,10 @@ export interface ThumbnailOptions {
   focalPoint?: { x: number; y: number }
   /** Output format. @default 'jpeg' */
   format?: ThumbnailFormat
-  /** JPEG and lossy WebP quality, 1..100. @default 80 */
+  /** JPEG, lossy WebP and AVIF quality, 1..100. @default 80 */
   quality?: number
+  /** AVIF encoder speed, 0 (slowest, smallest file) to 10 (fastest). @default 8 */
+  speed?: number
   /** Progressive JPEG. @default false */
   progressive?: boolean
   /** Lossless WebP. @default false */
@@ -65,6 +67,7 @@ export const THUMBNAIL_DEFAULTS = Object.freeze({
   gravity: 'center' as Gravity,
   format: 'jpeg' as ThumbnailFormat,
   quality: 80,
+  speed: 8,
   progressive: false,
   lossless: false,
   upscale: false,
@@ -78,7 +81,7 @@ export const THUMBNAIL_DEFAULTS = Object.freeze({
 /** Accepted values of the enumerated options. */
 export const METHODS: readonly ThumbnailMethod[] = Object.freeze(['crop', 'scale', 'smart'])
 /** Accepted output formats. */
-export const FORMATS: readonly ThumbnailFormat[] = Object.freeze(['jpeg', 'png', 'webp'])
+export const FORMATS: readonly ThumbnailFormat[] = Object.freeze(['jpeg', 'png', 'webp', 'avif'])
 /** Accepted gravities. */
 export const GRAVITIES: readonly Gravity[] = Object.freeze([
   'center',
@@ -102,6 +105,7 @@ export interface NativeThumbnailOptions {
   focalY?: number
   format: ThumbnailFormat
   quality: number
+  speed: number
   progressive: boolean
   lossless: boolean
   upscale: boolean
@@ -156,6 +160,7 @@ export function resolveThumbnailOptions(options: ThumbnailFileOptions = {}): Nat
     gravity: oneOf('gravity', o.gravity, GRAVITIES),
     format: oneOf('format', o.format, FORMATS),
     quality: integer('quality', o.quality, 1, 100, 'integer between 1 and 100'),
+    speed: integer('speed', o.speed, 0, 10, 'integer between 0 and 10'),
     progressive: boolean('progressive', o.progressive),
     lossless: boolean('lossless', o.lossless),
     upscale: boolean('upscale', o.upscale),

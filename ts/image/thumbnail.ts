@@ -44,7 +44,7 @@ export interface ThumbnailFileInfo {
 /** Header facts of an image, read without decoding its pixels. */
 export interface ProbeInfo {
   /** Format detected from the magic bytes. */
-  format: 'jpeg' | 'png' | 'webp' | 'gif'
+  format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff'
   /** Upright width (after EXIF orientation). */
   width: number
   /** Upright height (after EXIF orientation). */

@@ -93,7 +93,7 @@ export interface RenderOptions {
   height: number
   /** `crop`, `scale` or `smart`. */
   method: string
-  /** `jpeg`, `png` or `webp`. */
+  /** `jpeg`, `png`, `webp` or `avif`. */
   format: string
   /** Encoder quality 1–100. */
   quality: number
@@ -199,7 +199,7 @@ export interface GeneratorOptions {
   stats: HandlerStats
 }
 
-const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
+const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.avif': 'avif' }
 
 /** Output format for a URL extension. */
 export function formatFor(ext: string): string {
