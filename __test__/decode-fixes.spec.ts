@@ -1,0 +1,37 @@
+import test from 'ava'
+import sharp from 'sharp'
+
+import { DecodeError, thumbnail } from '../ts/index.js'
+import { decode, fromRaw, pixelAt, type Raw } from './helpers/fixtures.js'
+
+/** 200×200: left half opaque dark gray, right half fully transparent with bright red hidden under it. */
+function hiddenRed(): Raw {
+  const data = Buffer.alloc(200 * 200 * 4)
+  for (let i = 0; i < 200 * 200; i++) data.set(i % 200 < 100 ? [20, 20, 20, 255] : [255, 0, 0, 0], i * 4)
+  return { data, width: 200, height: 200, channels: 4 }
+}
+
+/** Mean red of the pixels that are partly transparent (the edge the resize blends). */
+function edgeRed(raw: Raw): number {
+  let sum = 0
+  let n = 0
+  for (let i = 0; i < raw.width * raw.height; i++) {
+    const a = raw.data[i * 4 + 3]
+    if (a > 0 && a < 255) {
+      sum += raw.data[i * 4]
+      n++
+    }
+  }
+  if (n === 0) throw new Error('no partly transparent pixel')
+  return sum / n
+}
+
+test('a lossy WebP with alpha is resized without the hidden colour bleeding into the edge', async (t) => {
+  const webp = await fromRaw(hiddenRed()).webp({ quality: 90, alphaQuality: 100, exact: true }).toBuffer()
+  t.is((await sharp(webp).metadata()).hasAlpha, true)
+  const png = await fromRaw(hiddenRed()).png().toBuffer()
+  const viaWebp = edgeRed(await decode((await thumbnail(webp, { width: 50, height: 50, format: 'png' })).data))
+  const viaPng = edgeRed(await decode((await thumbnail(png, { width: 50, height: 50, format: 'png' })).data))
+  t.true(viaPng < 30, `PNG path edge red ${viaPng}`)
+  t.true(Math.abs(viaWebp - viaPng) < 12, `edge red: WebP ${viaWebp.toFixed(1)}, PNG ${viaPng.toFixed(1)}`)
+})
