@@ -35,3 +35,24 @@ test('a lossy WebP with alpha is resized without the hidden colour bleeding into
   t.true(viaPng < 30, `PNG path edge red ${viaPng}`)
   t.true(Math.abs(viaWebp - viaPng) < 12, `edge red: WebP ${viaWebp.toFixed(1)}, PNG ${viaPng.toFixed(1)}`)
 })
+
+test('a CMYK JPEG without a profile keeps its printed colours, like sharp', async (t) => {
+  // Print-like cyan, magenta, a dark gray and paper white, converted by sharp to CMYK.
+  const colours = [[0, 158, 224], [228, 0, 125], [40, 40, 40], [255, 255, 255]]
+  const raw = Buffer.alloc(80 * 20 * 3)
+  for (let y = 0; y < 20; y++) for (let x = 0; x < 80; x++) raw.set(colours[Math.floor(x / 20)], (y * 80 + x) * 3)
+  const cmyk = await sharp(raw, { raw: { width: 80, height: 20, channels: 3 } }).toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer()
+  const meta = await sharp(cmyk).metadata()
+  t.is(meta.space, 'cmyk')
+  t.false(Boolean(meta.icc))
+  const ours = await decode((await thumbnail(cmyk, { width: 80, height: 20, format: 'png' })).data)
+  const { data, info } = await sharp(cmyk).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true })
+  const ref = { data, width: info.width, height: info.height, channels: info.channels }
+  for (let i = 0; i < 4; i++) {
+    const got = pixelAt(ours, i * 20 + 10, 10)
+    const want = pixelAt(ref, i * 20 + 10, 10)
+    got.forEach((v, c) => t.true(Math.abs(v - want[c]) <= 16, `patch ${i}: got ${got} sharp ${want}`))
+  }
+  // The naive (1 − C)(1 − K) formula would turn print cyan into screen cyan (0, 255, 255).
+  t.true(pixelAt(ours, 10, 10)[1] < 200)
+})
