@@ -3,6 +3,7 @@
 //! Only the first frame is used; it is composited onto a transparent canvas the size of the
 //! logical screen, because a first frame may legally cover only part of it.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::num::NonZeroU64;
 
@@ -28,9 +29,36 @@ fn decode_error(e: gif::DecodingError) -> Error {
     Error::decode(format!("Invalid GIF: {e}"))
 }
 
+/// A file without a global colour table gets a default one, so frames without a local table
+/// decode instead of failing the image (the gif crate refuses them). GIF89a, Appendix F:
+/// "the decoder is free to use a system color table or other color table of its own … it is
+/// recommended that such a table have black and white as its first two entries"; the rest is a
+/// gray ramp.
+fn with_default_palette(data: &[u8]) -> Cow<'_, [u8]> {
+    const SCREEN_DESCRIPTOR_END: usize = 13;
+    if data.len() < SCREEN_DESCRIPTOR_END || data[10] & 0x80 != 0 {
+        return Cow::Borrowed(data);
+    }
+    let mut out = Vec::with_capacity(data.len() + 768);
+    out.extend_from_slice(&data[..SCREEN_DESCRIPTOR_END]);
+    // Global table present, 256 entries (size field 7); keep the colour resolution bits.
+    out[10] |= 0x80 | 0x07;
+    for i in 0..=255u8 {
+        let v = match i {
+            0 => 0,
+            1 => 255,
+            i => i,
+        };
+        out.extend_from_slice(&[v, v, v]);
+    }
+    out.extend_from_slice(&data[SCREEN_DESCRIPTOR_END..]);
+    Cow::Owned(out)
+}
+
 /// Counts frames by walking blocks with LZW decoding switched off, so the cost is one pass over
 /// the compressed bytes.
 pub fn read_header(data: &[u8]) -> Result<GifHeader> {
+    let data = &*with_default_palette(data);
     let mut opts = gif::DecodeOptions::new();
     opts.skip_frame_decoding(true);
     let mut d = opts.read_info(Cursor::new(data)).map_err(decode_error)?;
@@ -64,6 +92,7 @@ pub fn read_header(data: &[u8]) -> Result<GifHeader> {
 /// Decodes the first frame onto the logical screen; drops alpha when every pixel is opaque.
 /// `max_bytes` caps the decoder's allocations (the pipeline derives it from maxInputPixels).
 pub fn decode(data: &[u8], max_bytes: u64) -> Result<Decoded> {
+    let data = &*with_default_palette(data);
     let mut opts = gif::DecodeOptions::new();
     opts.set_color_output(gif::ColorOutput::RGBA);
     if let Some(limit) = NonZeroU64::new(max_bytes) {
@@ -149,6 +178,21 @@ mod tests {
         let d = decode(&g, 1 << 20).unwrap();
         assert_eq!(d.channels, Channels::Rgb);
         assert_eq!(&d.pixels[0..3], &[255, 0, 0]);
+    }
+
+    #[test]
+    fn a_frame_without_any_colour_table_uses_the_default_one() {
+        // Drop the 2-entry global table (flag in byte 10, 6 bytes after the descriptor).
+        let mut g = two_frame_gif();
+        assert_eq!(g[10] & 0x80, 0x80);
+        g[10] &= 0x7F;
+        g.drain(13..19);
+        let h = read_header(&g).unwrap();
+        assert_eq!((h.width, h.height, h.frames), (4, 2, 2));
+        let d = decode(&g, 1 << 20).unwrap();
+        assert_eq!(d.channels, Channels::Rgb);
+        // Index 0 is black in the default table.
+        assert_eq!(&d.pixels[0..3], &[0, 0, 0]);
     }
 
     #[test]
