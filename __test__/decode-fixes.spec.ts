@@ -91,3 +91,18 @@ test('a GIF frame with no colour table at all uses the default table (black, whi
   t.deepEqual(pixelAt(out, 1, 4), [0, 0, 0])
   t.deepEqual(pixelAt(out, 6, 4), [255, 255, 255])
 })
+
+test('a JPEG whose header declares far more pixels than its data holds is a DecodeError', async (t) => {
+  const noise = Buffer.alloc(960 * 640 * 3)
+  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2_654_435_761) >>> 24
+  const jpeg = Buffer.from(await sharp(noise, { raw: { width: 960, height: 640, channels: 3 } }).jpeg({ quality: 80 }).toBuffer())
+  // SOF0: FF C0, length, precision, then height and width.
+  const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]))
+  t.true(sof > 0)
+  t.deepEqual([jpeg.readUInt16BE(sof + 5), jpeg.readUInt16BE(sof + 7)], [640, 960])
+  jpeg.writeUInt16BE(7000, sof + 5)
+  jpeg.writeUInt16BE(7000, sof + 7)
+  const err = await t.throwsAsync(thumbnail(jpeg, { width: 256 }))
+  t.true(err instanceof DecodeError, String(err))
+  t.is((err as DecodeError).code, 'ERR_DECODE')
+})

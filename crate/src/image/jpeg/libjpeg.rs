@@ -69,8 +69,14 @@ extern "C-unwind" fn emit_message(cinfo: &mut ffi::jpeg_common_struct, level: c_
     let code = unsafe { (*cinfo.err).msg_code };
     // Most warnings are survivable and common in real photos ("extraneous bytes before
     // marker"). Running out of data or undecodable Huffman codes mean the rest of the image
-    // would be grey filler, so they fail like libvips' default `fail_on=warning` does.
-    if code == ffi::JWRN_JPEG_EOF as c_int || code == ffi::JWRN_HUFF_BAD_CODE as c_int {
+    // would be grey filler, so they fail like libvips' default `fail_on=warning` does. Hitting
+    // a marker (usually EOI) inside a scan is the same shortage: a header that declares far
+    // more pixels than the data holds (7000×7000 over data for 960×640) ends that way, and
+    // would otherwise come out as a garbage thumbnail.
+    if code == ffi::JWRN_JPEG_EOF as c_int
+        || code == ffi::JWRN_HUFF_BAD_CODE as c_int
+        || code == ffi::JWRN_HIT_MARKER as c_int
+    {
         let msg = format!("Corrupt JPEG: {}", message(cinfo));
         std::panic::resume_unwind(Box::new(msg));
     }
