@@ -216,8 +216,14 @@ mod tests {
         assert_eq!(ch, Channels::Rgb);
         // Paper is white, K 100 % a dark neutral, print cyan and yellow as printed.
         assert_eq!(&rgb[0..3], &[255, 255, 255]);
-        assert!(rgb[3] < 60 && rgb[3].abs_diff(rgb[4]) < 4 && rgb[4].abs_diff(rgb[5]) < 4, "{rgb:?}");
-        assert!(rgb[6] < 30 && (140..180).contains(&rgb[7]) && rgb[8] > 210, "{rgb:?}");
+        assert!(
+            rgb[3] < 60 && rgb[3].abs_diff(rgb[4]) < 4 && rgb[4].abs_diff(rgb[5]) < 4,
+            "{rgb:?}"
+        );
+        assert!(
+            rgb[6] < 30 && (140..180).contains(&rgb[7]) && rgb[8] > 210,
+            "{rgb:?}"
+        );
         assert!(rgb[9] > 240 && rgb[10] > 220 && rgb[11] < 40, "{rgb:?}");
     }
 

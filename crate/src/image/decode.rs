@@ -1,8 +1,8 @@
 //! Decoder dispatch: one header type for every format (read without allocating pixels) and one
 //! decode entry point that applies shrink-on-load where the codec supports it.
 
-use super::format::{detect, Format};
 use super::codecs::{avif, tiff};
+use super::format::{detect, Format};
 use super::{gif, jpeg, png, webp, Decoded};
 use crate::error::{catch_panic, ErrorCode, Result};
 

@@ -51,7 +51,10 @@ pub fn detect(data: &[u8]) -> Result<Format> {
         Ok(Format::Avif)
     } else if avif::is_heif(data) {
         Err(avif::heic_unsupported())
-    } else if [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"].iter().any(|m| data.starts_with(*m)) {
+    } else if [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"]
+        .iter()
+        .any(|m| data.starts_with(*m))
+    {
         Ok(Format::Tiff)
     } else {
         Err(Error::new(
@@ -71,7 +74,10 @@ mod tests {
         assert_eq!(detect(b"\x89PNG\r\n\x1a\n....").unwrap(), Format::Png);
         assert_eq!(detect(b"RIFF\0\0\0\0WEBPVP8 ").unwrap(), Format::Webp);
         assert_eq!(detect(b"GIF89a....").unwrap(), Format::Gif);
-        assert_eq!(detect(b"\0\0\0\x14ftypavif\0\0\0\0mif1").unwrap(), Format::Avif);
+        assert_eq!(
+            detect(b"\0\0\0\x14ftypavif\0\0\0\0mif1").unwrap(),
+            Format::Avif
+        );
         assert_eq!(detect(b"II*\0\x08\0\0\0").unwrap(), Format::Tiff);
         assert_eq!(detect(b"MM\0*\0\0\0\x08").unwrap(), Format::Tiff);
     }

@@ -183,7 +183,11 @@ pub fn decode(data: &[u8], min_width: u32, min_height: u32, max_pixels: u64) -> 
         width,
         height,
         channels,
-        icc: c.props.icc.clone().or_else(|| c.props.nclx.and_then(nclx_icc)),
+        icc: c
+            .props
+            .icc
+            .clone()
+            .or_else(|| c.props.nclx.and_then(nclx_icc)),
         orientation: h.orientation,
         source_width: h.width,
         source_height: h.height,
@@ -213,9 +217,14 @@ fn nclx_icc(n: Nclx) -> Option<Vec<u8>> {
         return None;
     }
     // The sRGB curve (IEC 61966-2-1), what browsers use for these SDR transfers.
-    let curve = ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045]).ok()?;
+    let curve =
+        ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045])
+            .ok()?;
     let d65 = xy(0.3127, 0.3290);
-    Profile::new_rgb(&d65, &primaries, &[&curve, &curve, &curve]).ok()?.icc().ok()
+    Profile::new_rgb(&d65, &primaries, &[&curve, &curve, &curve])
+        .ok()?
+        .icc()
+        .ok()
 }
 
 fn crop(pixels: &[u8], width: usize, bpp: usize, k: Crop) -> Vec<u8> {

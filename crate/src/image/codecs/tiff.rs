@@ -92,7 +92,9 @@ fn to_8bit(result: DecodingResult, bits: u8, width: usize, samples: usize) -> Re
             }
             Ok(out)
         }
-        (DecodingResult::U16(v), _) => Ok(v.iter().map(|&s| ((s as u32 + 128) / 257) as u8).collect()),
+        (DecodingResult::U16(v), _) => {
+            Ok(v.iter().map(|&s| ((s as u32 + 128) / 257) as u8).collect())
+        }
         _ => Err(Error::new(
             ErrorCode::UnsupportedFormat,
             format!("TIFF with {bits}-bit or floating-point samples is not supported"),
@@ -116,9 +118,11 @@ pub fn decode(data: &[u8], header: &TiffHeader, max_bytes: u64) -> Result<Decode
     let (w, h) = (header.width as usize, header.height as usize);
     let (bits, samples, channels) = match color {
         ColorType::Gray(b) | ColorType::Palette(b) => (b, 1, Channels::Gray),
-        ColorType::GrayA(b) | ColorType::Multiband { bit_depth: b, num_samples: 2 } => {
-            (b, 2, Channels::GrayAlpha)
-        }
+        ColorType::GrayA(b)
+        | ColorType::Multiband {
+            bit_depth: b,
+            num_samples: 2,
+        } => (b, 2, Channels::GrayAlpha),
         ColorType::RGB(b) | ColorType::YCbCr(b) => (b, 3, Channels::Rgb),
         ColorType::RGBA(b) => (b, 4, Channels::Rgba),
         ColorType::CMYK(b) => (b, 4, Channels::Cmyk),
@@ -139,7 +143,13 @@ pub fn decode(data: &[u8], header: &TiffHeader, max_bytes: u64) -> Result<Decode
     let (pixels, channels) = match (color, palette) {
         (ColorType::Palette(b), Some(map)) => (expand_palette(&pixels, &map, b)?, Channels::Rgb),
         (ColorType::YCbCr(_), _) => (ycbcr_to_rgb(pixels), channels),
-        (ColorType::CMYKA(_), _) => (pixels.chunks_exact(5).flat_map(|p| [p[0], p[1], p[2], p[3]]).collect(), channels),
+        (ColorType::CMYKA(_), _) => (
+            pixels
+                .chunks_exact(5)
+                .flat_map(|p| [p[0], p[1], p[2], p[3]])
+                .collect(),
+            channels,
+        ),
         _ => (pixels, channels),
     };
     let mut pixels = pixels;
@@ -180,7 +190,9 @@ fn ycbcr_to_rgb(mut pixels: Vec<u8>) -> Vec<u8> {
     for p in pixels.chunks_exact_mut(3) {
         let (y, cb, cr) = (p[0] as f32, p[1] as f32 - 128.0, p[2] as f32 - 128.0);
         p[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0) as u8;
-        p[1] = (y - 0.344_136 * cb - 0.714_136 * cr).round().clamp(0.0, 255.0) as u8;
+        p[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
+            .round()
+            .clamp(0.0, 255.0) as u8;
         p[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0) as u8;
     }
     pixels
@@ -219,7 +231,10 @@ mod tests {
         let rgb: Vec<u8> = (0..4 * 2).flat_map(|i| [i as u8 * 30, 7, 200]).collect();
         let data = encode::<colortype::RGB8>(4, 2, &rgb);
         let h = read_header(&data).unwrap();
-        assert_eq!((h.width, h.height, h.has_alpha, h.orientation), (4, 2, false, 1));
+        assert_eq!(
+            (h.width, h.height, h.has_alpha, h.orientation),
+            (4, 2, false, 1)
+        );
         let d = decode(&data, &h, 1 << 20).unwrap();
         assert_eq!((d.channels, d.pixels), (Channels::Rgb, rgb));
 
@@ -227,7 +242,10 @@ mod tests {
         let data = encode::<colortype::Gray16>(2, 2, &gray);
         let h = read_header(&data).unwrap();
         let d = decode(&data, &h, 1 << 20).unwrap();
-        assert_eq!((d.channels, d.pixels), (Channels::Gray, vec![0, 255, 128, 1]));
+        assert_eq!(
+            (d.channels, d.pixels),
+            (Channels::Gray, vec![0, 255, 128, 1])
+        );
     }
 
     #[test]
@@ -249,7 +267,10 @@ mod tests {
         let rgb = vec![9u8; 64 * 64 * 3];
         let data = encode::<colortype::RGB8>(64, 64, &rgb);
         let h = read_header(&data).unwrap();
-        assert_eq!(decode(&data, &h, 1000).unwrap_err().code, ErrorCode::TooLarge);
+        assert_eq!(
+            decode(&data, &h, 1000).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
         assert!(read_header(b"II*\0\xff\xff\xff\xff").is_err());
         let e = decode(&data[..200], &h, 1 << 20).unwrap_err();
         assert_eq!(e.code, ErrorCode::Decode, "{e}");

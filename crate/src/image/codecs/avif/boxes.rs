@@ -48,7 +48,9 @@ impl<'a> Reader<'a> {
     /// A big-endian unsigned integer of `n` (0, 1, 2, 4 or 8) bytes.
     pub fn uint(&mut self, n: usize) -> Result<u64> {
         if n > 8 {
-            return Err(Error::decode("Invalid AVIF: integer field wider than 8 bytes"));
+            return Err(Error::decode(
+                "Invalid AVIF: integer field wider than 8 bytes",
+            ));
         }
         Ok(self
             .bytes(n)?
@@ -173,10 +175,7 @@ mod tests {
     #[test]
     fn reads_brands() {
         let data = boxed(b"ftyp", b"avif\0\0\0\0mif1miaf");
-        assert_eq!(
-            brands(&data).unwrap(),
-            vec![*b"avif", *b"mif1", *b"miaf"]
-        );
+        assert_eq!(brands(&data).unwrap(), vec![*b"avif", *b"mif1", *b"miaf"]);
         assert!(brands(b"\0\0\0\x08free").is_none());
     }
 }

@@ -101,7 +101,14 @@ pub fn encode(
     let planes = from_rgb(pixels, w, h, bpp);
     let color = encode_planes(w, h, &[&planes.y, &planes.u, &planes.v], opts)?;
     let alpha: Option<Vec<u8>> = (channels == Channels::Rgba)
-        .then(|| pixels.iter().skip(3).step_by(4).copied().collect::<Vec<u8>>())
+        .then(|| {
+            pixels
+                .iter()
+                .skip(3)
+                .step_by(4)
+                .copied()
+                .collect::<Vec<u8>>()
+        })
         .filter(|a| a.iter().any(|&v| v != 255));
     let alpha = match alpha {
         Some(a) => Some(encode_planes(w, h, &[&a], opts)?),

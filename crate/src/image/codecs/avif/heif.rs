@@ -348,9 +348,14 @@ fn item_data<'a>(file: &'a [u8], idat: &'a [u8], item: &Item) -> Result<&'a [u8]
     let source = match item.method {
         0 => file,
         1 => idat,
-        _ => return Err(Error::decode("Invalid AVIF: unsupported item construction method")),
+        _ => {
+            return Err(Error::decode(
+                "Invalid AVIF: unsupported item construction method",
+            ))
+        }
     };
-    let out_of_range = || Error::decode("Invalid AVIF: item data lies outside the file (truncated?)");
+    let out_of_range =
+        || Error::decode("Invalid AVIF: item data lies outside the file (truncated?)");
     match item.extents.as_slice() {
         [(offset, len)] => {
             let start = item.base.checked_add(*offset).ok_or_else(out_of_range)?;

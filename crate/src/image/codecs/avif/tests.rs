@@ -24,7 +24,11 @@ fn avif(w: u32, h: u32, alpha: bool) -> Vec<u8> {
 }
 
 fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
-    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.len() as f64
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).abs())
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 #[test]
@@ -32,7 +36,10 @@ fn round_trip_keeps_pixels_and_alpha() {
     let data = avif(64, 48, true);
     assert!(is_avif(&data));
     let h = read_header(&data).unwrap();
-    assert_eq!((h.width, h.height, h.has_alpha, h.orientation), (64, 48, true, 1));
+    assert_eq!(
+        (h.width, h.height, h.has_alpha, h.orientation),
+        (64, 48, true, 1)
+    );
     let d = decode(&data, 0, 0, u64::MAX).unwrap();
     assert_eq!((d.width, d.height, d.channels), (64, 48, Channels::Rgba));
     let diff = mean_abs_diff(&d.pixels, &gradient(64, 48, true));
@@ -65,7 +72,10 @@ fn a_small_target_halves_while_converting() {
     let half = &d.pixels[(5 * 32 + 5) * 3..][..3];
     let src = &full.pixels[(10 * 64 + 10) * 3..][..3];
     for c in 0..3 {
-        assert!((half[c] as i32 - src[c] as i32).abs() <= 6, "{half:?} {src:?}");
+        assert!(
+            (half[c] as i32 - src[c] as i32).abs() <= 6,
+            "{half:?} {src:?}"
+        );
     }
 }
 
@@ -142,7 +152,12 @@ fn sequence(w: u16, h: u16, av1: &[u8]) -> Vec<u8> {
         }
         let mut stco = vec![0, 0, 0, 0, 0, 0, 0, 1];
         stco.extend_from_slice(&offset.to_be_bytes());
-        let stbl = [boxed(b"stsd", &stsd), boxed(b"stsz", &stsz), boxed(b"stco", &stco)].concat();
+        let stbl = [
+            boxed(b"stsd", &stsd),
+            boxed(b"stsz", &stsz),
+            boxed(b"stco", &stco),
+        ]
+        .concat();
         let minf = boxed(b"minf", &boxed(b"stbl", &stbl));
         boxed(b"moov", &boxed(b"trak", &boxed(b"mdia", &minf)))
     };
@@ -178,7 +193,9 @@ fn wide_gamut_nclx_becomes_a_profile() {
     assert!(nclx_icc(nclx(9, 16)).is_none(), "PQ is HDR: left alone");
     let p3 = nclx_icc(nclx(12, 13)).unwrap();
     // Display P3 (200, 100, 50) is sRGB (215, 92, 31) by the P3 → sRGB matrix.
-    let (rgb, _) = crate::image::color::to_srgb(vec![200, 100, 50], Channels::Rgb, Some(&p3)).unwrap();
-    let ok = (208..=222).contains(&rgb[0]) && (85..=99).contains(&rgb[1]) && (22..=40).contains(&rgb[2]);
+    let (rgb, _) =
+        crate::image::color::to_srgb(vec![200, 100, 50], Channels::Rgb, Some(&p3)).unwrap();
+    let ok =
+        (208..=222).contains(&rgb[0]) && (85..=99).contains(&rgb[1]) && (22..=40).contains(&rgb[2]);
     assert!(ok, "{rgb:?}");
 }

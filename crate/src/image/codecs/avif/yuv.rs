@@ -162,7 +162,10 @@ fn alpha<T: Copy + Into<i32>>(frame: &Frame, halve: bool, out: &mut [u8]) {
     if halve {
         let ow = w.div_ceil(2);
         for oy in 0..h.div_ceil(2) {
-            let (r0, r1) = (frame.row::<T>(0, 2 * oy), frame.row::<T>(0, (2 * oy + 1).min(h - 1)));
+            let (r0, r1) = (
+                frame.row::<T>(0, 2 * oy),
+                frame.row::<T>(0, (2 * oy + 1).min(h - 1)),
+            );
             for ox in 0..ow {
                 let (x0, x1) = (2 * ox, (2 * ox + 1).min(w - 1));
                 let sum = wide(r0[x0]) + wide(r0[x1]) + wide(r1[x0]) + wide(r1[x1]);
