@@ -200,10 +200,12 @@ export interface ThumbnailOptions {
   focalX?: number
   /** Focal point y in 0..1 of the upright source (needs `focalX`). */
   focalY?: number
-  /** Output format: `jpeg`, `png` or `webp`. Default `jpeg`. */
+  /** Output format: `jpeg`, `png`, `webp` or `avif`. Default `jpeg`. */
   format?: string
-  /** JPEG / lossy WebP quality 1..100. Default 80. */
+  /** JPEG / lossy WebP / AVIF quality 1..100. Default 80. */
   quality?: number
+  /** AVIF encoder speed 0 (slowest, smallest) ..10 (fastest). Default 8. */
+  speed?: number
   /** Progressive JPEG. Default false. */
   progressive?: boolean
   /** Lossless WebP. Default false. */
