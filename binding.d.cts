@@ -81,11 +81,17 @@ export interface ChunkOptions {
 /** Default zlib level of chunked values. */
 export declare const DEFAULT_CHUNK_LEVEL: number
 
+/** Which part of the image `crop` keeps. */
+export type Gravity = 'center' | 'north' | 'south' | 'east' | 'west' | 'northeast' | 'northwest' | 'southeast' | 'southwest'
+
 /** HMAC-SHA1 of `data` under `key` (20 bytes), for Django `salted_hmac` compatible signatures. */
 export declare function hmacSha1(key: Uint8Array, data: Uint8Array): Buffer
 
 /** HMAC-SHA256 of `data` under `key` (32 bytes). */
 export declare function hmacSha256(key: Uint8Array, data: Uint8Array): Buffer
+
+/** Format of an input image, detected from its first bytes. */
+export type InputFormat = 'jpeg' | 'png' | 'webp' | 'gif'
 
 /**
  * Joins chunks written by `splitChunks` or `ChunkWriter` back into the value. Rejects with
@@ -118,8 +124,8 @@ export declare function probe(input: Buffer): ProbeOutput
 
 /** Header facts of an image, read without decoding pixels. */
 export interface ProbeOutput {
-  /** `jpeg`, `png`, `webp` or `gif`. */
-  format: string
+  /** Format detected from the magic bytes. */
+  format: InputFormat
   /** Upright width (after EXIF orientation). */
   width: number
   /** Upright height (after EXIF orientation). */
@@ -131,6 +137,12 @@ export interface ProbeOutput {
   /** Animation frames (1 for stills). */
   frames: number
 }
+
+/**
+ * Django's `salted_hmac(keySalt, value, secret)` with SHA-1 (20 bytes): the HMAC key is
+ * `sha1(keySalt + secret)`, as restthumbnails signs its URLs.
+ */
+export declare function saltedHmacSha1(keySalt: Uint8Array, secret: Uint8Array, value: Uint8Array): Buffer
 
 /**
  * SHA-1 of `data` (20 bytes). Only for interoperability with restthumbnails and
@@ -155,6 +167,46 @@ export declare function splitChunks(data: Buffer, options: ChunkOptions, signal?
 export declare function thumbnail(input: Buffer, options: ThumbnailOptions, signal?: AbortSignal | undefined | null): Promise<ThumbnailOutput>
 
 /**
+ * The defaults every absent option takes; `ts/image/options.ts` builds its frozen defaults
+ * from this.
+ */
+export declare function thumbnailDefaults(): ThumbnailDefaults
+
+/** The defaults of every thumbnail option, from the Rust core (the one place they are set). */
+export interface ThumbnailDefaults {
+  /** Requested width (0 = derived). */
+  width: number
+  /** Requested height (0 = derived). */
+  height: number
+  /** Fitting method. */
+  method: ThumbnailMethod
+  /** Crop gravity. */
+  gravity: Gravity
+  /** Output format. */
+  format: ThumbnailFormat
+  /** Encoder quality. */
+  quality: number
+  /** Progressive JPEG. */
+  progressive: boolean
+  /** Lossless WebP. */
+  lossless: boolean
+  /** Allow upscaling. */
+  upscale: boolean
+  /** Background colour. */
+  background: string
+  /** Pixel limit of the source. */
+  maxInputPixels: number
+  /** Byte limit of the source. */
+  maxInputBytes: number
+  /** Largest output side. */
+  maxOutputSide: number
+  /** Most scans of a progressive JPEG. */
+  maxScans: number
+  /** fsync before rename. */
+  fsync: boolean
+}
+
+/**
  * Reads `src`, makes a thumbnail and writes it to `dst` atomically (temporary file in the same
  * folder, optional fsync, rename; parent folders are created; the temporary file is removed on
  * any error). Runs entirely on the libuv thread pool.
@@ -163,8 +215,8 @@ export declare function thumbnailFile(src: string, dst: string, options: Thumbna
 
 /** A thumbnail written to disk. */
 export interface ThumbnailFileOutput {
-  /** `jpeg`, `png` or `webp`. */
-  format: string
+  /** Container of `data` (or of the written file). */
+  format: ThumbnailFormat
   /** Output width. */
   width: number
   /** Output height. */
@@ -177,50 +229,50 @@ export interface ThumbnailFileOutput {
   size: number
 }
 
+/** Output container of a thumbnail. */
+export type ThumbnailFormat = 'jpeg' | 'png' | 'webp'
+
+/** How the source is fitted to the requested box. */
+export type ThumbnailMethod = 'crop' | 'scale' | 'smart'
+
 /**
- * Options of one thumbnail. Every field is optional at this level; the TypeScript facade fills
- * in the documented defaults and validates before calling.
+ * Options of one thumbnail. Absent fields take the values of `thumbnailDefaults()`; the
+ * TypeScript facade validates before calling, and out-of-range values are refused here too.
  */
 export interface ThumbnailOptions {
   /** Output width in pixels; 0 or absent = derived from `height`. */
   width?: number
   /** Output height in pixels; 0 or absent = derived from `width`. */
   height?: number
-  /**
-   * `crop` (cover, then crop at gravity / focal point), `scale` (fit inside) or `smart`
-   * (cover, then entropy crop). Default `crop`.
-   */
-  method?: string
-  /**
-   * Crop gravity: `center`, `north`, `south`, `east`, `west`, `northeast`, `northwest`,
-   * `southeast`, `southwest`. Default `center`. Ignored when a focal point is given.
-   */
-  gravity?: string
+  /** How the source is fitted to the box. */
+  method?: ThumbnailMethod
+  /** Which part `crop` keeps. Ignored when a focal point is given. */
+  gravity?: Gravity
   /** Focal point x in 0..1 of the upright source (needs `focalY`). */
   focalX?: number
   /** Focal point y in 0..1 of the upright source (needs `focalX`). */
   focalY?: number
-  /** Output format: `jpeg`, `png`, `webp` or `avif`. Default `jpeg`. */
-  format?: string
-  /** JPEG / lossy WebP / AVIF quality 1..100. Default 80. */
+  /** Output format. */
+  format?: ThumbnailFormat
+  /** JPEG / lossy WebP quality 1..100. */
   quality?: number
-  /** AVIF encoder speed 0 (slowest, smallest) ..10 (fastest). Default 8. */
-  speed?: number
-  /** Progressive JPEG. Default false. */
+  /** Progressive JPEG. */
   progressive?: boolean
-  /** Lossless WebP. Default false. */
+  /** Lossless WebP. */
   lossless?: boolean
-  /** Allow outputs larger than the source. Default false. */
+  /** Allow outputs larger than the source. */
   upscale?: boolean
-  /** Background for transparent pixels when the output has no alpha, `#rrggbb`. Default white. */
+  /** Background for transparent pixels when the output has no alpha, `#rgb` or `#rrggbb`. */
   background?: string
-  /** Largest accepted width × height × frames of the source. Default 50 000 000. */
+  /** Largest accepted width × height × frames of the source (a positive integer). */
   maxInputPixels?: number
-  /** Largest accepted input in bytes. Default 64 MiB. */
+  /** Largest accepted input in bytes (a positive integer). */
   maxInputBytes?: number
-  /** Largest accepted output side in pixels. Default 8192. */
+  /** Largest accepted output side in pixels (at least 1). */
   maxOutputSide?: number
-  /** `thumbnailFile` only: fsync the file before renaming it into place. Default false. */
+  /** Most scans a progressive JPEG may have (at least 1); more is refused with `ERR_TOO_LARGE`. */
+  maxScans?: number
+  /** `thumbnailFile` only: fsync the file before renaming it into place. */
   fsync?: boolean
 }
 
@@ -228,8 +280,8 @@ export interface ThumbnailOptions {
 export interface ThumbnailOutput {
   /** Encoded bytes. */
   data: Buffer
-  /** `jpeg`, `png` or `webp`. */
-  format: string
+  /** Container of `data` (or of the written file). */
+  format: ThumbnailFormat
   /** Output width. */
   width: number
   /** Output height. */

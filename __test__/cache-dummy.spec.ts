@@ -42,5 +42,20 @@ test('dummy getOrSet returns the computed value every time', async (t) => {
 })
 
 test('a dummy cache still validates keys', async (t) => {
-  await t.throwsAsync(new DummyCache().get('bad key'), { instanceOf: InvalidCacheKeyError })
+  const warnings: Error[] = []
+  const listener = (w: Error) => void warnings.push(w)
+  process.on('warning', listener)
+  t.teardown(() => process.off('warning', listener))
+  t.is(await new DummyCache().get('bad key'), undefined)
+  await new Promise((resolve) => setImmediate(resolve))
+  const mine = warnings.filter((w) => w.message.includes('bad key'))
+  t.is(mine.length, 1)
+  t.is(mine[0].name, 'CacheKeyWarning')
+  t.is((mine[0] as Error & { code?: string }).code, 'RESTTHUMBS_CACHE_KEY')
+  class StrictDummy extends DummyCache {
+    override validateKey(key: string): void {
+      this.rejectInvalidKey(key)
+    }
+  }
+  await t.throwsAsync(new StrictDummy().get('bad key'), { instanceOf: InvalidCacheKeyError })
 })

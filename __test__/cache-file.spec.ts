@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -159,4 +159,23 @@ test('culling removes temp files abandoned by a crashed writer, and only old one
   for (let i = 0; i < 6; i++) await cache.set(`k${i}`, i)
   await t.throwsAsync(readFile(old), { code: 'ENOENT' })
   t.is(await readFile(fresh, 'utf8'), 'being written')
+})
+
+test('the cache folder and its shards are created 0o700 and entry files 0o600', async (t) => {
+  const previous = process.umask(0o022)
+  t.teardown(() => process.umask(previous))
+  const location = join(await root, 'modes', 'cache')
+  const cache = new FileCache({ location, logger: quiet })
+  await cache.set('k', 'secret value')
+  t.true(await cache.add('added', 'secret too'))
+  await cache.incr('n', 1).catch(() => undefined)
+  await cache.set('n', 1)
+  t.is(await cache.incr('n'), 2)
+  t.is((await stat(location)).mode & 0o777, 0o700, 'the cache folder')
+  const file = cache.pathFor(cache.makeKey('k'))
+  t.is((await stat(dirname(file))).mode & 0o777, 0o700, 'the inner shard folder')
+  t.is((await stat(dirname(dirname(file)))).mode & 0o777, 0o700, 'the outer shard folder')
+  for (const key of ['k', 'added', 'n']) {
+    t.is((await stat(cache.pathFor(cache.makeKey(key)))).mode & 0o777, 0o600, `the file of ${key}`)
+  }
 })

@@ -1,6 +1,6 @@
 import test from 'ava'
 
-import { InvalidOptionError, MemoryCache } from '../ts/index.js'
+import { InvalidCacheKeyError, InvalidOptionError, MemoryCache } from '../ts/index.js'
 import { runCacheConformance } from './helpers/cache-conformance.js'
 
 runCacheConformance('memory', async (ns, options) => new MemoryCache({ location: ns, ...options }), {
@@ -63,7 +63,7 @@ test('bad memory options raise InvalidOptionError with expected-vs-received text
   t.is(err?.message, 'Expected positive integer for maxEntries but received -3 of type number')
   t.throws(() => new MemoryCache({ timeout: 'soon' as unknown as number }), {
     instanceOf: InvalidOptionError,
-    message: "Expected number or null for timeout but received 'soon' of type string",
+    message: 'Expected number or null for timeout but received "soon" of type string',
   })
 })
 
@@ -71,7 +71,7 @@ test('bad timeouts, versions and deltas raise InvalidOptionError', async (t) => 
   const cache = new MemoryCache({ location: 'validation' })
   await t.throwsAsync(cache.set('k', 'v', '10' as unknown as number), {
     instanceOf: InvalidOptionError,
-    message: "Expected number, null or undefined for timeout but received '10' of type string",
+    message: 'Expected number, null or undefined for timeout but received "10" of type string',
   })
   await t.throwsAsync(cache.get('k', undefined, 1.5), {
     instanceOf: InvalidOptionError,
@@ -121,7 +121,7 @@ test('a hot key read through one instance sees overwrites and deletes made throu
   t.is(a.getSync('k'), undefined)
   t.is(a.getSync('k', undefined, 2), undefined)
   a.setSync('k', 'v2', null, 2)
-  t.is(a.getSync('k', undefined, 2), 'v2')
+  t.is(a.getSync<string>('k', undefined, 2), 'v2')
   t.is(a.getSync('k'), undefined, 'another version is another key')
 })
 
@@ -142,9 +142,16 @@ test('the synchronous API applies timeouts, validation and culling', async (t) =
   t.true(cache.hasSync('a'))
   t.throws(() => cache.setSync('k', 1, '10' as unknown as number), {
     instanceOf: InvalidOptionError,
-    message: "Expected number, null or undefined for timeout but received '10' of type string",
+    message: 'Expected number, null or undefined for timeout but received "10" of type string',
   })
-  t.throws(() => cache.getSync('bad key'), { code: 'ERR_INVALID_CACHE_KEY' })
+  t.is(cache.getSync('bad key'), undefined, 'an invalid key only warns (see the conformance suite)')
+  class StrictMemory extends MemoryCache {
+    override validateKey(key: string): void {
+      this.rejectInvalidKey(key)
+    }
+  }
+  const strict = new StrictMemory({ location: 'sync-policy-strict' })
+  t.throws(() => strict.getSync('bad key'), { code: 'ERR_INVALID_CACHE_KEY' })
   t.throws(() => cache.setSync('fn', () => 1), { code: 'ERR_CACHE_SERIALIZATION' })
 })
 
@@ -157,4 +164,35 @@ test('a cached object read through the synchronous API is a copy', (t) => {
   t.deepEqual(read, { list: [1, 2] })
   read?.list.push(4)
   t.deepEqual(cache.getSync('o'), { list: [1, 2] })
+})
+
+test('a subclass whose validateKey calls rejectInvalidKey raises InvalidCacheKeyError, as memcached does', async (t) => {
+  class StrictMemory extends MemoryCache {
+    override validateKey(key: string): void {
+      this.rejectInvalidKey(key)
+    }
+  }
+  const cache = new StrictMemory({ location: 'strict-keys' })
+  const err = await t.throwsAsync(cache.set('k'.repeat(300), 'v'), { instanceOf: InvalidCacheKeyError })
+  t.is(err?.code, 'ERR_INVALID_CACHE_KEY')
+  t.regex(err?.message ?? '', /over the limit of 250; pass hashLongKeys: true to hash such keys$/)
+  await t.throwsAsync(cache.get('has space'), { instanceOf: InvalidCacheKeyError, message: /control character or space/ })
+  await t.throwsAsync(cache.get('tab\there'), { instanceOf: InvalidCacheKeyError })
+  t.false(cache.hasSync('valid'))
+  const hashing = new StrictMemory({ location: 'strict-keys', hashLongKeys: true })
+  await hashing.set('has space', 'hashed')
+  t.is(await hashing.get('has space'), 'hashed')
+})
+
+test('incr and decr count as a use, so a fresh counter is not culled first', async (t) => {
+  const cache = new MemoryCache({ location: 'cull-incr', maxEntries: 3, cullFrequency: 3 })
+  await cache.set('counter', 0)
+  await cache.set('b', 'b')
+  await cache.set('c', 'c')
+  t.is(await cache.incr('counter'), 1)
+  t.is(await cache.decr('counter', 2), -1)
+  await cache.set('d', 'd')
+  t.true(await cache.has('counter'), 'the counter was used last, so it stays')
+  t.false(await cache.has('b'), 'the least recently used entry is culled')
+  t.deepEqual([...(await cache.getMany(['counter', 'b', 'c', 'd'])).keys()], ['counter', 'c', 'd'])
 })

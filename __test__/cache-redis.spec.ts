@@ -112,7 +112,7 @@ test('getClientOptions can be overridden in a subclass', async (t) => {
 test('a location that is not a redis URL is rejected', (t) => {
   t.throws(() => new RedisCache({ location: 'http://localhost' }), {
     instanceOf: InvalidOptionError,
-    message: "Expected redis:// or rediss:// URL for location but received 'http://localhost' of type string",
+    message: 'Expected redis:// or rediss:// URL for location but received "http://localhost" of type string',
   })
 })
 

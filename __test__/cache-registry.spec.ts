@@ -86,10 +86,13 @@ test.serial('an unknown alias names what was asked and what exists', (t) => {
 })
 
 test.serial('an unknown backend name is rejected when configuring', (t) => {
-  const err = t.throws(() => configureCaches({ default: { backend: 'memcached' } }), {
+  const err = t.throws(() => configureCaches({ default: { backend: 'mongodb' } }), {
     instanceOf: InvalidCacheBackendError,
   })
-  t.regex(err?.message ?? '', /^Unknown cache backend 'memcached' for alias 'default'; expected one of memory, file, redis, dummy, chain/)
+  t.regex(
+    err?.message ?? '',
+    /^Unknown cache backend 'mongodb' for alias 'default'; expected one of memory, file, redis, dummy, chain, database, memcached/,
+  )
   t.true(caches.default instanceof MemoryCache, 'the previous configuration stays')
 })
 
@@ -170,4 +173,20 @@ test.serial('closeCaches closes created caches and later gets build new ones', a
   t.not(second, first)
   t.is(await second.get('k'), 'v')
   t.true(second instanceof BaseCache)
+})
+
+test.serial('caches.all lists every alias, or with initializedOnly only the caches already created', (t) => {
+  configureCaches({ default: { backend: 'memory' }, second: { backend: 'dummy' }, third: { backend: 'memory' } })
+  t.deepEqual(caches.all({ initializedOnly: true }), [], 'nothing is created yet')
+  const second = caches.get('second')
+  t.deepEqual(caches.all({ initializedOnly: true }), [second])
+  const all = caches.all()
+  t.is(all.length, 3)
+  t.is(all[0], caches.default)
+  t.is(all[1], second)
+  t.true(all[2] instanceof MemoryCache)
+  t.deepEqual(caches.all({ initializedOnly: true }), all, 'all() created the others')
+  t.throws(() => caches.all({ initializedOnly: 'yes' as unknown as boolean }), {
+    message: 'Expected boolean for initializedOnly but received "yes" of type string',
+  })
 })

@@ -347,3 +347,49 @@ test('a large 16-bit PNG shrinks like its 8-bit rounding', async (t) => {
   t.deepEqual([a.width, a.height], [100, 25])
   t.deepEqual(a.data, b.data)
 })
+
+/**
+ * The progressive-JPEG scan bomb: a flat 2000×2000 progressive JPEG whose last scan (a small
+ * refinement scan) is repeated `extra` times before EOI.
+ */
+async function scanBomb(extra: number): Promise<Buffer> {
+  const jpeg = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#808080' } })
+    .jpeg({ progressive: true, quality: 80 })
+    .toBuffer()
+  const eoi = jpeg.length - 2
+  const lastSos = jpeg.lastIndexOf(Buffer.from([0xff, 0xda]))
+  const scan = jpeg.subarray(lastSos, eoi)
+  return Buffer.concat([jpeg.subarray(0, eoi), ...Array.from({ length: extra }, () => scan), Buffer.from([0xff, 0xd9])])
+}
+
+test('a progressive JPEG with thousands of repeated scans is refused fast with ERR_TOO_LARGE naming maxScans', async (t) => {
+  const bomb = await scanBomb(12_000)
+  const start = performance.now()
+  const err = await t.throwsAsync(thumbnail(bomb, { width: 1024, height: 1024 }), { instanceOf: TooLargeError })
+  const ms = performance.now() - start
+  t.is(err?.code, 'ERR_TOO_LARGE')
+  t.regex(err?.message ?? '', /maxScans/)
+  t.true(ms < 1000, `refused in ${ms.toFixed(0)} ms`)
+  // the same file under a cap that lets it through decodes, so the cap is what refused it
+  const ok = await thumbnail(await scanBomb(5), { width: 64, height: 64, maxScans: 1000 })
+  t.is(ok.width, 64)
+})
+
+test('maxScans is validated before native code', async (t) => {
+  await t.throwsAsync(thumbnail(Buffer.alloc(4), { width: 10, maxScans: 0 }), {
+    message: 'Expected positive integer for maxScans but received 0 of type number',
+  })
+})
+
+test('an AbortSignal stops a slow render in the middle of decoding', async (t) => {
+  const bomb = await scanBomb(3000)
+  const controller = new AbortController()
+  const render = thumbnail(bomb, { width: 1024, height: 1024, maxScans: 100_000, signal: controller.signal })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const aborted = performance.now()
+  controller.abort()
+  const err = await t.throwsAsync(render)
+  const ms = performance.now() - aborted
+  t.is((err as { code?: string }).code, 'ERR_ABORTED')
+  t.true(ms < 300, `stopped ${ms.toFixed(0)} ms after the abort`)
+})

@@ -4,40 +4,12 @@ import test from 'ava'
 
 import { makeCacheKey } from '../ts/cache/keys.js'
 import { MemoryCache } from '../ts/cache/memory.js'
-import { cacheMemoize, cacheMemoizeIter, CACHE_MEMOIZE_DEFAULTS } from '../ts/cache/memoize.js'
+import { cacheMemoize, CACHE_MEMOIZE_DEFAULTS } from '../ts/cache/memoize.js'
 import { RedisCache } from '../ts/cache/redis.js'
-import type { CacheLogger } from '../ts/cache/options.js'
 import { AbortError, ChunkCorruptError, InvalidOptionError, TooLargeError } from '../ts/errors.js'
 import { binding, callAsync, callSync } from '../ts/native.js'
 import { startRedis } from './helpers/redis.js'
-
-const quiet: CacheLogger = { warn: () => {}, info: () => {} }
-
-/** A fresh in-process cache that no other test shares. */
-function memory(): MemoryCache {
-  return new MemoryCache({ location: randomUUID(), maxEntries: 10_000, timeout: null, logger: quiet })
-}
-
-/** Chunk key `i` of a memoized value, as the memoizer names it. */
-function chunkKey(key: string, i: number, secret?: string): string {
-  const opts = secret ? { useEncryption: true, encryptionKey: secret } : {}
-  return makeCacheKey(`${makeCacheKey(key, opts)}-${i}`, opts)
-}
-
-/** A counter-wrapped producer. */
-function counted<T>(make: () => T) {
-  const fn = async () => {
-    fn.calls++
-    return make()
-  }
-  fn.calls = 0
-  return fn
-}
-
-/** A value that serializes to about 3 MB of incompressible bytes, so it takes > 2 chunks. */
-function bigValue() {
-  return { title: 'big', blob: randomBytes(3 * 1024 * 1024), when: new Date(1_700_000_000_000) }
-}
+import { bigValue, chunkKey, counted, memory, quiet } from './helpers/memoize.js'
 
 test('a small value is computed once and then served from the cache', async (t) => {
   const cache = memory()
@@ -215,98 +187,6 @@ test('encrypt without an encryption key throws InvalidOptionError', async (t) =>
     instanceOf: InvalidOptionError,
     message: 'Expected integer between 0 and 9 for compressionLevel but received 12 of type number',
   })
-})
-
-test('cacheMemoizeIter yields each item before the source produces the next one', async (t) => {
-  const cache = memory()
-  const log: string[] = []
-  async function* source() {
-    for (let i = 0; i < 3; i++) {
-      log.push(`produce ${i}`)
-      yield { i }
-    }
-  }
-  for await (const item of cacheMemoizeIter(cache, 'stream', source)) log.push(`consume ${item.i}`)
-  t.deepEqual(log, ['produce 0', 'consume 0', 'produce 1', 'consume 1', 'produce 2', 'consume 2'])
-})
-
-test('cacheMemoizeIter serves fully consumed items from the cache without calling the source', async (t) => {
-  const cache = memory()
-  const items = [{ a: 1 }, 'two', Buffer.from([3]), new Map([['four', 4n]]), null]
-  let calls = 0
-  const source = () => {
-    calls++
-    return items
-  }
-  const first: unknown[] = []
-  for await (const x of cacheMemoizeIter(cache, 'iter', source)) first.push(x)
-  const second: unknown[] = []
-  for await (const x of cacheMemoizeIter(cache, 'iter', source)) second.push(x)
-  t.is(calls, 1)
-  t.deepEqual(second, items)
-  t.deepEqual(first, items)
-})
-
-test('cacheMemoizeIter caches nothing when the consumer stops early', async (t) => {
-  const cache = memory()
-  let calls = 0
-  const source = () => {
-    calls++
-    return [1, 2, 3]
-  }
-  for await (const x of cacheMemoizeIter(cache, 'partial', source)) if (x === 1) break
-  const all: number[] = []
-  for await (const x of cacheMemoizeIter(cache, 'partial', source)) all.push(x)
-  t.is(calls, 2)
-  t.deepEqual(all, [1, 2, 3])
-})
-
-test('cacheMemoizeIter writes full chunks to the store while items are still being produced', async (t) => {
-  const cache = memory()
-  let sawChunkWhileStreaming = false
-  async function* source() {
-    for (let i = 0; i < 12; i++) {
-      if (i === 10) sawChunkWhileStreaming = (await cache.get(chunkKey('bulk', 0))) !== undefined
-      yield randomBytes(256 * 1024)
-    }
-  }
-  const produced: Buffer[] = []
-  for await (const b of cacheMemoizeIter(cache, 'bulk', source, { encrypt: true, encryptionKey: 's' })) produced.push(b)
-  t.false(sawChunkWhileStreaming, 'encrypted keys are HMACs, so the plain chunk key must not exist')
-  const replay: Buffer[] = []
-  for await (const b of cacheMemoizeIter(cache, 'bulk', () => [], { encrypt: true, encryptionKey: 's' })) replay.push(b as Buffer)
-  t.is(replay.length, 12)
-  t.true(replay.every((b, i) => b.equals(produced[i])))
-
-  const plain = memory()
-  let early = false
-  async function* plainSource() {
-    for (let i = 0; i < 12; i++) {
-      if (i === 10) early = (await plain.get(chunkKey('bulk', 0))) !== undefined
-      yield randomBytes(256 * 1024)
-    }
-  }
-  for await (const _ of cacheMemoizeIter(plain, 'bulk', plainSource)) void _
-  t.true(early, 'chunk 0 was stored before the last item was produced')
-})
-
-test('cacheMemoizeIter recomputes when a stored chunk was tampered with', async (t) => {
-  const cache = memory()
-  let calls = 0
-  const source = () => {
-    calls++
-    return Array.from({ length: 5 }, (_, i) => ({ i, pad: 'x'.repeat(300_000) }))
-  }
-  const opts = { encrypt: true, encryptionKey: 'z', compress: false }
-  for await (const _ of cacheMemoizeIter(cache, 'tamper-iter', source, opts)) void _
-  const key = chunkKey('tamper-iter', 1, 'z')
-  const edited = Buffer.from((await cache.get(key)) as Buffer)
-  edited[edited.length - 1] ^= 1
-  await cache.set(key, edited)
-  const out: Array<{ i: number }> = []
-  for await (const x of cacheMemoizeIter(cache, 'tamper-iter', source, opts)) out.push(x)
-  t.is(calls, 2)
-  t.deepEqual(out.map((x) => x.i), [0, 1, 2, 3, 4])
 })
 
 test('chunked memoization works against a real Redis server', async (t) => {

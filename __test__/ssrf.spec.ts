@@ -77,10 +77,14 @@ test('a loopback origin is fetched when allowPrivate is set', async (t) => {
   t.deepEqual(o.seen, ['/dir/a%20b.png'])
 })
 
-test('a loopback origin is fetched when its host is allowlisted by exact name', async (t) => {
+test('a loopback origin is fetched when its host and port are allowlisted by exact name', async (t) => {
   const o = await origin(t, { '/a.png': image })
-  const s = storage(t, { baseUrl: o.url, allowedHosts: ['127.0.0.1'] })
+  const s = storage(t, { baseUrl: o.url, allowedHosts: [`127.0.0.1:${o.port}`] })
   t.deepEqual(await s.read('a.png'), IMAGE)
+  // The host alone names its default port only: this origin's port is not trusted by it.
+  const hostOnly = storage(t, { baseUrl: o.url, allowedHosts: ['127.0.0.1'] })
+  await t.throwsAsync(hostOnly.read('a.png'), { instanceOf: OriginForbiddenError, message: /loopback/ })
+  t.deepEqual(o.seen, ['/a.png'])
 })
 
 test('a wildcard allowlist entry does not let a name resolve to a private address', async (t) => {
@@ -116,10 +120,10 @@ test('a redirect to a name resolving to a private address is refused at that hop
   port = o.port
   const s = storage(t, {
     baseUrl: o.url,
-    allowedHosts: ['127.0.0.1', '*.example.test'],
+    allowedHosts: [`127.0.0.1:${port}`, `*.example.test:${port}`],
     lookup: fakeDns([{ address: '127.0.0.1', family: 4 }]),
   })
-  await t.throwsAsync(s.read('a.png'), { instanceOf: OriginForbiddenError, message: /evil\.example\.test/ })
+  await t.throwsAsync(s.read('a.png'), { instanceOf: OriginForbiddenError, message: /evil\.example\.test resolved to it/ })
   t.deepEqual(o.seen, ['/a.png'], 'the first hop was served, the second never connected')
 })
 
@@ -260,7 +264,7 @@ test('options are validated with expected-versus-received messages', (t) => {
     instanceOf: InvalidOptionError,
     message: 'Expected positive integer for maxBytes but received -3 of type number',
   })
-  for (const bad of ['*', '**', '*.com', 'a.*.com', 'http://example.com', 'example.com/path', 'example.com:80']) {
+  for (const bad of ['*', '**', '*.com', 'a.*.com', 'ftp://example.com', 'http://u:p@example.com', 'example.com/path', 'example.com?x', 'example.com:0', 'example.com:70000', '*.1.2.3']) {
     t.throws(() => new HostAllowlist([bad]), { instanceOf: InvalidOptionError }, bad)
   }
 })
@@ -314,4 +318,101 @@ test('non-public addresses are classified, including IPv4 embedded in IPv6', (t)
   const allowed = ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::8.8.8.8', '2002:808:808::1']
   for (const ip of allowed) t.is(forbiddenAddressReason(ip), null, ip)
   t.is(forbiddenAddressReason('localhost'), 'not an IP address')
+})
+
+/** A second origin on another port (the redirect target an attacker would probe). */
+async function target(t: { teardown(fn: () => unknown): void }) {
+  return origin(t, { '/x.png': image })
+}
+
+// Every way to write 127.0.0.1:<port> that WHATWG URL parsing (and so undici) reads as that address.
+const spellings = (port: number) => [
+  `http://127.0.0.1:${port}/x.png`,
+  `http://127.1:${port}/x.png`,
+  `http://0x7f000001:${port}/x.png`,
+  `http://2130706433:${port}/x.png`,
+  `http://0177.0.0.1:${port}/x.png`,
+  `http://0x7f.0.0.1:${port}/x.png`,
+  `http://127.0.0.1.:${port}/x.png`,
+  `//127.0.0.1:${port}/x.png`,
+  `/\\127.0.0.1:${port}/x.png`,
+  `http://127.0.\t0.1:${port}/x.png`,
+  `http://[::ffff:127.0.0.1]:${port}/x.png`,
+  `http://localhost:${port}/x.png`,
+  `HTTP://127.0.0.1:${port}/x.png`,
+]
+
+test('a redirect to another port of an allowlisted host is refused in every spelling of the address', async (t) => {
+  const b = await target(t)
+  const routes: Record<string, Route> = {}
+  const list = spellings(b.port)
+  list.forEach((location, i) => {
+    routes[`/r${i}.png`] = (_req, res) => res.writeHead(302, { location }).end()
+  })
+  const a = await origin(t, routes)
+  for (const allowedHosts of [['127.0.0.1'], ['localhost'], [`127.0.0.1:${a.port}`]]) {
+    const s = storage(t, { baseUrl: a.url, allowedHosts, allowPrivate: true })
+    for (let i = 0; i < list.length; i++) {
+      const err = await t.throwsAsync(s.read(`r${i}.png`), { instanceOf: OriginForbiddenError }, `${allowedHosts[0]} ${JSON.stringify(list[i])}`)
+      t.regex(err.message, /not the base URL's origin and not in allowedHosts/)
+    }
+  }
+  t.deepEqual(b.seen, [], 'the other port was never contacted')
+  t.is(a.seen.length, list.length * 3)
+})
+
+test('with allowPrivate (the CLI route) a redirect may not leave the base origin', async (t) => {
+  const b = await target(t)
+  let port = 0
+  const a = await origin(t, {
+    '/away.png': (_req, res) => res.writeHead(302, { location: `http://127.0.0.1:${b.port}/x.png` }).end(),
+    '/same.png': (_req, res) => res.writeHead(302, { location: `http://0x7f000001:${port}/a.png` }).end(),
+    '/a.png': image,
+  })
+  port = a.port
+  const s = storage(t, { baseUrl: a.url, allowPrivate: true })
+  await t.throwsAsync(s.read('away.png'), { instanceOf: OriginForbiddenError })
+  // The same origin, spelled differently, is the same origin: parsing decides, not the text.
+  t.deepEqual(await s.read('same.png'), IMAGE)
+  t.deepEqual(b.seen, [])
+})
+
+test('allowlist entries match scheme, host and port', async (t) => {
+  const b = await target(t)
+  const a = await origin(t, {
+    '/go.png': (_req, res) => res.writeHead(302, { location: `http://127.1:${b.port}/x.png` }).end(),
+  })
+  const https = storage(t, { baseUrl: a.url, allowedHosts: [`https://127.0.0.1:${b.port}`] })
+  await t.throwsAsync(https.read('go.png'), { instanceOf: OriginForbiddenError }, 'an https entry does not allow http')
+  t.deepEqual(b.seen, [])
+  const exact = storage(t, { baseUrl: a.url, allowedHosts: [`127.0.0.1:${a.port}`, `http://127.0.0.1:${b.port}`] })
+  t.deepEqual(await exact.read('go.png'), IMAGE, 'listed with its port, the target is fetched (and may be private)')
+  t.deepEqual(b.seen, ['/x.png'])
+  const list = new HostAllowlist(['images.example.com', 'https://cdn.example.com', 'api.example.com:8443', '*.img.example.com:8080'])
+  t.true(list.matches(new URL('http://images.example.com/')))
+  t.true(list.matches(new URL('https://images.example.com/')))
+  t.false(list.matches(new URL('http://images.example.com:8080/')))
+  t.true(list.matches(new URL('https://cdn.example.com:443/')))
+  t.false(list.matches(new URL('http://cdn.example.com/')))
+  t.true(list.matches(new URL('https://api.example.com:8443/')))
+  t.false(list.matches(new URL('https://api.example.com/')))
+  t.true(list.matches(new URL('http://a.img.example.com:8080/')))
+  t.false(list.matches(new URL('http://a.img.example.com/')))
+  t.false(list.isExact(new URL('http://a.img.example.com:8080/')))
+})
+
+test('the lookup option resolves allowlisted hosts too', async (t) => {
+  const o = await origin(t, { '/a.png': image })
+  const asked: string[] = []
+  const dns = fakeDns([{ address: '127.0.0.1', family: 4 }])
+  const s = storage(t, {
+    baseUrl: `http://media.example.test:${o.port}/`,
+    allowedHosts: [`media.example.test:${o.port}`],
+    lookup: (hostname, options, callback) => {
+      asked.push(hostname)
+      dns(hostname, options, callback)
+    },
+  })
+  t.deepEqual(await s.read('a.png'), IMAGE)
+  t.deepEqual(asked, ['media.example.test'])
 })

@@ -1,17 +1,17 @@
 import { type ChildProcess, fork } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
 import sharp from 'sharp'
 
-import type { HandlerStats } from '../ts/server/generator.js'
+import type { HandlerStats } from '../ts/server/contracts.js'
 import { Signer } from '../ts/server/signing.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
 import { startRedis } from './helpers/redis.js'
+import { tempDir } from './helpers/tmp.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const MEDIA = path.join(HERE, '..', 'media')
@@ -70,7 +70,7 @@ function stopWorker(w: Worker): Promise<void> {
 
 test('200 concurrent requests for 10 new thumbnails over 3 processes sharing Redis render each thumbnail exactly once', async (t) => {
   const redis = await startRedis()
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-stampede-'))
+  const dir = await tempDir(t, 'stampede')
   const workers: Worker[] = []
   try {
     const sources = path.join(dir, 'media')
@@ -128,20 +128,19 @@ test('200 concurrent requests for 10 new thumbnails over 3 processes sharing Red
   } finally {
     await Promise.all(workers.map(stopWorker))
     await redis.stop()
-    await rm(dir, { recursive: true, force: true })
   }
 })
 
 test('a worker killed mid-render leaves no partial file, its lock expires and another worker renders', async (t) => {
   const redis = await startRedis()
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-crash-'))
+  const dir = await tempDir(t, 'crash')
   const photo = await readFile(path.join(MEDIA, 'sunset.jpg'))
   let originHits = 0
   let firstArrived: () => void = () => undefined
   const arrived = new Promise<void>((resolve) => (firstArrived = resolve))
   // The first fetch hangs forever (the render is "in progress" when its worker dies); later
   // fetches get the image.
-  const origin = createServer((req, res) => {
+  const origin = createServer((_req, res) => {
     originHits++
     if (originHits === 1) {
       firstArrived()
@@ -191,6 +190,5 @@ test('a worker killed mid-render leaves no partial file, its lock expires and an
     origin.closeAllConnections()
     await new Promise((r) => origin.close(r))
     await redis.stop()
-    await rm(dir, { recursive: true, force: true })
   }
 })

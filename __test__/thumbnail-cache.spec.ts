@@ -6,7 +6,7 @@ import { makeCacheKey } from '../ts/cache/keys.js'
 import { MemoryCache } from '../ts/cache/memory.js'
 import type { CacheLogger } from '../ts/cache/options.js'
 import { RedisCache } from '../ts/cache/redis.js'
-import { ThumbnailCache, type ThumbnailRecord } from '../ts/cache/thumbnails.js'
+import { ThumbnailCache, type ThumbnailRecord } from '../ts/server/thumbnail-records.js'
 import { InvalidOptionError } from '../ts/errors.js'
 import { startRedis } from './helpers/redis.js'
 
@@ -140,7 +140,7 @@ test('an invalid record or a name mismatch is rejected with InvalidOptionError',
   t.is(err?.message, 'Expected non-negative integer for height but received 1.5 of type number')
   await t.throwsAsync(thumbs.set('b.jpg', record('a.jpg')), {
     instanceOf: InvalidOptionError,
-    message: "Expected record.name to be 'b.jpg' but received 'a.jpg' of type string",
+    message: 'Expected the name "b.jpg" for record.name but received "a.jpg" of type string',
   })
   await t.throwsAsync(thumbs.get(''), { instanceOf: InvalidOptionError })
   t.throws(() => new ThumbnailCache({ maxEntries: 0 }), {

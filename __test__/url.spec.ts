@@ -45,7 +45,7 @@ test('a height-only size is normalised to 0xH', (t) => {
 })
 
 test('every allowlisted extension is accepted and kept with its dot', (t) => {
-  for (const ext of ['.jpg', '.jpeg', '.png', '.webp']) {
+  for (const ext of ['.jpg', '.jpeg', '.png', '.webp'] as const) {
     t.is(parseThumbnailPath(`/thumbnails/a.png/1x1/crop/s${ext}`, base).ext, ext)
   }
 })

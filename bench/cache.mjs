@@ -4,6 +4,7 @@
 //   1. RedisCache get/set vs raw ioredis on the same redis-server         (target >= 0.9x)
 //   2. MemoryCache get/set vs lru-cache, like for like: the async API vs lru-cache behind the same
 //      async wrapper, getSync/setSync vs lru-cache itself                  (target >= 0.8x)
+//      plus the bare LruStore it keeps its entries in
 //   3. chunked storage of an 8 MB JSON-like value: native zlib + split / join MB/s vs
 //      node:zlib deflateSync/inflateSync at level 6                       (target >= 1.5x)
 //      plus the whole cacheMemoize store/load against the same pipeline written by hand in JS
@@ -13,7 +14,7 @@
 import { spawn } from 'node:child_process'
 import { createHmac, randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { compareOps as compareOpsIn, flag, freePort, printComparison } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,10 +27,6 @@ import { LRUCache } from 'lru-cache'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
-const flag = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i === -1 ? dflt : Number(args[i + 1])
-}
 const SECONDS = flag('seconds', 3)
 const CONCURRENCY = flag('concurrency', 16)
 const useSrc = args.includes('--src')
@@ -39,7 +36,9 @@ if (useSrc) await import('@oxc-node/core/register')
 const nativeAt = args.indexOf('--native')
 if (nativeAt !== -1) process.env.NAPI_RS_NATIVE_LIBRARY_PATH = path.resolve(args[nativeAt + 1])
 const lib = await import(path.join(HERE, '..', useSrc ? 'ts/index.ts' : 'dist/index.js'))
-const { MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize, native } = lib
+const { LruStore, MemoryCache, RedisCache, cacheMemoize, makeCacheKey, serialize, deserialize } = lib
+// The raw binding is internal (not exported from the package root); the chunk bench calls it directly.
+const { binding: native } = await import(path.join(HERE, '..', useSrc ? 'ts/native.ts' : 'dist/native.js'))
 if (typeof cacheMemoize !== 'function' || typeof native.splitChunks !== 'function') {
   throw new Error('dist/ or the native build is out of date: run `npm run build` first, or pass --src')
 }
@@ -61,62 +60,7 @@ function row(name, unit, ours, base, target, ratio = base ? ours / base : NaN) {
 const ROUNDS = 5
 const OPS_ROUNDS = 9
 const WINDOW_MS = (SECONDS * 1000) / OPS_ROUNDS
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-
-/** Runs `fn(i)` on `concurrency` async workers for one window; returns ops/s. */
-async function asyncWindow(fn, concurrency) {
-  let count = 0
-  const start = performance.now()
-  const end = start + WINDOW_MS
-  const worker = async (w) => {
-    let i = w * 1_000_000
-    while (true) {
-      for (let k = 0; k < 64; k++) await fn(i++)
-      count += 64
-      if (performance.now() >= end) return
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)))
-  return count / ((performance.now() - start) / 1000)
-}
-
-/** Same, for a synchronous `fn`. */
-function syncWindow(fn) {
-  let count = 0
-  const start = performance.now()
-  const end = start + WINDOW_MS
-  let i = 0
-  while (true) {
-    for (let k = 0; k < 1024; k++) fn(i++)
-    count += 1024
-    if (performance.now() >= end) break
-  }
-  return count / ((performance.now() - start) / 1000)
-}
-
-/**
- * Median ops/s of `ours` and `base` over paired windows. Each is `{ fn, sync, concurrency }`.
- * @returns [ours, base, median of the per-round ratios ours/base]
- */
-async function compareOps(ours, base) {
-  const run = async (x) => (x.sync ? syncWindow(x.fn) : asyncWindow(x.fn, x.concurrency ?? 1))
-  for (const x of [ours, base]) for (let i = 0; i < 2000; i++) await x.fn(i) // warm-up
-  const a = []
-  const b = []
-  for (let r = 0; r < OPS_ROUNDS; r++) {
-    if (r % 2 === 0) {
-      a.push(await run(ours))
-      b.push(await run(base))
-    } else {
-      b.push(await run(base))
-      a.push(await run(ours))
-    }
-  }
-  return [median(a), median(b), median(a.map((x, i) => x / b[i]))]
-}
+const compareOps = (ours, base) => compareOpsIn(ours, base, { rounds: OPS_ROUNDS, windowMs: WINDOW_MS })
 
 // Large runs leave megabytes of garbage (external buffers on both sides); collecting it before
 // each timed run keeps one side's garbage from being collected on the other side's clock.
@@ -143,16 +87,6 @@ async function compareMb(bytes, ours, base, runs = 9) {
   return [mbps(a), mbps(b)]
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 async function startRedis() {
   const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-bench-redis-'))
@@ -282,13 +216,20 @@ async function benchMemory() {
     { fn: (i) => cache.setSync(key(i), value), sync: true },
     { fn: (i) => lru.set(key(i), value), sync: true },
   )
+  // The bare store MemoryCache keeps its entries in (no key making, no policy), for the other
+  // in-process maps that use it directly.
+  const store = new LruStore({ maxEntries: 10_000 })
+  for (let i = 0; i < N; i++) store.set(`k:${i}`, value, 300_000)
+  const [stGet, lruGet2, stGetRatio] = await compareOps({ fn: (i) => store.get(key(i)), sync: true }, { fn: (i) => lru.get(key(i)), sync: true })
   if (cache.getSync('k:1') !== value || (await cache.get('k:2')) !== value) throw new Error('MemoryCache returned a wrong value')
+  if (store.get('k:3') !== value) throw new Error('LruStore returned a wrong value')
   row('MemoryCache.get (async) vs async lru-cache', 'ops/s', aGet, lruAGet, 0.8, aGetRatio)
   row('MemoryCache.set (async) vs async lru-cache', 'ops/s', aSet, lruASet, 0.8, aSetRatio)
   row('MemoryCache.getSync vs lru-cache.get', 'ops/s', sGet, lruGet, 0.8, sGetRatio)
   row('MemoryCache.setSync vs lru-cache.set', 'ops/s', sSet, lruSet, 0.8, sSetRatio)
   // For the record: what the promise costs, i.e. the async API against synchronous lru-cache.
   row('  MemoryCache.get (async) vs sync lru-cache', 'ops/s', aGet, lruGet, null)
+  row('  LruStore.get vs lru-cache.get', 'ops/s', stGet, lruGet2, null, stGetRatio)
 }
 
 // ---- 3. Chunked 8 MB value -------------------------------------------------------------------
@@ -387,19 +328,7 @@ await benchMemory()
 const chunkInfo = await benchChunks()
 await benchKeys()
 
-const header = ['benchmark', 'restthumbs', 'baseline', 'ratio', 'target']
-const table = rows.map((r) => [
-  r.name,
-  `${fmt(r.ours)} ${r.unit}`,
-  `${fmt(r.base)} ${r.unit}`,
-  `${r.ratio.toFixed(2)}x`,
-  r.target == null ? '' : `>= ${r.target}x ${r.ratio >= r.target ? 'ok' : 'MISSED'}`,
-])
-const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)))
-const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
-console.log(line(header))
-console.log(widths.map((w) => '-'.repeat(w)).join('  '))
-for (const t of table) console.log(line(t))
+printComparison(rows, fmt)
 console.log(
   `\n8 MB value: ${chunkInfo.size}; serialize ${fmt(chunkInfo.ser)} MB/s, deserialize ${fmt(chunkInfo.de)} MB/s ` +
     `(part of both end-to-end rows). Node ${process.version}; ops/s: medians of ${OPS_ROUNDS} paired windows, ` +

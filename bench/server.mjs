@@ -24,14 +24,10 @@ import { availableParallelism, tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-const ROOT = path.join(HERE, '..')
+import { flag, ROOT } from './lib.mjs'
+
 const KEY = 'bench-key'
 const args = process.argv.slice(2)
-const flag = (name, dflt) => {
-  const i = args.indexOf(`--${name}`)
-  return i === -1 ? dflt : Number(args[i + 1])
-}
 
 if (args[0] === '--child') {
   await child(JSON.parse(args[1]))

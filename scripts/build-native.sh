@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/restthumbs-target}
 profile=(--release)
 [ "${1:-}" = "--dev" ] && profile=()
-exec npx napi build --platform "${profile[@]}" --js binding.cjs --dts binding.d.cts
+# --no-const-enum: `#[napi(string_enum)]`s become string unions in the typings, not const enums.
+exec npx napi build --platform --no-const-enum "${profile[@]}" --js binding.cjs --dts binding.d.cts

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, lint (rustfmt, clippy, tsc), cargo test, then ava.
+# The whole test suite: set up, lint (rustfmt, clippy, tsc on sources and specs, eslint), cargo
+# test, ava, then the clean install from the packed tarballs.
 # Redis and nginx are started by the tests themselves on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,14 @@ echo "test: cargo fmt --check"
 cargo fmt --check
 echo "test: cargo clippy -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
+echo "test: tsc (sources, then specs) and eslint"
+npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.test.json
+npx eslint .
 echo "test: cargo test"
 cargo test --quiet
 echo "test: ava"
 npx ava
+# The install a user gets: packed tarballs into a fresh project, no Rust/nasm/C compiler on PATH.
+echo "test: clean install from the packed tarballs"
+node scripts/install-test.mjs

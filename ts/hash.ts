@@ -1,13 +1,32 @@
 /**
  * Digests and HMACs computed by the Rust core (RustCrypto). Strings are hashed as UTF-8, like
  * Python's `str.encode()` in the Django/djblets code whose signatures restthumbs reproduces.
+ * Without the platform package they fall back to `node:crypto` (same bytes), so URL signing
+ * works where only the CLI's `url` command or a web front end is installed.
  * @module
  */
-import { InvalidOptionError } from './errors.js'
+import { createHash, createHmac } from 'node:crypto'
+
+import { NativeBindingError } from './errors.js'
 import { binding, callSync } from './native.js'
+import { invalidOption } from './validate.js'
 
 /** Bytes to hash: a string (hashed as UTF-8) or any `Uint8Array`, `Buffer` included. */
 export type BinaryLike = string | Uint8Array
+
+/**
+ * Runs the native digest, or `node:crypto`'s when the binding is not installed.
+ * @param nativeCall - the binding call
+ * @param fallback - the same digest with node:crypto
+ */
+function digest(nativeCall: () => Buffer, fallback: () => Buffer): Buffer {
+  try {
+    return callSync(nativeCall)
+  } catch (err) {
+    if (err instanceof NativeBindingError) return fallback()
+    throw err
+  }
+}
 
 /**
  * Converts `value` to bytes without copying a `Uint8Array`.
@@ -17,9 +36,7 @@ export type BinaryLike = string | Uint8Array
 function toBytes(value: BinaryLike, name: string): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'utf8')
   if (value instanceof Uint8Array) return value
-  throw new InvalidOptionError(
-    `Expected string or Uint8Array for ${name} but received ${String(value)} of type ${typeof value}`,
-  )
+  throw invalidOption(name, 'string or Uint8Array', value)
 }
 
 /**
@@ -29,7 +46,7 @@ function toBytes(value: BinaryLike, name: string): Uint8Array {
  */
 export function sha256(data: BinaryLike): Buffer {
   const bytes = toBytes(data, 'data')
-  return callSync(() => binding.sha256(bytes))
+  return digest(() => binding.sha256(bytes), () => createHash('sha256').update(bytes).digest())
 }
 
 /**
@@ -49,7 +66,7 @@ export function sha256Hex(data: BinaryLike): string {
  */
 export function sha1(data: BinaryLike): Buffer {
   const bytes = toBytes(data, 'data')
-  return callSync(() => binding.sha1(bytes))
+  return digest(() => binding.sha1(bytes), () => createHash('sha1').update(bytes).digest())
 }
 
 /**
@@ -70,7 +87,7 @@ export function sha1Hex(data: BinaryLike): string {
 export function hmacSha256(key: BinaryLike, data: BinaryLike): Buffer {
   const k = toBytes(key, 'key')
   const d = toBytes(data, 'data')
-  return callSync(() => binding.hmacSha256(k, d))
+  return digest(() => binding.hmacSha256(k, d), () => createHmac('sha256', k).update(d).digest())
 }
 
 /**
@@ -92,7 +109,7 @@ export function hmacSha256Hex(key: BinaryLike, data: BinaryLike): string {
 export function hmacSha1(key: BinaryLike, data: BinaryLike): Buffer {
   const k = toBytes(key, 'key')
   const d = toBytes(data, 'data')
-  return callSync(() => binding.hmacSha1(k, d))
+  return digest(() => binding.hmacSha1(k, d), () => createHmac('sha1', k).update(d).digest())
 }
 
 /**
@@ -117,6 +134,9 @@ export function hmacSha1Hex(key: BinaryLike, data: BinaryLike): string {
 export function saltedHmacSha1(keySalt: BinaryLike, value: BinaryLike, secret: BinaryLike): Buffer {
   const salt = toBytes(keySalt, 'keySalt')
   const sec = toBytes(secret, 'secret')
-  const key = Buffer.concat([salt, sec])
-  return hmacSha1(sha1(key), value)
+  const msg = toBytes(value, 'value')
+  return digest(
+    () => binding.saltedHmacSha1(salt, sec, msg),
+    () => createHmac('sha1', createHash('sha1').update(salt).update(sec).digest()).update(msg).digest(),
+  )
 }

@@ -2,8 +2,8 @@
  * Dogpile protection for expensive work keyed by a string: in-process single flight plus a
  * cross-process lock held in a shared cache.
  *
- * The seed (restthumbnails) did `get` then `set` and deleted the key without an owner check, so
- * two workers could both render and one could free the other's lock (REFERENCE B1, B6). Here the
+ * restthumbnails' lock did `get` then `set` and deleted the key without an owner check, so two
+ * workers could both render and one could free the other's lock. Here the
  * lock is an atomic `add` of a random token, kept alive with `touch` while the owner works, and
  * released with a compare-and-delete (`deleteIfEquals`, a Lua script on Redis).
  * @module
@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto'
 
 import { RestthumbsError } from './errors.js'
+import { invalidOption, mergeDefaults, string } from './validate.js'
 
 /**
  * The cache primitives the lock needs. Every `BaseCache` of restthumbs satisfies it. Timeouts are
@@ -90,17 +91,15 @@ export class DogpileLock {
     readonly cache: LockCache,
     options: DogpileLockOptions = {},
   ) {
-    const merged = { ...LOCK_DEFAULTS, ...stripUndefined(options) }
+    const merged = mergeDefaults<Required<DogpileLockOptions>>(LOCK_DEFAULTS, options)
+    const error = (message: string) => new LockOptionError(message)
     if (typeof merged.timeout !== 'number' || !(merged.timeout > 0) || !Number.isFinite(merged.timeout)) {
-      throw new LockOptionError(
-        `Expected positive number for timeout but received ${String(merged.timeout)} of type ${typeof merged.timeout}`,
-      )
+      throw invalidOption('timeout', 'positive number', merged.timeout, error)
     }
-    if (!(merged.refreshRatio > 0 && merged.refreshRatio < 1)) {
-      throw new LockOptionError(
-        `Expected number between 0 and 1 for refreshRatio but received ${String(merged.refreshRatio)} of type ${typeof merged.refreshRatio}`,
-      )
+    if (typeof merged.refreshRatio !== 'number' || !(merged.refreshRatio > 0 && merged.refreshRatio < 1)) {
+      throw invalidOption('refreshRatio', 'number between 0 and 1', merged.refreshRatio, error)
     }
+    string('prefix', merged.prefix, { error })
     this.options = Object.freeze(merged)
   }
 
@@ -228,8 +227,4 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, Math.min(left, jittered)))
     delay = Math.min(maxDelay, delay * 2)
   }
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }

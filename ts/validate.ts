@@ -126,7 +126,7 @@ export function object(name: string, value: unknown, error?: ErrorFactory): Reco
  * @returns a new object
  */
 export function mergeDefaults<T extends object>(defaults: T, ...layers: (Partial<T> | undefined)[]): T {
-  const out: Record<string, unknown> = { ...defaults }
+  const out = { ...defaults } as Record<string, unknown>
   for (const layer of layers) {
     if (layer === undefined || layer === null) continue
     for (const key of Object.keys(layer)) {

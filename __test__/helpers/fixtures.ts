@@ -4,7 +4,7 @@
  */
 import { deflateSync } from 'node:zlib'
 
-import sharp from 'sharp'
+import sharp, { type Sharp } from 'sharp'
 
 /** Raw interleaved pixels. */
 export interface Raw {
@@ -50,7 +50,7 @@ export function flatWithNoise(width: number, height: number, px: number, py: num
 }
 
 /** Wraps raw pixels for sharp. */
-export function fromRaw(raw: Raw): sharp.Sharp {
+export function fromRaw(raw: Raw): Sharp {
   return sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels as 1 | 2 | 3 | 4 } })
 }
 
@@ -88,7 +88,7 @@ export function meanAbsDiff(a: Raw, b: Raw, channels = 3): number {
  * Each step runs in its own sharp pipeline so the order of operations is explicit.
  */
 export async function storedFor(upright: Raw, o: number): Promise<Raw> {
-  const step = async (raw: Raw, op: (s: sharp.Sharp) => sharp.Sharp): Promise<Raw> => {
+  const step = async (raw: Raw, op: (s: Sharp) => Sharp): Promise<Raw> => {
     const { data, info } = await op(fromRaw(raw)).raw().toBuffer({ resolveWithObject: true })
     return { data, width: info.width, height: info.height, channels: info.channels }
   }

@@ -4,12 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { freePort } from './redis.js'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
-import { nginxConfig, type NginxConfigOptions } from '../../ts/cli/nginx-config.js'
+import { nginxConfig, type NginxConfigOptions } from '../../ts/server/nginx-config.js'
+import { freePort } from './redis.js'
+import { makeTempDir, removeDir } from './tmp.js'
 
 const CANDIDATES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx', '/usr/bin/nginx']
 
@@ -40,7 +40,7 @@ export function findNginx(): string {
  */
 export async function startNginx(options: Omit<NginxConfigOptions, 'listen' | 'standaloneDir'>): Promise<TestNginx> {
   const bin = findNginx()
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-nginx-'))
+  const dir = await makeTempDir('nginx')
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(path.join(dir, d))
   let lastError: unknown
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -70,11 +70,11 @@ export async function startNginx(options: Omit<NginxConfigOptions, 'listen' | 's
       },
       async stop() {
         await stopChild(child)
-        await rm(dir, { recursive: true, force: true })
+        await removeDir(dir)
       },
     }
   }
-  await rm(dir, { recursive: true, force: true })
+  await removeDir(dir)
   throw lastError
 }
 

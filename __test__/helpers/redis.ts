@@ -7,6 +7,8 @@ import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+import { spawnServer, waitExit } from './process.js'
+
 /** A running test Redis. */
 export interface TestRedis {
   /** `redis://127.0.0.1:<port>/0` */
@@ -56,67 +58,18 @@ function ping(port: number): Promise<boolean> {
   })
 }
 
-// Servers still running when the test process exits (a failed or timed-out test skipped its
-// teardown) are killed with it rather than left behind.
-const live = new Set<ChildProcess>()
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
 
 function launch(port: number, dir: string, extra: string[] = [], leading: string[] = []): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'redis-server',
-      [
-        ...leading,
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-        '--daemonize',
-        'no',
-        ...extra,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    child.stdout?.resume()
-    live.add(child)
-    child.once('exit', () => live.delete(child))
-    let stderr = ''
-    child.stderr?.on('data', (d) => (stderr += d.toString()))
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      reject(
-        err.code === 'ENOENT'
-          ? new Error('redis-server not found: install it with apt-get install redis-server')
-          : err,
-      )
-    })
-    child.once('exit', (code) => reject(new Error(`redis-server exited early with code ${code}: ${stderr}`)))
-    const deadline = Date.now() + 10_000
-    const poll = async (): Promise<void> => {
-      if (child.exitCode !== null) return
-      if (await ping(port)) return resolve(child)
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL')
-        return reject(new Error(`redis-server did not answer PING on port ${port} within 10 s: ${stderr}`))
-      }
-      setTimeout(poll, 25)
-    }
-    child.once('spawn', () => void poll())
-  })
-}
-
-function waitExit(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill(signal)
+  const args = [...leading, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
+  return spawnServer({
+    name: 'redis-server',
+    command: 'redis-server',
+    args: [...args, '--daemonize', 'no', ...extra],
+    install: 'apt-get install redis-server',
+    readyText: `answer PING on port ${port}`,
+    // Ready only once *this* server says it listens: another test process may have taken the
+    // port between freePort() and the bind, and its server would answer our PING too.
+    ready: async ({ stdout }) => /Ready to accept connections|Sentinel ID is/.test(stdout) && (await ping(port)),
   })
 }
 
@@ -126,8 +79,18 @@ function waitExit(child: ChildProcess | undefined, signal: NodeJS.Signals): Prom
  */
 export async function startRedis(extra: string[] = []): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'restthumbs-redis-'))
-  const port = await freePort()
-  let child: ChildProcess | undefined = await launch(port, dir, extra)
+  let port = await freePort()
+  let child: ChildProcess | undefined
+  for (let attempt = 0; ; attempt++) {
+    try {
+      child = await launch(port, dir, extra)
+      break
+    } catch (err) {
+      // Lost the race for a free port to another test process: take another one.
+      if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err
+      port = await freePort()
+    }
+  }
   return {
     url: `redis://127.0.0.1:${port}/0`,
     port,

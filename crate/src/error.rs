@@ -108,6 +108,10 @@ pub fn catch_panic<T>(code: ErrorCode, f: impl FnOnce() -> Result<T>) -> Result<
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
+            // hooks inside C codecs (libjpeg's progress monitor) unwind with a typed error
+            if let Some(e) = p.downcast_ref::<Error>() {
+                return Err(e.clone());
+            }
             let msg = p
                 .downcast_ref::<String>()
                 .map(String::as_str)

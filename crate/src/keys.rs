@@ -1,6 +1,7 @@
 //! Digests, HMACs and cache-key normalisation.
 //!
-//! `make_cache_key` follows djblets' `make_cache_key` so keys written by a Django site and by
+//! `make_cache_key` follows djblets' `make_cache_key`
+//! (<https://github.com/djblets/djblets/blob/master/djblets/cache/backend.py>) so keys written by a Django site and by
 //! restthumbs agree: multi-part keys are escaped so a user-supplied part can never forge a `:`
 //! separator, control characters are made visible (memcached rejects them), and over-long keys
 //! keep a readable prefix plus a SHA-256 of the whole key.

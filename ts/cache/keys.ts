@@ -8,8 +8,8 @@
  * them plus a SHA-256 of the whole key, which every backend (memcached included) accepts.
  * @module
  */
-import { InvalidOptionError } from '../errors.js'
 import { binding } from '../native.js'
+import { invalidOption, string } from '../validate.js'
 
 /** Options of {@link makeCacheKey}. */
 export interface MakeCacheKeyOptions {
@@ -54,9 +54,7 @@ let lastHmac: InstanceType<typeof binding.CacheKeyHmac> | undefined
 function keyBytes(key: string | Uint8Array | undefined): Uint8Array {
   if (typeof key === 'string') return Buffer.from(key, 'utf8')
   if (key instanceof Uint8Array) return key
-  throw new InvalidOptionError(
-    `Expected string or Uint8Array for encryptionKey when useEncryption is true but received ${String(key)} of type ${typeof key}`,
-  )
+  throw invalidOption('encryptionKey when useEncryption is true', 'string or Uint8Array', key)
 }
 
 /**
@@ -84,13 +82,8 @@ const NEEDS_ESCAPE = /[\x00-\x20\x7f]/
  * makeCacheKey(['thumb', 'a:b'], { sitePrefix: 'example.com' }) // 'example.com:thumb:a%3Ab'
  */
 export function makeCacheKey(parts: string | readonly string[], options?: MakeCacheKeyOptions): string {
-  const sitePrefix = options?.sitePrefix ?? MAKE_CACHE_KEY_DEFAULTS.sitePrefix
+  const sitePrefix = string('sitePrefix', options?.sitePrefix ?? MAKE_CACHE_KEY_DEFAULTS.sitePrefix)
   const useEncryption = options?.useEncryption ?? MAKE_CACHE_KEY_DEFAULTS.useEncryption
-  if (typeof sitePrefix !== 'string') {
-    throw new InvalidOptionError(
-      `Expected string for sitePrefix but received ${String(sitePrefix)} of type ${typeof sitePrefix}`,
-    )
-  }
   const prefix = sitePrefix === '' ? null : sitePrefix
   const single =
     typeof parts === 'string' ? parts : Array.isArray(parts) && parts.length === 1 ? parts[0] : undefined
@@ -104,9 +97,7 @@ export function makeCacheKey(parts: string | readonly string[], options?: MakeCa
   }
   const secret = useEncryption ? keyBytes(options?.encryptionKey) : null
   if (!Array.isArray(parts) || parts.length === 0 || parts.some((p) => typeof p !== 'string')) {
-    throw new InvalidOptionError(
-      `Expected string or non-empty array of strings for parts but received ${JSON.stringify(parts)} of type ${typeof parts}`,
-    )
+    throw invalidOption('parts', 'string or non-empty array of strings', parts)
   }
   return binding.makeCacheKey(parts as string[], prefix, secret)
 }

@@ -38,8 +38,8 @@ export interface BaseCacheOptions {
    */
   keyFunction?: KeyFunction
   /**
-   * Keys over 250 bytes or with control characters/spaces are hashed with SHA-256 instead of
-   * raising {@link InvalidCacheKeyError}.
+   * Keys over 250 bytes or with control characters/spaces (memcached's rules) are hashed with
+   * SHA-256 instead of going through `validateKey` (which warns by default).
    * @default false
    */
   hashLongKeys?: boolean

@@ -11,23 +11,31 @@
  *   instance; anything else builds a new, unregistered cache the caller must `close()`.
  * @module
  */
+import { bool, mergeDefaults } from '../validate.js'
 import { BaseCache } from './base.js'
 import { ChainCache } from './chain.js'
+import { DatabaseCache } from './database.js'
 import { DummyCache } from './dummy.js'
 import { InvalidCacheBackendError } from './errors.js'
 import { FileCache } from './file.js'
+import { MemcachedCache } from './memcached.js'
 import { MemoryCache } from './memory.js'
 import type { KeyFunction } from './options.js'
 import { RedisCache } from './redis.js'
+import { backendForUrl } from './url.js'
 
 /** A cache class the registry can build: its constructor takes one options object. */
 export type CacheClass = new (options: Record<string, unknown>) => BaseCache
 
 /** One alias of the configuration (Django's `CACHES['name']`). */
 export interface CacheConfig {
-  /** `'memory' | 'file' | 'redis' | 'dummy' | 'chain'`, a `BaseCache` subclass, or a module specifier. */
+  /**
+   * `'memory' | 'file' | 'redis' | 'database' | 'memcached' | 'dummy' | 'chain'`, a cache URL
+   * (`redis://…`, `postgres://…`, `sqlite:path`, `memcached://h1:11211,h2:11211`), a `BaseCache`
+   * subclass, or a module specifier.
+   */
   backend: string | CacheClass
-  /** Backend location: memory namespace (default: the alias), directory, or Redis URL. */
+  /** Backend location: memory namespace (default: the alias), directory, or a Redis, database or memcached URL. */
   location?: string
   /** Default timeout in seconds (`null` = forever). @default 300 */
   timeout?: number | null
@@ -51,6 +59,8 @@ export const BUILTIN_BACKENDS: Readonly<Record<string, CacheClass>> = Object.fre
   redis: RedisCache as unknown as CacheClass,
   dummy: DummyCache as unknown as CacheClass,
   chain: ChainCache as unknown as CacheClass,
+  database: DatabaseCache as unknown as CacheClass,
+  memcached: MemcachedCache as unknown as CacheClass,
 })
 
 const DEFAULT_CONFIG: Readonly<Record<string, CacheConfig>> = Object.freeze({ default: { backend: 'memory' } })
@@ -96,7 +106,7 @@ function resolveLoaded(backend: string | CacheClass, alias?: string): CacheClass
     )
   }
   if (Object.hasOwn(BUILTIN_BACKENDS, backend)) return BUILTIN_BACKENDS[backend]
-  return loadedModules.get(backend)
+  return backendForUrl(backend) ?? loadedModules.get(backend)
 }
 
 function looksLikeModule(name: string): boolean {
@@ -135,10 +145,10 @@ async function resolveBackend(backend: string | CacheClass, alias?: string): Pro
 
 /** Flattens a config into the one options object every backend constructor takes. */
 function toOptions(cfg: CacheConfig, alias: string | undefined, cls: CacheClass): Record<string, unknown> {
-  const opts: Record<string, unknown> = { ...cfg.options }
-  for (const k of ['location', 'timeout', 'keyPrefix', 'version', 'keyFunction'] as const) {
-    if (cfg[k] !== undefined) opts[k] = cfg[k]
-  }
+  const { location, timeout, keyPrefix, version, keyFunction } = cfg
+  const opts = mergeDefaults<Record<string, unknown>>({ ...cfg.options }, { location, timeout, keyPrefix, version, keyFunction })
+  // A URL backend (`memcached://h1:11211,h2:11211`) is also its location.
+  if (opts.location === undefined && backendForUrl(cfg.backend)) opts.location = cfg.backend
   // Django's locmem shares '' between aliases; one store per alias is the less surprising default.
   if (cls === BUILTIN_BACKENDS.memory && opts.location === undefined && alias !== undefined) opts.location = alias
   if (cls === BUILTIN_BACKENDS.chain) opts.tiers = resolveTiers(opts.tiers, alias)
@@ -187,7 +197,7 @@ async function preload(cfg: CacheConfig, label: string): Promise<void> {
  * Declares the cache aliases, replacing the previous configuration (the initial one is
  * `{ default: { backend: 'memory' } }`). Built-in and class backends are checked at once.
  * Instances already created stay open and in use: call {@link closeCaches} first to reconfigure.
- * @param caches - alias → config
+ * @param next - alias → config
  * @throws {@link InvalidCacheBackendError} for a backend that cannot be a cache
  */
 export function configureCaches(next: Record<string, CacheConfig>): void {
@@ -235,6 +245,17 @@ export const caches = Object.freeze({
   /** The configured aliases. */
   aliases(): string[] {
     return Object.keys(config)
+  },
+  /**
+   * The caches of every configured alias, in configuration order, created as needed (Django's
+   * `caches.all()`); with `initializedOnly`, only those already created, creating none.
+   * @param options - `initializedOnly` (default false)
+   */
+  all(options: { initializedOnly?: boolean } = {}): BaseCache[] {
+    const initializedOnly = bool('initializedOnly', options.initializedOnly ?? false)
+    return Object.keys(config)
+      .filter((alias) => !initializedOnly || instances.has(alias))
+      .map((alias) => caches.get(alias))
   },
   /** Imports the module backends of every alias, so `get` works for all of them. */
   async load(): Promise<void> {

@@ -1,31 +1,21 @@
 /**
- * The `restthumbs` command line: `serve`, `thumbnail`, `url` and `nginx-config`.
+ * The `restthumbs` command line: `serve`, `config`, `thumbnail`, `url`, `nginx-config`, `warm`,
+ * `worker` and `createcachetable`.
  * @module
  */
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, Option } from 'commander'
 
-import { SERVER_DEFAULTS, type ServerConfig } from '../server/config.js'
-import { nginxConfig } from './nginx-config.js'
+import { nginxConfig } from '../server/nginx-config.js'
+import { DEFAULT_TABLE } from '../cache/database-driver.js'
+import { configSchema, effectiveSettings, formatSettings } from './config-command.js'
+import { createCacheTableCommand } from './createcachetable.js'
+import { addSettingFlags, settingFlags } from './flags.js'
 import { serveCommand } from './serve.js'
-import { cliSettings } from './settings.js'
-import { thumbnailCommand } from './thumbnail.js'
+import { cliSettings, SERVE_DEFAULTS } from './settings.js'
+import { runThumbnail, type ThumbnailCliOptions } from './thumbnail.js'
 import { urlCommand } from './url.js'
-
-function int(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`Expected non-negative integer for ${name} but received ${value}`)
-    return n
-  }
-}
-
-function positive(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`Expected positive number for ${name} but received ${value}`)
-    return n
-  }
-}
+import { addWarmCommand } from './warm.js'
+import { addWorkerCommand } from './worker.js'
 
 /** Builds the commander program (exported so tests can run it in process). */
 export function buildProgram(): Command {
@@ -36,57 +26,46 @@ export function buildProgram(): Command {
       'after',
       '\nSettings come from (lowest first) defaults, --config <file.json>, RESTTHUMBS_* environment\n' +
         'variables (e.g. RESTTHUMBS_PORT, RESTTHUMBS_KEYS=k1,k2, RESTTHUMBS_CACHE=redis://host:6379/0),\n' +
-        'then flags.',
+        'then flags. `restthumbs serve --help` lists every setting with its variable;\n' +
+        '`restthumbs config` prints the effective settings and where each came from.',
     )
 
-  program
+  const serve = program
     .command('serve')
-    .description('run the thumbnail server (default: memory cache, sources in media/, output in thumbnails/)')
+    .description('run the thumbnail server on every core (default: memory cache, sources in media/, output in thumbnails/)')
+    .option('-c, --config <file>', 'JSON config file with server settings (schema: schema/config.schema.json)')
+  addSettingFlags(serve, SERVE_DEFAULTS).action(async (opts: { config?: string }, command: Command) => {
+    await serveCommand({ ...settingFlags(command), config: opts.config })
+  })
+
+  const config = program
+    .command('config')
+    .description('print the effective serve settings with their sources (secrets masked), or the config file schema')
     .option('-c, --config <file>', 'JSON config file with server settings')
-    .option('-p, --port <port>', `TCP port (env RESTTHUMBS_PORT, default ${SERVER_DEFAULTS.port})`, int('port'))
-    .option('--host <host>', `interface to listen on (default ${SERVER_DEFAULTS.host})`)
-    .option('--base-path <path>', `URL prefix of thumbnails (default ${SERVER_DEFAULTS.basePath})`)
-    .option('--source-root <dir>', `directory of source images (default ${SERVER_DEFAULTS.sourceRoot})`)
-    .option('--source-url <url>', 'fetch sources from this HTTP origin instead of --source-root')
-    .option('--output-root <dir>', `directory thumbnails are written to (default ${SERVER_DEFAULTS.outputRoot})`)
-    .addOption(
-      new Option('--response-mode <mode>', `how files are sent (default ${SERVER_DEFAULTS.responseMode})`).choices([
-        'stream',
-        'nginx',
-        'apache',
-      ]),
-    )
-    .option('--sendfile-base <path>', `internal nginx location for X-Accel-Redirect (default ${SERVER_DEFAULTS.sendfileBase})`)
-    .option('--cache <location>', `'memory' or redis://host:port/db (default ${SERVER_DEFAULTS.cache})`)
-    .addOption(
-      new Option('--waiter <mode>', `what a request does while another renders the same thumbnail (default ${SERVER_DEFAULTS.waiter})`).choices([
-        'wait',
-        '503',
-        '404',
-      ]),
-    )
-    .option('--lock-timeout <seconds>', `render lock lifetime and wait limit (default ${SERVER_DEFAULTS.lockTimeout})`, positive('lock-timeout'))
-    .option('--max-age <seconds>', `Cache-Control max-age of thumbnails (default ${SERVER_DEFAULTS.maxAge})`, int('max-age'))
-    .option('--trust-cache', 'serve warm hits from cached records without a stat of the file')
-    .option('--no-access-log', 'do not print one line per request')
-    .action(async (opts: Partial<ServerConfig> & { config?: string; accessLog?: boolean }) => {
-      // commander sets accessLog=true by default for --no-access-log; only pass it when negated.
-      const { accessLog, ...rest } = opts
-      await serveCommand({ ...rest, ...(accessLog === false ? { accessLog: false } : {}) })
-    })
+    .option('--json', 'print JSON instead of a table')
+    .option('--schema', 'print the JSON Schema of the config file')
+  addSettingFlags(config, SERVE_DEFAULTS).action((opts: { config?: string; json?: boolean; schema?: boolean }, command: Command) => {
+    if (opts.schema) {
+      process.stdout.write(JSON.stringify(configSchema(), null, 2) + '\n')
+      return
+    }
+    const settings = effectiveSettings(settingFlags(command), opts.config, process.env, (m) => process.stderr.write(`warning: ${m}\n`))
+    process.stdout.write(opts.json ? JSON.stringify(settings, null, 2) + '\n' : formatSettings(settings))
+  })
 
   program
     .command('thumbnail')
-    .description('render thumbnails: one input to an output file, or many inputs (files, directories, globs) into a directory')
+    .description('render thumbnails: one input to an output file, or many inputs (files, directories, globs) into a directory, keeping their folder structure')
     .argument('<paths...>', 'input image(s) followed by the output file or directory')
     .option('-s, --size <WxH>', 'size as WxH, Wx or xH', '256x256')
     .addOption(new Option('-m, --method <method>', 'resize method').choices(['crop', 'scale', 'smart']).default('crop'))
-    .option('-q, --quality <1-100>', 'JPEG/WebP quality', '85')
+    .option('-q, --quality <1-100>', 'JPEG/WebP/AVIF quality', '85')
     .addOption(new Option('-f, --format <format>', 'output format (default: from the output extension, else jpeg)').choices(['jpeg', 'png', 'webp', 'avif']))
     .option('--no-progress', 'never show the progress bar (shown on a terminal when there are several inputs)')
-    .action(async (paths: string[], opts: { size: string; method: string; quality: string; format?: string; progress: boolean }) => {
-      const results = await thumbnailCommand(paths, { ...opts, progress: opts.progress === false ? false : undefined })
-      for (const r of results) process.stdout.write(`${r.output} ${r.width}x${r.height} ${r.format}\n`)
+    .option('--overwrite', 'replace outputs that already exist (default: refuse before any work)')
+    .option('-j, --jobs <n>', 'renders in flight (default: the number of cores)')
+    .action(async (paths: string[], opts: ThumbnailCliOptions) => {
+      await runThumbnail(paths, opts)
     })
 
   program
@@ -102,7 +81,7 @@ export function buildProgram(): Command {
       process.stdout.write(urlCommand(source, size, method, ext, opts) + '\n')
     })
 
-  program
+  const nginx = program
     .command('nginx-config')
     .description('print an nginx server block: serve existing thumbnails, proxy misses, X-Accel-Redirect location')
     .option('-c, --config <file>', 'JSON config file with server settings')
@@ -110,8 +89,10 @@ export function buildProgram(): Command {
     .option('--server-name <name>', 'nginx server_name', '_')
     .option('--backend <host:port>', 'address of the restthumbs server (default: host:port from the settings)')
     .option('--standalone <dir>', 'print a whole nginx.conf with pid, logs and temp files in <dir>')
-    .action((opts: { config?: string; listen: string; serverName: string; backend?: string; standalone?: string }) => {
-      const { config } = cliSettings({}, opts.config)
+    .option('--bucket-url <url>', 'thumbnails are in this S3 bucket (http://host:port/bucket/prefix, anonymous reads): proxy to it')
+  addSettingFlags(nginx)
+    .action((opts: { config?: string; listen: string; serverName: string; backend?: string; standalone?: string; bucketUrl?: string }, command: Command) => {
+      const { config } = cliSettings(settingFlags(command), opts.config)
       process.stdout.write(
         nginxConfig({
           listen: opts.listen,
@@ -121,9 +102,23 @@ export function buildProgram(): Command {
           sendfileBase: config.sendfileBase,
           outputRoot: config.outputRoot,
           maxAge: config.maxAge,
+          negotiate: config.negotiate,
           standaloneDir: opts.standalone,
+          bucketUrl: opts.bucketUrl,
         }),
       )
+    })
+  addWarmCommand(program)
+  addWorkerCommand(program)
+  program
+    .command('createcachetable')
+    .description("create DatabaseCache tables and their index, like Django's createcachetable (existing tables are left alone)")
+    .argument('[tables...]', `table names (default: the location's ?table=, else ${DEFAULT_TABLE})`)
+    .option('--cache <location>', 'postgres://user@host/db or sqlite:path (default: the configured cache, e.g. RESTTHUMBS_CACHE)')
+    .option('-c, --config <file>', 'JSON config file with server settings')
+    .option('--dry-run', 'print the SQL instead of running it')
+    .action(async (tables: string[], opts: { cache?: string; config?: string; dryRun?: boolean }) => {
+      for (const line of await createCacheTableCommand(tables, opts)) process.stdout.write(`${line}\n`)
     })
   return program
 }

@@ -4,13 +4,11 @@
  * @module
  */
 import { InvalidOptionError } from '../errors.js'
+import { binding, type Gravity, type NativeThumbnailOptions, type ThumbnailDefaults, type ThumbnailFormat, type ThumbnailMethod } from '../native.js'
+import { bool, integer, invalidOption, mergeDefaults, oneOf } from '../validate.js'
 
-/** How the source is fitted to the requested box. */
-export type ThumbnailMethod = 'crop' | 'scale' | 'smart'
-/** Output container. */
-export type ThumbnailFormat = 'jpeg' | 'png' | 'webp' | 'avif'
-/** Where `crop` keeps the image. */
-export type Gravity = 'center' | 'north' | 'south' | 'east' | 'west' | 'northeast' | 'northwest' | 'southeast' | 'southwest'
+// The unions are generated from the Rust `#[napi(string_enum)]`s into `binding.d.cts`.
+export type { ThumbnailMethod, ThumbnailFormat, Gravity } from '../native.js'
 
 /** Options of {@link thumbnail} and {@link thumbnailFile}. */
 export interface ThumbnailOptions {
@@ -49,6 +47,12 @@ export interface ThumbnailOptions {
   maxInputBytes?: number
   /** Largest accepted output side, in pixels. @default 8192 */
   maxOutputSide?: number
+  /**
+   * Most scans a progressive JPEG may have, counted from its markers before decoding; more is
+   * refused with `ERR_TOO_LARGE` (each scan is another pass over the image, so thousands of tiny
+   * repeated scans are a CPU denial of service). Real encoders write about 10. @default 100
+   */
+  maxScans?: number
   /** Cancels the work: rejects with an `AbortError` (`ERR_ABORTED`). */
   signal?: AbortSignal
 }
@@ -59,24 +63,26 @@ export interface ThumbnailFileOptions extends ThumbnailOptions {
   fsync?: boolean
 }
 
-/** The defaults, merged in {@link resolveThumbnailOptions} only. */
-export const THUMBNAIL_DEFAULTS = Object.freeze({
-  width: 0,
-  height: 0,
-  method: 'crop' as ThumbnailMethod,
-  gravity: 'center' as Gravity,
-  format: 'jpeg' as ThumbnailFormat,
-  quality: 80,
-  speed: 8,
-  progressive: false,
-  lossless: false,
-  upscale: false,
-  background: '#ffffff',
-  maxInputPixels: 50_000_000,
-  maxInputBytes: 64 * 1024 * 1024,
-  maxOutputSide: 8192,
-  fsync: false,
-})
+// The names only: the values are read from the binding on first use, not at import, because
+// importing the package (the CLI's --help and url, the pure-TS caches) must work without the
+// platform package. `satisfies` keeps this list in step with the generated type.
+const DEFAULT_KEYS = Object.keys({
+  width: 0, height: 0, method: 0, gravity: 0, format: 0, quality: 0, speed: 0, progressive: 0, lossless: 0, upscale: 0,
+  background: 0, maxInputPixels: 0, maxInputBytes: 0, maxOutputSide: 0, maxScans: 0, fsync: 0,
+} satisfies Record<keyof ThumbnailDefaults, 0>) as (keyof ThumbnailDefaults)[]
+
+function lazyDefaults(): Readonly<ThumbnailDefaults> {
+  let values: ThumbnailDefaults | undefined
+  const get = () => (values ??= binding.thumbnailDefaults())
+  const props = Object.fromEntries(DEFAULT_KEYS.map((k) => [k, { get: () => get()[k], enumerable: true }]))
+  return Object.freeze(Object.defineProperties({}, props)) as Readonly<ThumbnailDefaults>
+}
+
+/**
+ * The defaults, merged in {@link resolveThumbnailOptions} only. They come from the Rust core
+ * (`thumbnailDefaults()`), so the values documented above with `@default` are set in one place.
+ */
+export const THUMBNAIL_DEFAULTS: Readonly<ThumbnailDefaults> = lazyDefaults()
 
 /** Accepted values of the enumerated options. */
 export const METHODS: readonly ThumbnailMethod[] = Object.freeze(['crop', 'scale', 'smart'])
@@ -95,51 +101,6 @@ export const GRAVITIES: readonly Gravity[] = Object.freeze([
   'southwest',
 ])
 
-/** The option object handed to the native binding (see `binding.d.cts`). */
-export interface NativeThumbnailOptions {
-  width: number
-  height: number
-  method: ThumbnailMethod
-  gravity: Gravity
-  focalX?: number
-  focalY?: number
-  format: ThumbnailFormat
-  quality: number
-  speed: number
-  progressive: boolean
-  lossless: boolean
-  upscale: boolean
-  background: string
-  maxInputPixels: number
-  maxInputBytes: number
-  maxOutputSide: number
-  fsync: boolean
-}
-
-function describe(value: unknown): string {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' && value !== null ? Object.prototype.toString.call(value) : String(value)
-  return `${shown} of type ${value === null ? 'null' : typeof value}`
-}
-
-function invalid(expected: string, name: string, value: unknown): InvalidOptionError {
-  return new InvalidOptionError(`Expected ${expected} for ${name} but received ${describe(value)}`)
-}
-
-function integer(name: string, value: unknown, min: number, max: number, expected: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw invalid(expected, name, value)
-  return value
-}
-
-function boolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw invalid('boolean', name, value)
-  return value
-}
-
-function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw invalid(`one of ${allowed.join(', ')}`, name, value)
-  return value as T
-}
-
 /**
  * Merges {@link THUMBNAIL_DEFAULTS} into `options` and validates every field, so a bad option
  * fails here with a readable message instead of in native code.
@@ -147,53 +108,52 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
  * @throws InvalidOptionError - with messages like `Expected positive integer for width but received -3 of type number`
  */
 export function resolveThumbnailOptions(options: ThumbnailFileOptions = {}): NativeThumbnailOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('object', 'options', options)
-  const o = { ...THUMBNAIL_DEFAULTS, ...stripUndefined(options) }
-  const width = integer('width', o.width, 0, Number.MAX_SAFE_INTEGER, 'positive integer')
-  const height = integer('height', o.height, 0, Number.MAX_SAFE_INTEGER, 'positive integer')
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'object', options)
+  const o: ThumbnailFileOptions = mergeDefaults<ThumbnailFileOptions>(THUMBNAIL_DEFAULTS, options)
+  const positive = { min: 1, expected: 'positive integer' }
+  const width = integer('width', o.width, { expected: 'positive integer' })
+  const height = integer('height', o.height, { expected: 'positive integer' })
   if (width === 0 && height === 0) throw new InvalidOptionError('Expected a positive integer for width or height but both are 0')
-  const maxOutputSide = integer('maxOutputSide', o.maxOutputSide, 1, 0xffff_ffff, 'positive integer')
+  const maxOutputSide = integer('maxOutputSide', o.maxOutputSide, { ...positive, max: 0xffff_ffff })
   const resolved: NativeThumbnailOptions = {
     width,
     height,
     method: oneOf('method', o.method, METHODS),
     gravity: oneOf('gravity', o.gravity, GRAVITIES),
     format: oneOf('format', o.format, FORMATS),
-    quality: integer('quality', o.quality, 1, 100, 'integer between 1 and 100'),
-    speed: integer('speed', o.speed, 0, 10, 'integer between 0 and 10'),
-    progressive: boolean('progressive', o.progressive),
-    lossless: boolean('lossless', o.lossless),
-    upscale: boolean('upscale', o.upscale),
+    quality: integer('quality', o.quality, { min: 1, max: 100 }),
+    speed: integer('speed', o.speed, { min: 0, max: 10 }),
+    progressive: bool('progressive', o.progressive),
+    lossless: bool('lossless', o.lossless),
+    upscale: bool('upscale', o.upscale),
     background: o.background as string,
-    maxInputPixels: integer('maxInputPixels', o.maxInputPixels, 1, Number.MAX_SAFE_INTEGER, 'positive integer'),
-    maxInputBytes: integer('maxInputBytes', o.maxInputBytes, 1, Number.MAX_SAFE_INTEGER, 'positive integer'),
+    maxInputPixels: integer('maxInputPixels', o.maxInputPixels, positive),
+    maxInputBytes: integer('maxInputBytes', o.maxInputBytes, positive),
     maxOutputSide,
-    fsync: boolean('fsync', o.fsync),
+    maxScans: integer('maxScans', o.maxScans, { ...positive, max: 0xffff_ffff }),
+    fsync: bool('fsync', o.fsync),
   }
   if (typeof o.background !== 'string' || !/^#?([0-9a-f]{3}|[0-9a-f]{6})$/i.test(o.background)) {
-    throw invalid('hex colour like #ffffff', 'background', o.background)
+    throw invalidOption('background', 'hex colour like #ffffff', o.background)
   }
   if (o.focalPoint !== undefined) {
     const fp = o.focalPoint as unknown
-    if (typeof fp !== 'object' || fp === null) throw invalid('object with x and y between 0 and 1', 'focalPoint', fp)
+    if (typeof fp !== 'object' || fp === null) throw invalidOption('focalPoint', 'object with x and y between 0 and 1', fp)
     const { x, y } = fp as { x: unknown; y: unknown }
     for (const [name, v] of [['focalPoint.x', x], ['focalPoint.y', y]] as const) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw invalid('number between 0 and 1', name, v)
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw invalidOption(name, 'number between 0 and 1', v)
     }
     resolved.focalX = x as number
     resolved.focalY = y as number
   }
-  for (const side of ['width', 'height'] as const) {
-    if (resolved[side] > maxOutputSide) {
+  for (const [side, value] of [['width', width], ['height', height]] as const) {
+    if (value > maxOutputSide) {
       throw new InvalidOptionError(
-        `Expected ${side} at most maxOutputSide (${maxOutputSide}) but received ${resolved[side]}; raise maxOutputSide to allow it`,
+        `Expected ${side} at most maxOutputSide (${maxOutputSide}) but received ${value}; raise maxOutputSide to allow it`,
       )
     }
   }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('AbortSignal', 'signal', o.signal)
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidOption('signal', 'AbortSignal', o.signal)
   return resolved
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
-}

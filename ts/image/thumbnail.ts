@@ -6,56 +6,17 @@
 import { readFile } from 'node:fs/promises'
 
 import { AbortError, InvalidOptionError, IoError } from '../errors.js'
-import { binding, callAsync, callSync } from '../native.js'
-import { resolveThumbnailOptions, type ThumbnailFileOptions, type ThumbnailFormat, type ThumbnailOptions } from './options.js'
+import { binding, callAsync, callSync, type NativeProbeInfo, type NativeThumbnail, type NativeThumbnailFileInfo } from '../native.js'
+import { resolveThumbnailOptions, type ThumbnailFileOptions, type ThumbnailOptions } from './options.js'
 
-/** An encoded thumbnail. */
-export interface Thumbnail {
-  /** The encoded bytes. */
-  data: Buffer
-  /** Container of `data`. */
-  format: ThumbnailFormat
-  /** Output width in pixels. */
-  width: number
-  /** Output height in pixels. */
-  height: number
-  /** Upright (EXIF-oriented) width of the source. */
-  sourceWidth: number
-  /** Upright height of the source. */
-  sourceHeight: number
-}
+/** An encoded thumbnail: `data`, `format`, output and upright source sizes (generated from Rust). */
+export type Thumbnail = NativeThumbnail
 
-/** What {@link thumbnailFile} wrote. */
-export interface ThumbnailFileInfo {
-  /** Container of the written file. */
-  format: ThumbnailFormat
-  /** Output width in pixels. */
-  width: number
-  /** Output height in pixels. */
-  height: number
-  /** Upright width of the source. */
-  sourceWidth: number
-  /** Upright height of the source. */
-  sourceHeight: number
-  /** Bytes written. */
-  size: number
-}
+/** What {@link thumbnailFile} wrote: the thumbnail facts plus the bytes written. */
+export type ThumbnailFileInfo = NativeThumbnailFileInfo
 
-/** Header facts of an image, read without decoding its pixels. */
-export interface ProbeInfo {
-  /** Format detected from the magic bytes. */
-  format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff'
-  /** Upright width (after EXIF orientation). */
-  width: number
-  /** Upright height (after EXIF orientation). */
-  height: number
-  /** EXIF orientation, 1..8. */
-  orientation: number
-  /** Whether the image has an alpha channel. */
-  hasAlpha: boolean
-  /** Animation frames (1 for stills). */
-  frames: number
-}
+/** Header facts of an image, read without decoding its pixels (format, upright size, orientation, alpha, frames). */
+export type ProbeInfo = NativeProbeInfo
 
 function toBuffer(input: unknown): Buffer {
   if (Buffer.isBuffer(input)) return input
@@ -79,7 +40,7 @@ export async function thumbnail(input: Buffer | Uint8Array, options: ThumbnailOp
   const buf = toBuffer(input)
   const native = resolveThumbnailOptions(options)
   checkSignal(options.signal)
-  return (await callAsync(() => binding.thumbnail(buf, native, options.signal))) as Thumbnail
+  return callAsync(() => binding.thumbnail(buf, native, options.signal))
 }
 
 /**
@@ -96,7 +57,7 @@ export async function thumbnailFile(src: string, dst: string, options: Thumbnail
   if (typeof dst !== 'string' || dst === '') throw new InvalidOptionError(`Expected non-empty string for dst but received ${typeof dst}`)
   const native = resolveThumbnailOptions(options)
   checkSignal(options.signal)
-  return (await callAsync(() => binding.thumbnailFile(src, dst, native, options.signal))) as ThumbnailFileInfo
+  return callAsync(() => binding.thumbnailFile(src, dst, native, options.signal))
 }
 
 /**
@@ -107,7 +68,7 @@ export async function thumbnailFile(src: string, dst: string, options: Thumbnail
  */
 export function probe(input: Buffer | Uint8Array): ProbeInfo {
   const buf = toBuffer(input)
-  return callSync(() => binding.probe(buf)) as ProbeInfo
+  return callSync(() => binding.probe(buf))
 }
 
 /**

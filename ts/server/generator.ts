@@ -7,163 +7,32 @@
  * Losers of the lock wait, answer 503 or 404 depending on {@link WaiterMode}.
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { stat as fsStat } from 'node:fs'
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 
-import type { ThumbnailRecord } from '../cache/thumbnails.js'
-import { RestthumbsError } from '../errors.js'
-import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js'
-import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
-import { DogpileLock, type LockCache, SingleFlight, waitFor } from '../lock.js'
+import { errorCode, isMissing, viaTemp, writeFileAtomic } from '../fs.js'
+import { sha256Hex } from '../hash.js'
+import { DogpileLock, SingleFlight, waitFor } from '../lock.js'
 import type { WaiterMode } from './config.js'
+import type {
+  EnsureTrace,
+  GeneratorCache,
+  HandlerStats,
+  OutputStorageLike,
+  RenderInfo,
+  RendererLike,
+  RenderHooks,
+  RenderOptions,
+  SourceStorageLike,
+  ThumbnailRecordsLike,
+  ThumbnailSpec,
+} from './contracts.js'
+import { OriginTimeoutError, SourceNotFoundError, StorageFullError, ThumbnailBusyError, ThumbnailPendingError } from './errors.js'
+import { callLocalPath, exists, isPresent, type Settled, settle, unwrap } from './presence.js'
+import { publishRendered } from './publish.js'
+import type { RenderSlots } from './render-slots.js'
+import { bytesOf, formatFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
-
-
-/** The fields of a parsed thumbnail URL the generator needs. */
-export interface ThumbnailSpec {
-  /** Source name relative to the source storage (`animals/kitten.jpg`). */
-  source: string
-  /** Target width, `0` = from the aspect ratio. */
-  width: number
-  /** Target height, `0` = from the aspect ratio. */
-  height: number
-  /** `crop`, `scale` or `smart`. */
-  method: string
-  /** Extension with the dot; picks the output format. */
-  ext: string
-  /** Output path relative to the output root; equals the URL path after `basePath`. */
-  outputPath: string
-  /** Key-independent path of the same bytes, for storages that keep one copy per variant. */
-  variantPath?: string
-}
-
-/** Where sources come from: local files (`localPath`) or an HTTP origin (`read`). */
-export interface SourceStorageLike {
-  /** Absolute path of a local source; absent for remote storages. */
-  localPath?(name: string): string | Promise<string>
-  /** The source bytes. Throws a typed 404/413/502/504 error. */
-  read(name: string, options?: { signal?: AbortSignal }): Promise<Buffer | Uint8Array>
-}
-
-/** Where thumbnails go. */
-export interface OutputStorageLike {
-  /** Absolute path for an output path; throws on traversal. */
-  pathFor(outputPath: string): string | Promise<string>
-  /**
-   * Absolute path and stats (`null` when missing) in one step; without it the generator calls
-   * `pathFor` and then `stat`s the file.
-   */
-  lookup?(outputPath: string): Promise<{ path: string; stats: { isFile(): boolean } | null; folderExists?: boolean }>
-  /**
-   * Links an existing variant to a new signed path (after key rotation); `true` when the output
-   * exists now (also when it already did). `resolved` is what `lookup`/`pathFor` found.
-   */
-  adopt?(outputPath: string, variantPath: string, resolved?: { path: string; folderExists?: boolean }): Promise<boolean>
-  /** Records a freshly written file as its variant. `absolutePath` is what `pathFor` returned. */
-  remember?(outputPath: string, variantPath: string, absolutePath?: string): Promise<void>
-}
-
-/** A store of thumbnail records keyed by output path (the `ThumbnailCache`). */
-export interface ThumbnailRecordsLike {
-  /** The record of an output path, or nothing. */
-  get(name: string): Promise<ThumbnailRecord | null | undefined> | ThumbnailRecord | null | undefined
-  /** Stores a record under its `name`. */
-  set(record: ThumbnailRecord): Promise<unknown> | unknown
-}
-
-/** What the native pipeline reports for a written thumbnail. */
-export interface RenderInfo {
-  /** Format written. */
-  format: string
-  /** Output width in pixels. */
-  width: number
-  /** Output height in pixels. */
-  height: number
-  /** Bytes written. */
-  size?: number
-}
-
-/** Options passed to the renderer (the `thumbnail`/`thumbnailFile` contract). */
-export interface RenderOptions {
-  /** Target width, `0` = from the aspect ratio. */
-  width: number
-  /** Target height, `0` = from the aspect ratio. */
-  height: number
-  /** `crop`, `scale` or `smart`. */
-  method: string
-  /** `jpeg`, `png`, `webp` or `avif`. */
-  format: string
-  /** Encoder quality 1–100. */
-  quality: number
-  /** Largest source in bytes the renderer accepts. */
-  maxInputBytes?: number
-  /** Aborts the render. */
-  signal?: AbortSignal
-}
-
-/** The native thumbnail pipeline. */
-export interface RendererLike {
-  /** Reads `src`, renders, writes `dst` atomically. */
-  thumbnailFile(src: string, dst: string, options: RenderOptions): Promise<RenderInfo>
-  /** Renders bytes to bytes (remote sources). */
-  thumbnail(input: Buffer, options: RenderOptions): Promise<unknown>
-}
-
-/** A cache for locks and negative entries. */
-export interface GeneratorCache extends LockCache {
-  /** Stores a value for `timeout` seconds. */
-  set(key: string, value: unknown, timeout?: number | null): Promise<unknown> | unknown
-}
-
-/** Counters of one handler, for tests and benchmarks. */
-export interface HandlerStats {
-  /** Requests seen by the handler (including ones passed to `next`). */
-  requests: number
-  /** Thumbnails rendered by this process. */
-  renders: number
-  /** Thumbnails served without rendering or waiting. */
-  hits: number
-  /** Requests that waited for another worker's render. */
-  waits: number
-  /** 304 answers. */
-  notModified: number
-  /** Error answers (4xx and 5xx). */
-  errors: number
-}
-
-/** Creates zeroed {@link HandlerStats}. */
-export function createStats(): HandlerStats {
-  return { requests: 0, renders: 0, hits: 0, waits: 0, notModified: 0, errors: 0 }
-}
-
-/** Another worker is rendering this thumbnail (`'503'` waiter mode, or `'wait'` timed out). HTTP 503. */
-export class ThumbnailBusyError extends RestthumbsError {
-  /** Seconds a client should wait before retrying. */
-  readonly retryAfter: number
-  /** @param retryAfter - `Retry-After` seconds */
-  constructor(retryAfter: number) {
-    super('ERR_THUMBNAIL_BUSY', 'The thumbnail is being generated; retry shortly', { status: 503 })
-    this.retryAfter = retryAfter
-  }
-}
-
-/** Another worker is rendering this thumbnail (`'404'` waiter mode, the seed's answer). HTTP 404. */
-export class ThumbnailPendingError extends RestthumbsError {
-  /** No arguments: the message is fixed. */
-  constructor() {
-    super('ERR_THUMBNAIL_PENDING', 'The thumbnail is being generated', { status: 404 })
-  }
-}
-
-/** The source is remembered as missing (negative cache). HTTP 404, cacheable briefly. */
-export class SourceMissingError extends RestthumbsError {
-  /** @param options - the original not-found error as `cause` */
-  constructor(options: { cause?: unknown } = {}) {
-    super('ERR_SOURCE_NOT_FOUND', 'Source image not found', { ...options, status: 404 })
-  }
-}
 
 /** Options of {@link ThumbnailGenerator}. */
 export interface GeneratorOptions {
@@ -197,13 +66,10 @@ export interface GeneratorOptions {
   renderTimeout?: number
   /** Counters to update. */
   stats: HandlerStats
-}
-
-const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.avif': 'avif' }
-
-/** Output format for a URL extension. */
-export function formatFor(ext: string): string {
-  return FORMATS[ext.toLowerCase()] ?? 'jpeg'
+  /** Bounds renders in flight (and waiting); without it every render starts at once. */
+  slots?: RenderSlots
+  /** Render start/end callbacks (metrics). */
+  hooks?: RenderHooks
 }
 
 /** Result of {@link ThumbnailGenerator.ensure}. */
@@ -244,16 +110,20 @@ export class ThumbnailGenerator {
   /**
    * Returns the thumbnail file, rendering it when needed.
    * @param spec - parsed URL
-   * @param options - `fresh` skips records (used after the file vanished)
+   * @param options - `fresh` skips records (used after the file vanished); `trace` is filled in
    */
-  async ensure(spec: ThumbnailSpec, options: { fresh?: boolean } = {}): Promise<EnsureResult> {
+  async ensure(spec: ThumbnailSpec, options: { fresh?: boolean; trace?: EnsureTrace } = {}): Promise<EnsureResult> {
+    const trace = options.trace ?? {}
     const o = this.#o
     if (o.trustCache && o.records && !options.fresh) {
       const [absolutePath, rec] = await Promise.all([
         o.output.pathFor(spec.outputPath),
         Promise.resolve(o.records.get(spec.outputPath)).catch(() => null),
       ])
-      if (rec) return { absolutePath, outputPath: spec.outputPath, ext: spec.ext, via: 'hit' }
+      if (rec) {
+        trace.via = 'hit'
+        return { absolutePath, outputPath: spec.outputPath, ext: spec.ext, via: 'hit' }
+      }
     }
     // The output path is resolved once here and handed down to the lock, adopt, render and
     // remember steps, which used to resolve it again each. The source is resolved at the same
@@ -273,11 +143,24 @@ export class ThumbnailGenerator {
       present = await exists(absolutePath)
     }
     const file = { absolutePath, outputPath: spec.outputPath, ext: spec.ext }
-    if (present) return { ...file, via: 'hit' }
+    if (present) {
+      trace.via = 'hit'
+      return { ...file, via: 'hit' }
+    }
     const negKey = this.#negativeKey(spec.source)
-    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) throw new SourceMissingError()
+    if ((await Promise.resolve(o.cache.get(negKey)).catch(() => undefined)) != null) {
+      trace.via = 'negative'
+      throw new SourceNotFoundError(spec.source)
+    }
     const cold = folderExists === false && !options.fresh
-    return this.#flight.do(spec.outputPath, () => this.#renderOrWait(spec, file, cold, src))
+    let led = false
+    const result = await this.#flight.do(spec.outputPath, () => {
+      led = true
+      return this.#renderOrWait(spec, file, cold, src, trace)
+    })
+    // Requests that joined another request's flight in this process waited for it.
+    trace.via = led ? result.via : 'wait'
+    return result
   }
 
   /*
@@ -290,6 +173,7 @@ export class ThumbnailGenerator {
     file: ThumbnailFile,
     cold: boolean,
     source: Promise<Settled<string>> | undefined,
+    trace: EnsureTrace,
   ): Promise<EnsureResult> {
     const o = this.#o
     const name = this.lockName(spec)
@@ -301,12 +185,14 @@ export class ThumbnailGenerator {
         handle = await this.#lock.tryAcquire(name)
       } catch (err) {
         if (!isCacheOutage(err)) throw err
+        trace.cacheError = err
         // Shared cache down: fail open like djblets' memoize (compute without the lock); the
         // in-process single flight still dedupes, and the atomic rename keeps files whole.
-        const size = (await exists(file.absolutePath)) ? undefined : await this.#render(spec, file.absolutePath)
+        const size = (await isPresent(o.output, file)) ? undefined : (await this.#render(spec, file.absolutePath, undefined, trace, cold)).size
         return { ...file, via: 'render', size }
       }
       if (handle) {
+        let publishing: Promise<void> | undefined
         try {
           // Re-check under the lock: the previous owner may have finished between our stat and
           // add. `adopt` does that check too, and also links bytes rendered for a rotated key.
@@ -318,36 +204,61 @@ export class ThumbnailGenerator {
           } else if (spec.variantPath && o.output.adopt) {
             present = await o.output.adopt(spec.outputPath, spec.variantPath, { path: file.absolutePath })
           } else {
-            present = await exists(file.absolutePath)
+            present = await isPresent(o.output, file)
           }
           if (present) return { ...file, via: waited ? 'wait' : 'hit' }
-          return { ...file, via: 'render', size: await this.#render(spec, file.absolutePath, src) }
+          const rendered = await this.#render(spec, file.absolutePath, src, trace, cold)
+          publishing = rendered.published
+          return { ...file, via: 'render', size: rendered.size }
         } finally {
-          await handle.release().catch(() => false)
+          // An upload still running keeps the lock until it is done (see publishRendered).
+          if (publishing) void publishing.finally(() => handle.release().catch(() => false))
+          else await handle.release().catch(() => false)
         }
       }
       if (o.waiter === '404') throw new ThumbnailPendingError()
       if (o.waiter === '503') throw new ThumbnailBusyError(o.retryAfter)
       waited = true
       const left = deadline - Date.now()
-      if (left <= 0) throw new ThumbnailBusyError(o.retryAfter)
+      if (left <= 0) {
+        trace.waitTimedOut = true
+        throw new ThumbnailBusyError(o.retryAfter)
+      }
+      const waitStart = performance.now()
       const outcome = await waitFor<'ready' | 'free'>(
         async () => {
-          if (await exists(file.absolutePath)) return 'ready'
+          if (await isPresent(o.output, file)) return 'ready'
           if (!(await this.#lock.isLocked(name).catch(() => false))) return 'free'
           return undefined
         },
         { timeoutMs: left },
-      )
+      ).finally(() => (trace.waitMs = (trace.waitMs ?? 0) + performance.now() - waitStart))
       if (outcome === 'ready') return { ...file, via: 'wait' }
-      if (outcome === undefined) throw new ThumbnailBusyError(o.retryAfter)
+      if (outcome === undefined) {
+        trace.waitTimedOut = true
+        throw new ThumbnailBusyError(o.retryAfter)
+      }
       // 'free' without a file: the owner failed or crashed; try to take over.
     }
   }
 
-  /* Renders to `dst` and returns the size written, so the response needs no extra stat. */
-  async #render(spec: ThumbnailSpec, dst: string, localSource?: Promise<Settled<string>>): Promise<number | undefined> {
+  /*
+   * Renders to `dst` and returns the size written, so the response needs no extra stat, and the
+   * upload to a shared bucket when it is still running (the caller keeps the lock until it ends).
+   * `folderMissing`: the lookup found no folder for `dst`, so it is made before the render
+   * instead of after a failed rename.
+   */
+  async #render(
+    spec: ThumbnailSpec,
+    dst: string,
+    localSource: Promise<Settled<string>> | undefined,
+    trace: EnsureTrace,
+    folderMissing = false,
+  ): Promise<{ size: number | undefined; published?: Promise<void> }> {
     const o = this.#o
+    const started = performance.now()
+    let ok = false
+    o.hooks?.start?.()
     /* Not AbortSignal.timeout(): each of those keeps a timer for the full renderTimeout after the
        render ended, so a burst of cold renders leaves hundreds behind. This one is cleared. */
     const deadline = o.renderTimeout ? new AbortController() : undefined
@@ -360,34 +271,67 @@ export class ThumbnailGenerator {
       height: spec.height,
       method: spec.method,
       format: formatFor(spec.ext),
-      quality: o.quality,
+      quality: spec.quality ?? o.quality,
+      ...(spec.focalPoint ? { focalPoint: spec.focalPoint } : {}),
       ...(o.maxSourceBytes ? { maxInputBytes: o.maxSourceBytes } : {}),
       // Not the client's signal: the render is shared by every waiter, so one client leaving
       // must not cancel it. Only the deadline does, so a stuck render cannot hold its lock forever.
       ...(deadline ? { signal: deadline.signal } : {}),
     }
+    // Only the native work takes a slot: the fetch of a remote source holds no pool thread. A
+    // render that cannot get a slot before the deadline is "busy", not an error.
+    const inSlot = <T>(task: () => Promise<T>): Promise<T> =>
+      o.slots
+        ? o.slots.run(task, deadline?.signal).catch((err: unknown) => {
+            if (deadline?.signal.aborted && err === deadline.signal.reason) throw new ThumbnailBusyError(o.retryAfter)
+            throw err
+          })
+        : task()
     let info: RenderInfo
     try {
       if (o.source.localPath) {
         const src = localSource ? unwrap(await localSource) : await o.source.localPath(spec.source)
         // The native side reads the file itself and enforces the byte cap (TooLargeError, 413).
-        info = await o.renderer.thumbnailFile(src, dst, opts)
+        // It writes to a temp name in the output's temp folder (never inside the served tree,
+        // where a crash would leave it), which is then renamed into place.
+        const tempDir = o.output.tempDir
+        if (tempDir) {
+          if (folderMissing) await mkdir(path.dirname(dst), { recursive: true })
+          let written: RenderInfo | undefined
+          await viaTemp(dst, { tempDir, mkdirs: true }, async (tmp) => {
+            written = await inSlot(() => o.renderer.thumbnailFile(src, tmp, opts))
+          })
+          info = written!
+        } else {
+          info = await inSlot(() => o.renderer.thumbnailFile(src, dst, opts))
+        }
       } else {
-        const input = await o.source.read(spec.source, { signal: opts.signal })
-        await mkdir(path.dirname(dst), { recursive: true })
-        const out = await o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts)
+        const input = await o.source.read(spec.source, { signal: opts.signal }).catch((err: unknown) => {
+          // The render deadline ran out while the origin was still sending: that is the origin
+          // timing out (504), not a cancelled request.
+          if (deadline?.signal.aborted) {
+            throw new OriginTimeoutError(spec.source, `The origin did not deliver the source within renderTimeout (${o.renderTimeout} s)`, { cause: err })
+          }
+          throw err
+        })
+        const out = await inSlot(() => o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts))
         const bytes = bytesOf(out)
-        await writeAtomic(dst, bytes)
+        await writeFileAtomic(dst, bytes, { mkdirs: true, tempDir: o.output.tempDir })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
+      ok = true
     } catch (err) {
+      if (isDiskFull(err)) throw new StorageFullError(o.retryAfter, { cause: err })
       if (isNotFound(err)) {
         await Promise.resolve(o.cache.set(this.#negativeKey(spec.source), 1, o.negativeTtl)).catch(() => undefined)
-        throw err instanceof SourceMissingError ? err : new SourceMissingError({ cause: err })
+        throw err instanceof SourceNotFoundError ? err : new SourceNotFoundError(spec.source, { cause: err })
       }
       throw err
     } finally {
       clearTimeout(timer)
+      const ms = performance.now() - started
+      trace.renderMs = ms
+      o.hooks?.end?.(ms / 1000, ok)
     }
     o.stats.renders++
     if (spec.variantPath && o.output.remember) {
@@ -395,18 +339,15 @@ export class ThumbnailGenerator {
       // misses the variant meanwhile just renders once more.
       void o.output.remember(spec.outputPath, spec.variantPath, dst).catch(() => undefined)
     }
-    if (o.records) {
-      const record: ThumbnailRecord = {
-        name: spec.outputPath,
-        path: spec.outputPath,
-        width: info.width ?? 0,
-        height: info.height ?? 0,
-        size: info.size ?? 0,
-        format: info.format ?? opts.format,
-      }
-      await Promise.resolve(o.records.set(record)).catch(() => undefined)
+    const record = {
+      name: spec.outputPath,
+      path: spec.outputPath,
+      width: info.width ?? 0,
+      height: info.height ?? 0,
+      size: info.size ?? 0,
+      format: info.format ?? opts.format,
     }
-    return info.size
+    return { ...(await publishRendered(o.output, o.records, record, dst, o.hooks)), size: info.size }
   }
 
   #negativeKey(source: string): string {
@@ -416,68 +357,21 @@ export class ThumbnailGenerator {
 
 /** Short stable hash for cache keys built from user-controlled strings (no key injection). */
 export function hashKey(s: string): string {
-  return createHash('sha256').update(s).digest('hex').slice(0, 40)
-}
-
-// Callback stat in one promise: cheaper than fs/promises on the warm path.
-function exists(p: string): Promise<boolean> {
-  return new Promise((resolve) => fsStat(p, (err, st) => resolve(!err && st.isFile())))
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
-
-/** A promise that never rejects, so it can be started early and awaited later (or never). */
-function settle<T>(value: T | Promise<T>): Promise<Settled<T>> {
-  return Promise.resolve(value).then(
-    (v) => ({ ok: true as const, value: v }),
-    (error: unknown) => ({ ok: false as const, error }),
-  )
-}
-
-// A synchronous throw becomes a rejection, so it is settled like any other failure.
-async function callLocalPath(source: SourceStorageLike, name: string): Promise<string> {
-  return source.localPath!(name)
-}
-
-function unwrap<T>(s: Settled<T>): T {
-  if (s.ok) return s.value
-  throw s.error
+  return sha256Hex(s).slice(0, 40)
 }
 
 function isCacheOutage(err: unknown): boolean {
-  return (err as { code?: string })?.code === 'ERR_CACHE_UNAVAILABLE'
+  return errorCode(err) === 'ERR_CACHE_UNAVAILABLE'
+}
+
+/* Node's fs errors carry the errno name; the native writer's IoError carries Rust's io::Error
+   text, which ends in "(os error 28)" for ENOSPC and "(os error 122)" for EDQUOT on Linux. */
+function isDiskFull(err: unknown): boolean {
+  const code = errorCode(err)
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true
+  return code === 'ERR_IO' && /\((?:os error (?:28|122))\)|No space left on device|Disk quota exceeded/.test(String((err as Error).message))
 }
 
 function isNotFound(err: unknown): boolean {
-  if (err instanceof SourceMissingError) return true
-  const e = err as { status?: number; code?: string }
-  return e?.status === 404 || e?.code === 'ENOENT' || e?.code === 'ERR_SOURCE_NOT_FOUND'
-}
-
-/** Extracts the encoded bytes from whatever `thumbnail()` resolved with. */
-export function bytesOf(out: unknown): Buffer {
-  if (Buffer.isBuffer(out)) return out
-  if (out instanceof Uint8Array) return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
-  const o = out as { data?: Uint8Array; buffer?: Uint8Array; bytes?: Uint8Array } | null
-  const b = o?.data ?? o?.buffer ?? o?.bytes
-  if (b instanceof Uint8Array) return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
-  throw new RestthumbsError('ERR_RENDER_RESULT', 'The renderer returned no bytes', { status: 500 })
-}
-
-/** Temp file in the same directory, then rename: readers (and nginx) never see half a file. */
-export async function writeAtomic(dst: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${dst}.${randomBytes(6).toString('hex')}.tmp`
-  try {
-    await writeFile(tmp, bytes)
-    await rename(tmp, dst)
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined)
-    throw err
-  }
-}
-
-/** The native pipeline (`thumbnail`/`thumbnailFile` of the image module). */
-export const nativeRenderer: RendererLike = {
-  thumbnailFile: (src, dst, options) => thumbnailFile(src, dst, options as ThumbnailFileOptions),
-  thumbnail: (input, options) => thumbnail(input, options as ThumbnailOptions),
+  return (err as { status?: unknown } | null)?.status === 404 || isMissing(err) || errorCode(err) === 'ERR_SOURCE_NOT_FOUND'
 }

@@ -3,72 +3,27 @@
  * (`app.use(handler)`) and Fastify (`handler(request.raw, reply.raw)` after `reply.hijack()`).
  * @module
  */
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
-import { BaseCache } from '../cache/base.js'
-import { MemoryCache } from '../cache/memory.js'
-import { RedisCache } from '../cache/redis.js'
-import { ThumbnailCache } from '../cache/thumbnails.js'
-
 import { RestthumbsError } from '../errors.js'
-import { ConfigError, resolveConfig, type ServerConfig } from './config.js'
-import {
-  createStats,
-  type GeneratorCache,
-  type HandlerStats,
-  type RendererLike,
-  type SourceStorageLike,
-  ThumbnailBusyError,
-  nativeRenderer,
-  type OutputStorageLike,
-  ThumbnailGenerator,
-  type ThumbnailRecordsLike,
-  type ThumbnailSpec,
-} from './generator.js'
-import {
-  HotFiles,
-  NEVER_CACHE,
-  sendApache,
-  sendBuffer,
-  sendError,
-  sendNginx,
-  sendStream,
-  type ThumbnailFile,
-  ThumbnailGoneError,
-} from './responses.js'
-import { Signer } from './signing.js'
-import { HttpSourceStorage } from './storage/http-source.js'
-import { LocalOutputStorage } from './storage/local-output.js'
-import { LocalSourceStorage } from './storage/local-source.js'
-import { parseThumbnailPath } from './url.js'
+import { resolveConfig, type ServerConfig } from './config.js'
+import { createStats, type GeneratorCache, type HandlerStats, type ThumbnailSpec } from './contracts.js'
+import { buildDependencies, type HandlerDependencies, splitHandlerOptions } from './dependencies.js'
+import { ThumbnailGoneError } from './errors.js'
+import { ThumbnailGenerator } from './generator.js'
+import { chooseFormat, enabledFormats, NEGOTIATED_PATH, variantSpec } from './negotiate.js'
+import type { RequestOutcome, ThumbnailMetrics } from './metrics.js'
+import { createObservability } from './observability.js'
+import { sendRedirect } from './redirect.js'
+import { defaultRenderSlots, RenderSlots } from './render-slots.js'
+import { HotFiles, NEVER_CACHE, sendApache, sendBuffer, sendError, sendNginx, sendStream, type ThumbnailFile } from './responses.js'
 
-/** The collaborators of a handler; each is built from the settings unless given. */
-export interface HandlerDependencies {
-  /** Cache for locks and negative entries (a `BaseCache`; Redis to share locks across processes). */
-  cache: GeneratorCache
-  /** Thumbnail records (a `ThumbnailCache`), or `null` for none. */
-  records: ThumbnailRecordsLike | null
-  /** Source storage (local files or an HTTP origin). */
-  source: SourceStorageLike
-  /** Output storage. */
-  output: OutputStorageLike
-  /** The native pipeline. */
-  renderer: RendererLike
-  /** URL parser: pathname (still encoded) to a thumbnail spec; throws typed 400/404 errors. */
-  parse(pathname: string, basePath: string): ThumbnailSpec & { secret: string; size: string }
-  /** Signature check of a parsed URL. */
-  verify(spec: ThumbnailSpec & { secret: string; size: string }): boolean
-  /** Where unexpected (500) errors are reported. */
-  logger: { error(err: unknown): void }
-  /** Releases what the built collaborators hold (connections). */
-  close(): Promise<void>
-}
+export type { HandlerDependencies }
 
 /** Options of {@link createThumbnailHandler}: settings plus optional ready-made collaborators. */
 export type ThumbnailHandlerOptions = Omit<Partial<ServerConfig>, 'cache'> &
   Partial<Omit<HandlerDependencies, 'cache'>> & {
-    /** A cache location (`'memory'`, `redis://…`) or a ready cache instance. @default 'memory' */
+    /** A cache location (`'memory'`, `redis://…`), a registry alias, or a ready cache instance. @default 'memory' */
     cache?: string | GeneratorCache
   }
 
@@ -82,6 +37,8 @@ export interface ThumbnailHandler {
   readonly config: Readonly<ServerConfig>
   /** The generator (lock, renderer) behind the handler. */
   readonly generator: ThumbnailGenerator
+  /** Prometheus metrics (answered on `metricsPath` when set). */
+  readonly metrics: ThumbnailMetrics
   /** Resolves the result of the last response once it is written; for tests. */
   handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number>
   /** Closes what the handler opened itself (e.g. its Redis connection). */
@@ -96,12 +53,14 @@ const PHRASES: Record<number, string> = {
   404: 'Not found',
   405: 'Method not allowed',
   413: 'Image too large',
+  414: 'Path too long',
   415: 'Unsupported or undecodable image',
   422: 'Image too large to process',
   500: 'Internal server error',
   502: 'Bad gateway',
   503: 'Temporarily unavailable, retry shortly',
   504: 'Origin timed out',
+  507: 'Insufficient storage, retry later',
 }
 
 /**
@@ -110,14 +69,11 @@ const PHRASES: Record<number, string> = {
  *   are built from the settings (memory or Redis cache, local or HTTP sources, the native renderer)
  */
 export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): ThumbnailHandler {
-  const settings: Partial<ServerConfig> = {}
-  const given: Partial<HandlerDependencies> = {}
-  for (const [k, v] of Object.entries(options)) {
-    if (DEPENDENCY_KEYS.has(k) && !(k === 'cache' && typeof v === 'string')) (given as Record<string, unknown>)[k] = v
-    else (settings as Record<string, unknown>)[k] = v
-  }
+  const { settings, given } = splitHandlerOptions(options)
   const config = resolveConfig(settings)
-  const deps = buildDependencies(config, given)
+  const obs = createObservability(config, given.logger ?? console)
+  const deps = buildDependencies(config, given, { oldKey: () => obs.episodes.problem('keys') })
+  obs.watch(deps)
   const stats = createStats()
   const generator = new ThumbnailGenerator({
     cache: deps.cache,
@@ -135,16 +91,22 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     maxSourceBytes: config.maxSourceBytes,
     renderTimeout: config.renderTimeout,
     stats,
+    slots: new RenderSlots(config.renderSlots || defaultRenderSlots(), config.renderQueue, config.retryAfter),
+    hooks: obs.hooks,
   })
   const respondOpts = { maxAge: config.maxAge }
+  const negotiated = enabledFormats(config.negotiate)
 
   const hot = new HotFiles(config.hotCacheBytes, config.hotCacheMs)
+  // Inside a disk-full episode (logged once, at its start).
+  let diskFull = false
 
-  async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean): Promise<number> {
+  async function respond(req: IncomingMessage, res: ServerResponse, spec: ThumbnailSpec, fresh: boolean, trace: RequestOutcome): Promise<number> {
     const warm = fresh ? undefined : hot.get(spec.outputPath)
     let file: ThumbnailFile
     if (warm) {
       stats.hits++
+      trace.via = 'hit'
       file = warm.file
       if (config.responseMode === 'stream' && warm.body) {
         const status = sendBuffer(req, res, file, warm.body, warm.etag!, warm.mtimeMs!, respondOpts)
@@ -153,7 +115,8 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
       }
     } else {
       if (fresh) hot.delete(spec.outputPath)
-      const ensured = await generator.ensure(spec, { fresh })
+      const ensured = await generator.ensure(spec, { fresh, trace })
+      if (ensured.via === 'render') diskFull = false
       if (ensured.via === 'hit') stats.hits++
       else if (ensured.via === 'wait') stats.waits++
       file = { absolutePath: ensured.absolutePath, outputPath: ensured.outputPath, ext: ensured.ext }
@@ -165,6 +128,8 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
         return sendNginx(res, file, config.sendfileBase, respondOpts)
       case 'apache':
         return sendApache(res, file, respondOpts)
+      case 'redirect':
+        return sendRedirect(res, file, config.redirectBase, respondOpts)
       default: {
         const status = await sendStream(req, res, file, respondOpts, { cache: hot, key: spec.outputPath })
         if (status === 304) stats.notModified++
@@ -174,10 +139,25 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<number> {
-    stats.requests++
     const raw = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/'
     const q = raw.indexOf('?')
     const pathname = q === -1 ? raw : raw.slice(0, q)
+    // Operational paths first; they are not thumbnail requests and are not counted as such.
+    const operational = obs.operational(req, res, pathname)
+    if (operational) return operational
+    const outcome = obs.begin(res)
+    outcome.status = await serveThumbnail(req, res, pathname, outcome, next)
+    return obs.end(outcome)
+  }
+
+  async function serveThumbnail(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+    outcome: RequestOutcome,
+    next?: (err?: unknown) => void,
+  ): Promise<number> {
+    stats.requests++
     if (!pathname.startsWith(config.basePath)) {
       if (next) {
         next()
@@ -185,20 +165,30 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
       }
       return fail(req, res, 404)
     }
+    // Every answer of a negotiated URL varies with Accept, errors and 304s included, so no
+    // shared cache hands one client's format to another.
+    const varies = negotiated.length > 0 && NEGOTIATED_PATH.test(pathname)
+    if (varies) res.setHeader('Vary', 'Accept')
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return fail(req, res, 405, { ...NEVER_CACHE, Allow: 'GET, HEAD' })
     }
     try {
-      const spec = deps.parse(pathname, config.basePath)
-      if (!deps.verify(spec)) return fail(req, res, 401)
+      const parsed = deps.parse(pathname, config.basePath)
+      if (!deps.verify(parsed)) return fail(req, res, 401)
+      // The signature of the URL covers its variants: only the stored file and the type change.
+      const format = varies ? chooseFormat(req.headers.accept, negotiated) : undefined
+      const spec = format ? variantSpec(parsed, format) : parsed
       try {
-        return await respond(req, res, spec, false)
+        return await respond(req, res, spec, false, outcome)
       } catch (err) {
         // A cleaner removed the file after the lookup: render it again, once.
-        if (err instanceof ThumbnailGoneError) return await respond(req, res, spec, true)
+        if (err instanceof ThumbnailGoneError) return await respond(req, res, spec, true, outcome)
         throw err
       }
     } catch (err) {
+      const code = (err as { code?: unknown })?.code
+      if (typeof code === 'string') outcome.code = code
+      obs.failed(err)
       return failWith(req, res, err)
     }
   }
@@ -217,8 +207,23 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     const status = statusOf(err)
     const code = err instanceof RestthumbsError || hasCode(err) ? (err as { code: string }).code : undefined
     if (status === 500) deps.logger.error(err)
-    if (err instanceof ThumbnailBusyError) {
-      return fail(req, res, 503, { ...NEVER_CACHE, 'Retry-After': String(err.retryAfter) }, code)
+    const retryAfter = (err as { retryAfter?: unknown })?.retryAfter
+    if (code === 'ERR_STORAGE_FULL') {
+      // Once per episode: a full disk fails every cold render until space is freed, and a log
+      // line per request would help fill whatever disk the log is on.
+      if (!diskFull) deps.logger.error(err)
+      diskFull = true
+    }
+    if ((status === 503 || status === 507) && typeof retryAfter === 'number') {
+      // Busy or full, not broken (another worker renders it, the render queue is full, the disk
+      // is full): say when to retry.
+      return fail(req, res, status, { ...NEVER_CACHE, 'Retry-After': String(retryAfter) }, code)
+    }
+    if (code === 'ERR_ORIGIN' || code === 'ERR_ORIGIN_FORBIDDEN') {
+      // One answer for every "could not fetch" (refused connection, refused address or redirect,
+      // origin error status): distinct answers would make the server a port scanner for
+      // whoever can make the origin redirect.
+      return fail(req, res, 502, NEVER_CACHE, 'ERR_ORIGIN')
     }
     if (status === 404 && code === 'ERR_SOURCE_NOT_FOUND') {
       // Missing sources are remembered for negativeTtl; let proxies remember them as long.
@@ -238,23 +243,12 @@ export function createThumbnailHandler(options: ThumbnailHandlerOptions = {}): T
     stats: { value: stats, enumerable: true },
     config: { value: config, enumerable: true },
     generator: { value: generator },
+    metrics: { value: obs.metrics },
     handle: { value: handle },
     close: { value: () => deps.close() },
   })
   return handler
 }
-
-const DEPENDENCY_KEYS = new Set<string>([
-  'cache',
-  'records',
-  'source',
-  'output',
-  'renderer',
-  'parse',
-  'verify',
-  'logger',
-  'close',
-])
 
 function hasCode(err: unknown): boolean {
   return typeof (err as { code?: unknown })?.code === 'string' && /^ERR_/.test((err as { code: string }).code)
@@ -266,78 +260,3 @@ export function statusOf(err: unknown): number {
   if ((err instanceof RestthumbsError || hasCode(err)) && typeof s === 'number' && s >= 400 && s < 600) return s
   return 500
 }
-
-/**
- * Builds the collaborators missing from `given` out of the settings.
- * @param config - resolved settings
- * @param given - ready-made collaborators (tests, embedding apps)
- */
-export function buildDependencies(config: Readonly<ServerConfig>, given: Partial<HandlerDependencies>): HandlerDependencies {
-  const closers: (() => Promise<void>)[] = []
-  let verify = given.verify
-  if (!verify) {
-    if (config.keys.length === 0) {
-      throw new ConfigError('Expected at least one signing key in keys (or RESTTHUMBS_KEYS) but received none')
-    }
-    const signer = new Signer({ keys: config.keys, legacy: config.legacySignatures ? 'restthumbnails' : undefined })
-    verify = (spec) => signer.verify(spec.source, spec.size, spec.method, spec.ext, spec.secret)
-  }
-  let source = given.source
-  if (!source) {
-    if (config.sourceUrl) {
-      const http = new HttpSourceStorage({
-        baseUrl: config.sourceUrl,
-        maxBytes: config.maxSourceBytes,
-        allowPrivate: config.sourceAllowPrivate,
-      })
-      source = http
-      closers.push(() => http.close())
-    } else {
-      source = new LocalSourceStorage({ root: config.sourceRoot, maxBytes: config.maxSourceBytes })
-    }
-  }
-  let cache = given.cache
-  if (!cache) {
-    const built = createCache(config)
-    cache = built
-    closers.push(() => built.close())
-  }
-  // Records live next to the locks: in-process for 'memory', shared through Redis otherwise,
-  // so with trustCache a warm hit in any worker skips the stat.
-  const records =
-    given.records !== undefined
-      ? given.records
-      : new ThumbnailCache({
-          backend: cache instanceof BaseCache ? cache : null,
-          keyPrefix: `${config.keyPrefix}:thumbnails`,
-          maxEntries: 10_000,
-        })
-  return {
-    cache,
-    records,
-    source,
-    output: given.output ?? new LocalOutputStorage({ root: config.outputRoot }),
-    renderer: given.renderer ?? nativeRenderer,
-    parse: given.parse ?? ((pathname, basePath) => parseThumbnailPath(pathname, { basePath })),
-    verify,
-    logger: given.logger ?? console,
-    close: async () => {
-      await given.close?.()
-      for (const c of closers) await c().catch(() => undefined)
-    },
-  }
-}
-
-function createCache(config: Readonly<ServerConfig>): BaseCache {
-  if (config.cache === 'memory') {
-    // A private namespace and room for many entries: culling must never evict a live lock.
-    return new MemoryCache({ location: `restthumbs-${randomUUID()}`, maxEntries: 100_000, timeout: null })
-  }
-  if (/^rediss?:\/\//.test(config.cache)) {
-    // strict: an outage must surface as an error so the generator can fail open (render without
-    // the cross-process lock) instead of reading "not locked, yet cannot lock" forever.
-    return new RedisCache({ location: config.cache, keyPrefix: config.keyPrefix, timeout: null, strict: true })
-  }
-  throw new ConfigError(`Expected 'memory' or a redis:// URL for cache but received ${JSON.stringify(config.cache)}`)
-}
-

@@ -7,11 +7,13 @@
  * let absolute names bypass the root.
  * @module
  */
-import { promises as fs, lstat as lstatCallback, lstatSync, realpathSync, type Stats } from 'node:fs'
+import { promises as fs, lstat as lstatCallback, type Stats } from 'node:fs'
 import path from 'node:path'
 
-import { InvalidOptionError } from '../errors.js'
-import { PathTraversalError, SourceNotFoundError } from './errors.js'
+import { errorCode, isMissing } from '../fs.js'
+import { LruStore } from '../store.js'
+import { integer, mergeDefaults, string } from '../validate.js'
+import { MAX_RELATIVE_PATH_BYTES, MAX_SEGMENT_BYTES, PathTooLongError, PathTraversalError, SourceNotFoundError } from './errors.js'
 
 /* Percent-encoding is decoded exactly once, by the URL parser. A `%XX` still present in a path
    afterwards is either a double-encoding attack (`%252e%252e`) or a name that some other layer
@@ -28,7 +30,9 @@ const DRIVE = /^[A-Za-z]:/
  * and `..` segments (also after Unicode NFKC folding, so `．．` or `‥` cannot become `..` on a
  * normalising filesystem), segments starting with `.` (dotfiles such as `.git` or `.env` are never
  * images we serve), backslashes, NUL and control characters, Windows drive prefixes, lone UTF-16
- * surrogates and `%XX` (or IIS-style `%uXXXX`) sequences left over after the one decode.
+ * surrogates and `%XX` (or IIS-style `%uXXXX`) sequences left over after the one decode. Paths
+ * the filesystem could not take (a segment over 255 or a path over 1,024 UTF-8 bytes) throw
+ * {@link PathTooLongError} (414) here, before any syscall can answer `ENAMETOOLONG`.
  * @param relPath - a decoded path relative to a root, segments separated by `/`
  * @returns the segments
  */
@@ -43,9 +47,15 @@ export function checkRelativePath(relPath: string): string[] {
   if (PERCENT_ENCODED.test(relPath)) fail('received a percent-encoded sequence after decoding')
   if (LONE_SURROGATE.test(relPath)) fail('received malformed Unicode')
   if (DRIVE.test(relPath)) fail('received a drive-letter path')
+  if (Buffer.byteLength(relPath) > MAX_RELATIVE_PATH_BYTES) {
+    throw new PathTooLongError(`Expected a path of at most ${MAX_RELATIVE_PATH_BYTES} bytes but received ${Buffer.byteLength(relPath)}`, relPath)
+  }
   const segments = relPath.split('/')
   for (const segment of segments) {
     if (segment === '') fail('received an empty path segment')
+    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) {
+      throw new PathTooLongError(`Expected path segments of at most ${MAX_SEGMENT_BYTES} bytes but received ${Buffer.byteLength(segment)}`, relPath)
+    }
     const folded = segment.normalize('NFKC')
     if (folded === '.' || folded === '..') fail('received a "." or ".." segment')
     if (folded.startsWith('.')) fail('received a segment starting with "."')
@@ -77,8 +87,9 @@ export interface SafeResolveOptions {
 
 /**
  * Resolves `relPath` under `root`, following symlinks, and guarantees the result stays inside the
- * real root. The syntactic checks of {@link checkRelativePath} run first, so nothing touches the
- * filesystem for a hostile path.
+ * real root: a one-off {@link SafeRoot} lookup (no folder memory). The syntactic checks of
+ * `checkRelativePath` run first, so nothing touches the filesystem for a hostile path.
+ * Long-lived callers should keep a {@link SafeRoot} instead, which remembers checked folders.
  * @param root - the storage root (may itself be a symlink)
  * @param relPath - decoded relative path
  * @param options - see {@link SafeResolveOptions}
@@ -87,67 +98,9 @@ export interface SafeResolveOptions {
  *   {@link SourceNotFoundError} when the path (or, with `allowMissing`, the root) does not exist
  */
 export async function safeResolve(root: string, relPath: string, options: SafeResolveOptions = {}): Promise<string> {
-  const segments = checkRelativePath(relPath)
-  const realRoot = await realpathOrNotFound(root, relPath)
-  if (!options.allowMissing) {
-    const real = await realpathOrNotFound(path.join(realRoot, ...segments), relPath)
-    assertInside(realRoot, real, relPath)
-    return real
-  }
-  // Walk up to the deepest ancestor that exists; only that part can contain symlinks.
-  for (let i = segments.length; i >= 0; i--) {
-    let real: string
-    try {
-      real = await fs.realpath(path.join(realRoot, ...segments.slice(0, i)))
-    } catch (err) {
-      if (isMissing(err)) continue
-      throw err
-    }
-    assertInside(realRoot, real, relPath)
-    if (i < segments.length) {
-      // A dangling symlink has no realpath but must not be written through either.
-      const next = path.join(real, segments[i])
-      const st = await fs.lstat(next).catch(() => undefined)
-      if (st?.isSymbolicLink()) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
-    }
-    return path.join(real, ...segments.slice(i))
-  }
-  /* c8 ignore next */
-  throw new SourceNotFoundError(relPath)
-}
-
-/**
- * Synchronous twin of {@link safeResolve} for callers that cannot await (an output path computed
- * per request: a few `realpath`/`lstat` calls on directories that are almost always cached).
- * @param root - the storage root
- * @param relPath - decoded relative path
- * @param options - see {@link SafeResolveOptions}
- * @returns the real absolute path
- */
-export function safeResolveSync(root: string, relPath: string, options: SafeResolveOptions = {}): string {
-  const segments = checkRelativePath(relPath)
-  const realRoot = realpathSyncOrNotFound(root, relPath)
-  if (!options.allowMissing) {
-    const real = realpathSyncOrNotFound(path.join(realRoot, ...segments), relPath)
-    assertInside(realRoot, real, relPath)
-    return real
-  }
-  for (let i = segments.length; i >= 0; i--) {
-    let real: string
-    try {
-      real = realpathSync(path.join(realRoot, ...segments.slice(0, i)))
-    } catch (err) {
-      if (isMissing(err)) continue
-      throw err
-    }
-    assertInside(realRoot, real, relPath)
-    if (i < segments.length && lstatSync(path.join(real, segments[i]), { throwIfNoEntry: false })?.isSymbolicLink()) {
-      throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
-    }
-    return path.join(real, ...segments.slice(i))
-  }
-  /* c8 ignore next */
-  throw new SourceNotFoundError(relPath)
+  const found = await new SafeRoot(root, { ttlMs: 0 }).lookup(relPath)
+  if (!found.stats && !options.allowMissing) throw new SourceNotFoundError(relPath)
+  return found.path
 }
 
 /* Folder levels checked with one lstat each below the deepest known folder; further up, one
@@ -187,7 +140,7 @@ export interface SafeLookup {
 }
 
 /**
- * {@link safeResolve} for the request path: the same guarantees at a fraction of the syscalls.
+ * The one path resolver: `realpath` containment for a relative path, at a fraction of the syscalls.
  * The real root is resolved once. Directories already proven inside it are remembered briefly, so
  * a lookup in a known folder is a single `lstat` of the file itself; a folder seen for the first
  * time costs one `realpath`, and one `lstat` per missing level under the deepest known folder.
@@ -198,28 +151,20 @@ export class SafeRoot {
   /** The configured root, as given. */
   readonly root: string
   readonly #ttlMs: number
-  readonly #maxEntries: number
   #realRoot: Promise<string> | undefined
-  readonly #dirs = new Map<string, { real: string; expires: number }>()
+  // Real paths of checked folders by relative path; cullFrequency 0 clears it when full.
+  readonly #dirs: LruStore<string>
 
   /**
    * @param root - the storage root (may itself be a symlink; it is resolved on first use)
    * @param options - see {@link SafeRootOptions}
    */
   constructor(root: string, options: SafeRootOptions = {}) {
-    if (typeof root !== 'string' || root.length === 0) {
-      throw new InvalidOptionError(`Expected non-empty string for root but received ${String(root)} of type ${typeof root}`)
-    }
-    const merged = { ...SAFE_ROOT_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) }
-    for (const key of ['ttlMs', 'maxEntries'] as const) {
-      const v: unknown = merged[key]
-      if (!Number.isSafeInteger(v) || (v as number) < 0) {
-        throw new InvalidOptionError(`Expected non-negative integer for ${key} but received ${String(v)} of type ${typeof v}`)
-      }
-    }
-    this.root = root
-    this.#ttlMs = merged.ttlMs
-    this.#maxEntries = merged.maxEntries
+    this.root = string('root', root, { nonEmpty: true })
+    const merged = mergeDefaults<Required<SafeRootOptions>>(SAFE_ROOT_DEFAULTS, options)
+    this.#ttlMs = integer('ttlMs', merged.ttlMs)
+    const maxEntries = integer('maxEntries', merged.maxEntries)
+    this.#dirs = new LruStore<string>({ maxEntries: Math.max(1, maxEntries), cullFrequency: 0 })
   }
 
   /**
@@ -243,29 +188,17 @@ export class SafeRoot {
    *   create, because every existing ancestor was checked)
    * @throws {@link PathTraversalError} for hostile names, symlink escapes and dangling symlinks
    */
-  async lookup(relPath: string): Promise<SafeLookup> {
-    const segments = checkRelativePath(relPath)
-    try {
-      const name = segments.pop()!
+  lookup(relPath: string): Promise<SafeLookup> {
+    return this.#guarded(relPath, async (segments, name) => {
       const { real, missing } = await this.#directory(segments, relPath)
       if (missing.length > 0) return { path: path.join(real, ...missing, name), stats: null, folderExists: false }
       const target = path.join(real, name)
       const st = await lstatOrNull(target)
       if (!st?.isSymbolicLink()) return { path: target, stats: st, folderExists: true }
       // A symlinked file (or folder): allowed only when it stays inside and is not dangling.
-      let resolved: string
-      try {
-        resolved = await fs.realpath(target)
-      } catch (err) {
-        if (isMissing(err)) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
-        throw err
-      }
-      assertInside(await this.realRoot(relPath), resolved, relPath)
+      const resolved = await realpathInside(await this.realRoot(relPath), target, relPath)
       return { path: resolved, stats: await fs.stat(resolved), folderExists: true }
-    } catch (err) {
-      this.forget()
-      throw err
-    }
+    })
   }
 
   /**
@@ -273,16 +206,11 @@ export class SafeRoot {
    * created, or it is opened with `O_NOFOLLOW`): only its folders are resolved.
    * @param relPath - decoded relative path
    */
-  async resolveParent(relPath: string): Promise<string> {
-    const segments = checkRelativePath(relPath)
-    const name = segments.pop()!
-    try {
+  resolveParent(relPath: string): Promise<string> {
+    return this.#guarded(relPath, async (segments, name) => {
       const { real, missing } = await this.#directory(segments, relPath)
       return path.join(real, ...missing, name)
-    } catch (err) {
-      this.forget()
-      throw err
-    }
+    })
   }
 
   /**
@@ -293,10 +221,8 @@ export class SafeRoot {
    * @param relPath - decoded relative path of a file about to be created
    * @returns the absolute path of the file
    */
-  async prepare(relPath: string): Promise<string> {
-    const segments = checkRelativePath(relPath)
-    const name = segments.pop()!
-    try {
+  prepare(relPath: string): Promise<string> {
+    return this.#guarded(relPath, async (segments, name) => {
       const { known, base } = await this.#known(segments, relPath)
       if (known === segments.length - 1) {
         // Only the folder itself is unknown, typically a new thumbnail size: try to make it right
@@ -308,7 +234,7 @@ export class SafeRoot {
           this.#remember(segments.join('/'), dir)
           return path.join(dir, name)
         } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code
+          const code = errorCode(err)
           if (code !== 'EEXIST' && code !== 'ENOENT') throw err
         }
       }
@@ -320,7 +246,7 @@ export class SafeRoot {
         try {
           await fs.mkdir(dir)
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+          if (errorCode(err) !== 'EEXIST') throw err
           // Created concurrently (another request) or planted: check what is there now.
           this.forget()
           const again = await this.#directory(segments, relPath)
@@ -331,9 +257,19 @@ export class SafeRoot {
         this.#remember(segments.slice(0, made + i + 1).join('/'), dir)
       }
       return path.join(dir, name)
+    })
+  }
+
+  /* Checks the path, splits off the last component, and forgets every remembered folder when
+     the step fails, so a failure is never answered from memory again. */
+  async #guarded<T>(relPath: string, step: (folders: string[], name: string) => Promise<T>): Promise<T> {
+    const folders = checkRelativePath(relPath)
+    const name = folders.pop()!
+    try {
+      return await step(folders, name)
     } catch (err) {
       this.forget()
-      throw err
+      throw filesystemError(err, relPath)
     }
   }
 
@@ -372,15 +308,7 @@ export class SafeRoot {
       const st = await lstatOrNull(next)
       if (!st) return { real: base, missing: segments.slice(i) }
       if (st.isSymbolicLink()) {
-        let real: string
-        try {
-          real = await fs.realpath(next)
-        } catch (err) {
-          if (isMissing(err)) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
-          throw err
-        }
-        assertInside(realRoot, real, relPath)
-        base = real
+        base = await realpathInside(realRoot, next, relPath)
       } else if (st.isDirectory()) {
         base = next
       } else {
@@ -395,17 +323,15 @@ export class SafeRoot {
 
   /* The deepest remembered folder among `segments` (the real root counts as remembered). */
   async #known(segments: string[], relPath: string): Promise<{ known: number; base: string }> {
-    const now = Date.now()
     for (let known = segments.length; known > 0; known--) {
-      const hit = this.#dirs.get(segments.slice(0, known).join('/'))
-      if (hit && hit.expires > now) return { known, base: hit.real }
+      const hit = this.#dirs.peek(segments.slice(0, known).join('/'))
+      if (hit !== undefined) return { known, base: hit.value }
     }
     return { known: 0, base: await this.realRoot(relPath) }
   }
 
   #remember(key: string, real: string): void {
-    if (this.#dirs.size >= this.#maxEntries) this.#dirs.clear()
-    this.#dirs.set(key, { real, expires: Date.now() + this.#ttlMs })
+    this.#dirs.set(key, real, this.#ttlMs)
   }
 }
 
@@ -421,19 +347,34 @@ function lstatOrNull(p: string): Promise<Stats | null> {
   )
 }
 
-function realpathSyncOrNotFound(p: string, relPath: string): string {
+/* The real path of a symlink, which must exist (a dangling one could be created through) and
+   stay inside the root. */
+async function realpathInside(realRoot: string, link: string, relPath: string): Promise<string> {
+  let real: string
   try {
-    return realpathSync(p)
+    real = await fs.realpath(link)
   } catch (err) {
-    if (isMissing(err)) throw new SourceNotFoundError(relPath)
+    if (isMissing(err)) throw new PathTraversalError('Expected a path inside the root but a dangling symlink was found', relPath)
     throw err
   }
+  assertInside(realRoot, real, relPath)
+  return real
 }
 
 function assertInside(realRoot: string, real: string, relPath: string): void {
   if (!isInside(realRoot, real)) {
     throw new PathTraversalError('Expected a path inside the root but it resolves outside (symlink escape)', relPath)
   }
+}
+
+/* System errors a hostile or broken tree can provoke, as typed answers instead of 500s with a
+   stack in the log: a symlink loop is "not found" (there is no file to find), a name the system
+   finds too long is a 414. No cause: the fs message holds the absolute path. */
+function filesystemError(err: unknown, relPath: string): unknown {
+  const code = errorCode(err)
+  if (code === 'ELOOP') return new SourceNotFoundError(relPath)
+  if (code === 'ENAMETOOLONG') return new PathTooLongError('The path is longer than the filesystem accepts', relPath)
+  return err
 }
 
 async function realpathOrNotFound(p: string, relPath: string): Promise<string> {
@@ -444,9 +385,4 @@ async function realpathOrNotFound(p: string, relPath: string): Promise<string> {
     if (isMissing(err)) throw new SourceNotFoundError(relPath)
     throw err
   }
-}
-
-function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  return code === 'ENOENT' || code === 'ENOTDIR'
 }

@@ -7,7 +7,9 @@
 import fs from 'node:fs'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
-import { RestthumbsError } from '../errors.js'
+import { ThumbnailGoneError } from './errors.js'
+
+export { ThumbnailGoneError }
 
 /** A rendered thumbnail on disk, ready to be answered. */
 export interface ThumbnailFile {
@@ -19,14 +21,6 @@ export interface ThumbnailFile {
   ext: string
   /** Bytes of the file when already known (reported by the render that just wrote it). */
   size?: number
-}
-
-/** The thumbnail file disappeared between lookup and response (deleted by a cleaner). */
-export class ThumbnailGoneError extends RestthumbsError {
-  /** @param options - the fs error as `cause` */
-  constructor(options: { cause?: unknown } = {}) {
-    super('ERR_THUMBNAIL_GONE', 'The thumbnail file disappeared before it could be sent', { ...options, status: 500 })
-  }
 }
 
 const TYPES: Record<string, string> = {

@@ -1,16 +1,19 @@
 /**
- * A standalone node:http server around the thumbnail handler, with one access-log line per
- * request. `restthumbs serve` runs this.
+ * A standalone node:http server around the thumbnail handler, with one JSON log line per request
+ * (pino). `restthumbs serve` runs this.
  * @module
  */
 import { createServer as createHttpServer, type Server } from 'node:http'
 
-import { createThumbnailHandler, type ThumbnailHandler, type ThumbnailHandlerOptions } from './handler.js'
+import type { Logger } from 'pino'
 
-/** Options of {@link createServer}: handler options plus where the access log goes. */
+import { createThumbnailHandler, type ThumbnailHandler, type ThumbnailHandlerOptions } from './handler.js'
+import { createLogger, logRequest, TrustedProxies } from './log.js'
+
+/** Options of {@link createServer}: handler options plus the logger. */
 export type ServerOptions = ThumbnailHandlerOptions & {
-  /** Receives each access-log line (without newline). @default writes to stdout when `accessLog` */
-  log?: (line: string) => void
+  /** Receives request lines (when `accessLog`) and operator problems. @default pino on stdout, per `logFormat`/`logLevel` */
+  log?: Logger
 }
 
 /** A node:http server that carries its thumbnail handler. */
@@ -29,29 +32,12 @@ export interface ThumbnailServer extends Server {
  */
 export function createServer(options: ServerOptions = {}): ThumbnailServer {
   const { log, ...handlerOptions } = options
-  const handler = createThumbnailHandler(handlerOptions)
+  const logger = log ?? createLogger({ format: options.logFormat, level: options.logLevel })
+  const handler = createThumbnailHandler({ logger, ...handlerOptions })
   const { config } = handler
-  const write = log ?? (config.accessLog ? (line: string) => process.stdout.write(line + '\n') : undefined)
+  const proxies = new TrustedProxies(config.trustedProxies)
   const server = createHttpServer({ keepAliveTimeout: 30_000 }, (req, res) => {
-    if (write) {
-      const started = process.hrtime.bigint()
-      // Bytes sent including headers (nginx's $bytes_sent): headers given to writeHead() are
-      // not readable back with getHeader(), the socket counter always is.
-      const sentBefore = req.socket.bytesWritten
-      res.once('finish', () => {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6
-        const length = req.socket.bytesWritten - sentBefore
-        const accel = res.getHeader('x-accel-redirect') ? ' accel' : ''
-        write(
-          `${new Date().toISOString()} ${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${res.statusCode} ${length} ${ms.toFixed(1)}ms${accel}`,
-        )
-      })
-    }
-    if (req.url === '/healthz') {
-      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' })
-      res.end('ok\n')
-      return
-    }
+    if (config.accessLog) logRequest(logger, proxies, req, res)
     handler(req, res)
   }) as ThumbnailServer
   Object.defineProperty(server, 'handler', { value: handler, enumerable: true })

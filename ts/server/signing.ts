@@ -10,8 +10,8 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 
-import { InvalidOptionError } from '../errors.js'
 import { hmacSha256, saltedHmacSha1 } from '../hash.js'
+import { integer, invalidOption } from '../validate.js'
 import { InvalidSecretError } from './errors.js'
 
 /** Options of {@link Signer}. */
@@ -54,21 +54,17 @@ export class Signer {
   constructor(options: SignerOptions) {
     const keys = options?.keys
     if (!Array.isArray(keys) || keys.length === 0) {
-      throw new InvalidOptionError(`Expected a non-empty array for keys but received ${describe(keys)}`)
+      throw invalidOption('keys', 'non-empty array', keys)
     }
     this.#keys = keys.map((key, i) => {
       if (typeof key === 'string' && key.length > 0) return Buffer.from(key, 'utf8')
       if (key instanceof Uint8Array && key.length > 0) return Buffer.from(key)
-      throw new InvalidOptionError(`Expected non-empty string or Buffer for keys[${i}] but received ${describe(key)}`)
+      throw invalidOption(`keys[${i}]`, 'non-empty string or Buffer', key)
     })
-    const length = options.length ?? SIGNER_DEFAULTS.length
-    if (!Number.isInteger(length) || length < 8 || length > 32) {
-      throw new InvalidOptionError(`Expected integer between 8 and 32 for length but received ${describe(length)}`)
-    }
+    this.#length = integer('length', options.length ?? SIGNER_DEFAULTS.length, { min: 8, max: 32 })
     if (options.legacy !== undefined && options.legacy !== 'restthumbnails') {
-      throw new InvalidOptionError(`Expected 'restthumbnails' or undefined for legacy but received ${describe(options.legacy)}`)
+      throw invalidOption('legacy', "'restthumbnails' or undefined", options.legacy)
     }
-    this.#length = length
     this.#legacy = options.legacy
   }
 
@@ -124,8 +120,4 @@ export class Signer {
     const mac = hmacSha256(key, [source, size, method, ext].join('|'))
     return mac.subarray(0, this.#length).toString('base64url')
   }
-}
-
-function describe(v: unknown): string {
-  return `${typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? `[${v.length} items]` : String(v)} of type ${typeof v}`
 }

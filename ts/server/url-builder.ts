@@ -3,8 +3,9 @@
  * The URL always carries the canonical size (`500x` is emitted as `500x0`), like the tag does.
  * @module
  */
-import { InvalidOptionError } from '../errors.js'
+import { invalidOption, string } from '../validate.js'
 import type { Signer } from './signing.js'
+import { InvalidUrlError } from './errors.js'
 import { parseExtension, parseMethod, parseSize, PARSE_DEFAULTS, checkSource } from './url.js'
 
 /** A size as text (`100x100`, `500x`, `x500`) or as sides (missing or 0 = from the aspect ratio). */
@@ -26,6 +27,12 @@ export interface ThumbnailUrlOptions {
    * @default 8192
    */
   maxSide?: number
+  /**
+   * Longest path (everything after the host), in characters, as in the server's parser: a longer
+   * URL would be signed here and then answered 400 there.
+   * @default 2048
+   */
+  maxPathLength?: number
 }
 
 /**
@@ -37,16 +44,14 @@ export interface ThumbnailUrlOptions {
  * @param options - base URL and signer
  * @returns e.g. `/thumbnails/animals/my%20kitten.jpg/100x100/crop/<secret>.jpg`
  * @throws the parser's errors ({@link InvalidSizeError}, {@link InvalidMethodError},
- *   {@link InvalidUrlError}, {@link PathTraversalError}) for values the server would refuse
+ *   {@link InvalidUrlError}, {@link PathTraversalError}, `PathTooLongError`) for values the
+ *   server would refuse, including a path longer than `maxPathLength`
  */
 export function thumbnailUrl(source: string, size: SizeInput, method: string, ext: string, options: ThumbnailUrlOptions): string {
   if (!options || typeof options.signer?.sign !== 'function') {
-    throw new InvalidOptionError(`Expected a Signer for signer but received ${String(options?.signer)} of type ${typeof options?.signer}`)
+    throw invalidOption('signer', 'a Signer', options?.signer)
   }
-  const baseUrl = options.baseUrl ?? '/'
-  if (typeof baseUrl !== 'string') {
-    throw new InvalidOptionError(`Expected string for baseUrl but received ${String(baseUrl)} of type ${typeof baseUrl}`)
-  }
+  const baseUrl = string('baseUrl', options.baseUrl ?? '/')
   const maxSide = options.maxSide ?? PARSE_DEFAULTS.maxSide
   const sizeText = typeof size === 'string' ? size : `${size?.width || ''}x${size?.height || ''}`
   const canonical = parseSize(sizeText, maxSide).size
@@ -55,8 +60,17 @@ export function thumbnailUrl(source: string, size: SizeInput, method: string, ex
   checkSource(source)
   const secret = options.signer.sign(source, canonical, m, dotted)
   const encoded = source.split('/').map(encodeSegment).join('/')
-  return `${baseUrl.replace(/\/+$/, '')}/${encoded}/${canonical}/${m}/${secret}${dotted}`
+  const url = `${baseUrl.replace(/\/+$/, '')}/${encoded}/${canonical}/${m}/${secret}${dotted}`
+  const maxPathLength = options.maxPathLength ?? PARSE_DEFAULTS.maxPathLength
+  const pathLength = url.length - (ORIGIN.exec(url)?.[0].length ?? 0)
+  if (pathLength > maxPathLength) {
+    throw new InvalidUrlError(`Expected a path of at most ${maxPathLength} characters but received ${pathLength}`)
+  }
+  return url
 }
+
+// The scheme and host of an absolute base URL; the server only ever sees what follows them.
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i
 
 /* encodeURIComponent leaves `!'()*` alone; they are legal in paths but some proxies and
    template engines treat them specially, so encode them too (RFC 3986 unreserved set only). */

@@ -5,7 +5,7 @@
  * source is percent-decoded exactly once and then checked for traversal before any storage sees it.
  * @module
  */
-import { InvalidOptionError } from '../errors.js'
+import { integer, invalidOption, mergeDefaults, oneOf, string } from '../validate.js'
 import { InvalidMethodError, InvalidSecretError, InvalidSizeError, InvalidUrlError, PathTraversalError } from './errors.js'
 import { checkRelativePath } from './paths.js'
 
@@ -126,10 +126,7 @@ export function parseSize(text: string, maxSide: number = PARSE_DEFAULTS.maxSide
  * @throws {@link InvalidMethodError}
  */
 export function parseMethod(method: string): ThumbnailMethod {
-  if (!(METHODS as readonly string[]).includes(method)) {
-    throw new InvalidMethodError(`Expected method one of ${METHODS.join(', ')} but received ${JSON.stringify(method)}`)
-  }
-  return method as ThumbnailMethod
+  return oneOf('method', method, METHODS, (m) => new InvalidMethodError(m))
 }
 
 /**
@@ -140,7 +137,7 @@ export function parseMethod(method: string): ThumbnailMethod {
 export function parseExtension(ext: string): ThumbnailExtension {
   const dotted = typeof ext === 'string' && !ext.startsWith('.') ? `.${ext}` : ext
   if (!(EXTENSIONS as readonly string[]).includes(dotted)) {
-    throw new InvalidUrlError(`Expected extension one of ${EXTENSIONS.join(', ')} but received ${JSON.stringify(ext)}`)
+    throw invalidOption('extension', `one of ${EXTENSIONS.join(', ')}`, ext, (m) => new InvalidUrlError(m))
   }
   return dotted as ThumbnailExtension
 }
@@ -150,13 +147,9 @@ export function parseExtension(ext: string): ThumbnailExtension {
  * @param options - user options
  */
 export function resolveParseOptions(options: ParseOptions = {}): Readonly<Required<ParseOptions>> {
-  const o = { ...PARSE_DEFAULTS, ...stripUndefined(options) }
-  for (const name of ['maxSide', 'maxPathLength'] as const) {
-    const v = o[name]
-    if (!Number.isSafeInteger(v) || v <= 0) {
-      throw new InvalidOptionError(`Expected positive integer for ${name} but received ${String(v)} of type ${typeof v}`)
-    }
-  }
+  const o = mergeDefaults<Required<ParseOptions>>(PARSE_DEFAULTS, options)
+  integer('maxSide', o.maxSide, { min: 1 })
+  integer('maxPathLength', o.maxPathLength, { min: 1 })
   o.basePath = normaliseBasePath(o.basePath)
   return Object.freeze(o)
 }
@@ -166,10 +159,7 @@ export function resolveParseOptions(options: ParseOptions = {}): Readonly<Requir
  * @param basePath - e.g. `thumbnails/`
  */
 export function normaliseBasePath(basePath: string): string {
-  if (typeof basePath !== 'string') {
-    throw new InvalidOptionError(`Expected string for basePath but received ${String(basePath)} of type ${typeof basePath}`)
-  }
-  const trimmed = basePath.replace(/^\/+|\/+$/g, '')
+  const trimmed = string('basePath', basePath).replace(/^\/+|\/+$/g, '')
   return trimmed === '' ? '' : `/${trimmed}`
 }
 
@@ -212,9 +202,7 @@ export function decodeSource(raw: string): string {
  */
 export function parseThumbnailPath(pathname: string, options: ParseOptions = {}): ThumbnailRequest {
   const o = resolveParseOptions(options)
-  if (typeof pathname !== 'string') {
-    throw new InvalidUrlError(`Expected string for pathname but received ${String(pathname)} of type ${typeof pathname}`)
-  }
+  string('pathname', pathname, { error: (m) => new InvalidUrlError(m) })
   const prefix = `${o.basePath}/`
   if (!pathname.startsWith(prefix)) {
     throw new InvalidUrlError(`Expected a path under ${prefix}`, { notOurs: true })
@@ -262,8 +250,4 @@ export function parseThumbnailPath(pathname: string, options: ParseOptions = {})
 export function checkSource(source: string): string {
   checkRelativePath(source)
   return source
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }

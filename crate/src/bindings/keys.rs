@@ -38,6 +38,18 @@ pub fn hmac_sha1<'env>(env: &'env Env, key: &[u8], data: &[u8]) -> Result<Buffer
     BufferSlice::copy_from(env, keys::hmac_sha1(key, data))
 }
 
+/// Django's `salted_hmac(keySalt, value, secret)` with SHA-1 (20 bytes): the HMAC key is
+/// `sha1(keySalt + secret)`, as restthumbnails signs its URLs.
+#[napi]
+pub fn salted_hmac_sha1<'env>(
+    env: &'env Env,
+    key_salt: &[u8],
+    secret: &[u8],
+    value: &[u8],
+) -> Result<BufferSlice<'env>> {
+    BufferSlice::copy_from(env, keys::salted_hmac_sha1(key_salt, secret, value))
+}
+
 /// djblets `make_cache_key`: joins `parts` (escaping `%` and `:` when there are several) after
 /// `sitePrefix`, then returns the hex HMAC-SHA256 of the whole key under `encryptionKey` when one
 /// is given, or else the key with control characters escaped and shortened past 240 characters.

@@ -4,4 +4,5 @@
 mod chunk;
 mod error;
 mod keys;
+mod options;
 mod thumbnail;

@@ -13,13 +13,12 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use super::error::to_napi;
-use crate::image::color::parse_hex;
-use crate::image::encode::{EncodeOptions, OutputFormat};
+use super::options::{
+    input_format_name, output_format_name, to_options, InputFormat, ThumbnailFormat,
+    ThumbnailOptions,
+};
 use crate::image::file::{thumbnail_file as run_file, FileOutput};
-use crate::image::geometry::{Anchor, Method};
-use crate::image::limits::Limits;
 use crate::image::pipeline::{self, Options, Output};
-use crate::Error;
 
 /// Version of the native core, to check that the binding loaded.
 #[napi]
@@ -27,56 +26,13 @@ pub fn native_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// Options of one thumbnail. Every field is optional at this level; the TypeScript facade fills
-/// in the documented defaults and validates before calling.
-#[napi(object)]
-#[derive(Default)]
-pub struct ThumbnailOptions {
-    /// Output width in pixels; 0 or absent = derived from `height`.
-    pub width: Option<u32>,
-    /// Output height in pixels; 0 or absent = derived from `width`.
-    pub height: Option<u32>,
-    /// `crop` (cover, then crop at gravity / focal point), `scale` (fit inside) or `smart`
-    /// (cover, then entropy crop). Default `crop`.
-    pub method: Option<String>,
-    /// Crop gravity: `center`, `north`, `south`, `east`, `west`, `northeast`, `northwest`,
-    /// `southeast`, `southwest`. Default `center`. Ignored when a focal point is given.
-    pub gravity: Option<String>,
-    /// Focal point x in 0..1 of the upright source (needs `focalY`).
-    pub focal_x: Option<f64>,
-    /// Focal point y in 0..1 of the upright source (needs `focalX`).
-    pub focal_y: Option<f64>,
-    /// Output format: `jpeg`, `png`, `webp` or `avif`. Default `jpeg`.
-    pub format: Option<String>,
-    /// JPEG / lossy WebP / AVIF quality 1..100. Default 80.
-    pub quality: Option<u32>,
-    /// AVIF encoder speed 0 (slowest, smallest) ..10 (fastest). Default 8.
-    pub speed: Option<u32>,
-    /// Progressive JPEG. Default false.
-    pub progressive: Option<bool>,
-    /// Lossless WebP. Default false.
-    pub lossless: Option<bool>,
-    /// Allow outputs larger than the source. Default false.
-    pub upscale: Option<bool>,
-    /// Background for transparent pixels when the output has no alpha, `#rrggbb`. Default white.
-    pub background: Option<String>,
-    /// Largest accepted width × height × frames of the source. Default 50 000 000.
-    pub max_input_pixels: Option<f64>,
-    /// Largest accepted input in bytes. Default 64 MiB.
-    pub max_input_bytes: Option<f64>,
-    /// Largest accepted output side in pixels. Default 8192.
-    pub max_output_side: Option<u32>,
-    /// `thumbnailFile` only: fsync the file before renaming it into place. Default false.
-    pub fsync: Option<bool>,
-}
-
 /// An encoded thumbnail.
 #[napi(object)]
 pub struct ThumbnailOutput {
     /// Encoded bytes.
     pub data: Buffer,
-    /// `jpeg`, `png` or `webp`.
-    pub format: String,
+    /// Container of `data` (or of the written file).
+    pub format: ThumbnailFormat,
     /// Output width.
     pub width: u32,
     /// Output height.
@@ -90,8 +46,8 @@ pub struct ThumbnailOutput {
 /// A thumbnail written to disk.
 #[napi(object)]
 pub struct ThumbnailFileOutput {
-    /// `jpeg`, `png` or `webp`.
-    pub format: String,
+    /// Container of `data` (or of the written file).
+    pub format: ThumbnailFormat,
     /// Output width.
     pub width: u32,
     /// Output height.
@@ -107,8 +63,8 @@ pub struct ThumbnailFileOutput {
 /// Header facts of an image, read without decoding pixels.
 #[napi(object)]
 pub struct ProbeOutput {
-    /// `jpeg`, `png`, `webp` or `gif`.
-    pub format: String,
+    /// Format detected from the magic bytes.
+    pub format: InputFormat,
     /// Upright width (after EXIF orientation).
     pub width: u32,
     /// Upright height (after EXIF orientation).
@@ -119,74 +75,6 @@ pub struct ProbeOutput {
     pub has_alpha: bool,
     /// Animation frames (1 for stills).
     pub frames: u32,
-}
-
-fn limit_u64(v: Option<f64>, default: u64) -> u64 {
-    match v {
-        Some(n) if n.is_finite() && n >= 0.0 => n as u64,
-        _ => default,
-    }
-}
-
-fn to_options(o: &ThumbnailOptions) -> crate::Result<Options> {
-    let d = Options::default();
-    let method = match o.method.as_deref().unwrap_or("crop") {
-        "crop" => Method::Crop,
-        "scale" => Method::Scale,
-        "smart" => Method::Smart,
-        other => {
-            return Err(Error::invalid_option(format!(
-                "Expected one of crop, scale, smart for method but received {other:?}"
-            )))
-        }
-    };
-    let anchor = match (o.focal_x, o.focal_y) {
-        (Some(x), Some(y)) if (0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y) => {
-            Anchor::Focal(x, y)
-        }
-        (None, None) => Anchor::gravity(o.gravity.as_deref().unwrap_or("center"))?,
-        _ => {
-            return Err(Error::invalid_option(
-                "Expected focalX and focalY together, each between 0 and 1",
-            ))
-        }
-    };
-    let quality = o.quality.unwrap_or(d.encode.quality as u32);
-    if !(1..=100).contains(&quality) {
-        return Err(Error::invalid_option(format!(
-            "Expected integer between 1 and 100 for quality but received {quality}"
-        )));
-    }
-    let speed = o.speed.unwrap_or(d.encode.speed as u32);
-    if speed > 10 {
-        return Err(Error::invalid_option(format!(
-            "Expected integer between 0 and 10 for speed but received {speed}"
-        )));
-    }
-    let dl = Limits::default();
-    Ok(Options {
-        width: o.width.unwrap_or(0),
-        height: o.height.unwrap_or(0),
-        method,
-        anchor,
-        encode: EncodeOptions {
-            format: OutputFormat::parse(o.format.as_deref().unwrap_or("jpeg"))?,
-            quality: quality as u8,
-            speed: speed as u8,
-            progressive: o.progressive.unwrap_or(false),
-            lossless: o.lossless.unwrap_or(false),
-        },
-        upscale: o.upscale.unwrap_or(false),
-        background: match &o.background {
-            Some(s) => parse_hex(s)?,
-            None => d.background,
-        },
-        limits: Limits {
-            max_input_pixels: limit_u64(o.max_input_pixels, dl.max_input_pixels),
-            max_input_bytes: limit_u64(o.max_input_bytes, dl.max_input_bytes),
-            max_output_side: o.max_output_side.unwrap_or(dl.max_output_side),
-        },
-    })
 }
 
 /// Hooks the signal so an abort during `compute` stops the pipeline at its next stage; napi
@@ -217,7 +105,7 @@ impl Task for ThumbnailTask {
 
     fn resolve(&mut self, _env: Env, out: Output) -> napi::Result<ThumbnailOutput> {
         Ok(ThumbnailOutput {
-            format: out.format.as_str().to_string(),
+            format: output_format_name(out.format),
             width: out.width,
             height: out.height,
             source_width: out.source_width,
@@ -274,7 +162,7 @@ impl Task for ThumbnailFileTask {
 
     fn resolve(&mut self, _env: Env, out: FileOutput) -> napi::Result<ThumbnailFileOutput> {
         Ok(ThumbnailFileOutput {
-            format: out.output.format.as_str().to_string(),
+            format: output_format_name(out.output.format),
             width: out.output.width,
             height: out.output.height,
             source_width: out.output.source_width,
@@ -309,7 +197,7 @@ pub fn thumbnail_file(
 
 fn probe_output(p: pipeline::ProbeInfo) -> ProbeOutput {
     ProbeOutput {
-        format: p.format.as_str().to_string(),
+        format: input_format_name(p.format),
         width: p.width,
         height: p.height,
         orientation: p.orientation as u32,

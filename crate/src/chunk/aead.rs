@@ -1,7 +1,8 @@
 //! Authenticated encryption of stored chunks: AES-256-GCM with a random 96-bit nonce per chunk.
 //!
 //! djblets encrypts with AES-CFB8 and no MAC, so a cache writer can flip plaintext bits that then
-//! reach `pickle.loads` (REFERENCE, "Content / deserialisation"). GCM authenticates every chunk,
+//! reach `pickle.loads`
+//! (<https://github.com/djblets/djblets/blob/master/djblets/cache/backend.py>). GCM authenticates every chunk,
 //! and the associated data binds it to its cache key, write id, position and finality, so a
 //! swapped, reordered, truncated or edited chunk fails to open instead of decoding as garbage.
 

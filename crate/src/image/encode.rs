@@ -4,12 +4,10 @@
 //! Thumbnails carry no metadata at all: pixels are already upright and sRGB, so neither EXIF nor
 //! an ICC profile is needed, and stripping them also drops GPS data from user uploads.
 //!
-//! JPEG speed, measured on an 800×600 noisy RGB image at quality 80 (dev build, one core):
-//! mozjpeg's default profile (trellis quantisation, scan optimisation, its own tables) takes
-//! 95 ms and writes 62 KB; the "fastest" (libjpeg-turbo compatible) profile takes 2.9 ms for
-//! 87 KB; adding Huffman optimisation takes 8 ms for 83 KB; progressive on top 14 ms for 80 KB.
-//! An on-the-fly server pays the encode on every miss, so the fastest profile is used, with
-//! Huffman optimisation kept: for thumbnail-sized outputs it costs well under a millisecond.
+//! JPEG uses mozjpeg's "fastest" (libjpeg-turbo compatible) profile with Huffman optimisation
+//! kept: its default profile (trellis quantisation, scan optimisation) saves a few percent of
+//! size for many times the encode cost, which an on-the-fly server pays on every miss, while
+//! optimised Huffman tables cost little at thumbnail sizes.
 
 use libwebp_sys as webp;
 
@@ -89,10 +87,16 @@ pub fn encode(
     if !matches!(channels, Channels::Rgb | Channels::Rgba) {
         return Err(Error::encode("Encoder expects RGB or RGBA pixels"));
     }
+    let frame = Frame {
+        pixels,
+        width,
+        height,
+        channels,
+    };
     catch_panic(ErrorCode::Encode, || match opts.format {
-        OutputFormat::Jpeg => encode_jpeg(pixels, width, height, channels, opts),
-        OutputFormat::Png => encode_png(pixels, width, height, channels),
-        OutputFormat::Webp => encode_webp(pixels, width, height, channels, opts),
+        OutputFormat::Jpeg => encode_jpeg(&frame, opts),
+        OutputFormat::Png => encode_png(&frame),
+        OutputFormat::Webp => encode_webp(&frame, opts),
         OutputFormat::Avif => avif::encode(
             pixels,
             width,
@@ -106,19 +110,21 @@ pub fn encode(
     })
 }
 
-fn encode_jpeg(
-    pixels: &[u8],
+/// The pixels [`encode`] hands to one format's encoder.
+struct Frame<'a> {
+    pixels: &'a [u8],
     width: u32,
     height: u32,
     channels: Channels,
-    opts: &EncodeOptions,
-) -> Result<Vec<u8>> {
-    if channels != Channels::Rgb {
+}
+
+fn encode_jpeg(f: &Frame, opts: &EncodeOptions) -> Result<Vec<u8>> {
+    if f.channels != Channels::Rgb {
         return Err(Error::encode("JPEG needs RGB pixels; flatten alpha first"));
     }
     let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
     c.set_fastest_defaults();
-    c.set_size(width as usize, height as usize);
+    c.set_size(f.width as usize, f.height as usize);
     c.set_quality(opts.quality as f32);
     c.set_optimize_coding(true);
     if opts.progressive {
@@ -126,18 +132,18 @@ fn encode_jpeg(
     }
     let io = |e: std::io::Error| Error::encode(format!("JPEG encoding failed: {e}"));
     let mut started = c
-        .start_compress(Vec::with_capacity(pixels.len() / 8))
+        .start_compress(Vec::with_capacity(f.pixels.len() / 8))
         .map_err(io)?;
-    started.write_scanlines(pixels).map_err(io)?;
+    started.write_scanlines(f.pixels).map_err(io)?;
     started.finish().map_err(io)
 }
 
-fn encode_png(pixels: &[u8], width: u32, height: u32, channels: Channels) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(pixels.len() / 2);
+fn encode_png(f: &Frame) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(f.pixels.len() / 2);
     let err = |e: png::EncodingError| Error::encode(format!("PNG encoding failed: {e}"));
     {
-        let mut e = png::Encoder::new(&mut out, width, height);
-        e.set_color(if channels == Channels::Rgba {
+        let mut e = png::Encoder::new(&mut out, f.width, f.height);
+        e.set_color(if f.channels == Channels::Rgba {
             png::ColorType::Rgba
         } else {
             png::ColorType::Rgb
@@ -145,21 +151,16 @@ fn encode_png(pixels: &[u8], width: u32, height: u32, channels: Channels) -> Res
         e.set_depth(png::BitDepth::Eight);
         e.set_compression(png::Compression::Fast);
         let mut w = e.write_header().map_err(err)?;
-        w.write_image_data(pixels).map_err(err)?;
+        w.write_image_data(f.pixels).map_err(err)?;
         w.finish().map_err(err)?;
     }
     Ok(out)
 }
 
-fn encode_webp(
-    pixels: &[u8],
-    width: u32,
-    height: u32,
-    channels: Channels,
-    opts: &EncodeOptions,
-) -> Result<Vec<u8>> {
-    let stride = (width as usize * channels.count()) as i32;
-    let (w, h) = (width as i32, height as i32);
+fn encode_webp(f: &Frame, opts: &EncodeOptions) -> Result<Vec<u8>> {
+    let (pixels, channels) = (f.pixels, f.channels);
+    let stride = (f.width as usize * channels.count()) as i32;
+    let (w, h) = (f.width as i32, f.height as i32);
     let q = opts.quality as f32;
     let mut out: *mut u8 = std::ptr::null_mut();
     let size = unsafe {

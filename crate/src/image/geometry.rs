@@ -1,6 +1,7 @@
 //! Geometry: from the source size and the requested size to an output size and the source
-//! rectangle to resample, following the restthumbnails / easy-thumbnails rules (REFERENCE B3
-//! step 1): cover-scale for `crop` and `smart`, fit for `scale`, a 0 target side is derived from
+//! rectangle to resample, following easy-thumbnails' `scale_and_crop` processor
+//! (<https://github.com/SmileyChris/easy-thumbnails/blob/master/easy_thumbnails/processors.py>),
+//! which restthumbnails uses: cover-scale for `crop` and `smart`, fit for `scale`, a 0 target side is derived from
 //! the other, and no upscaling unless asked.
 
 use super::orient::Rect;
@@ -201,38 +202,15 @@ mod tests {
 
     #[test]
     fn gravity_and_focal_point_move_the_window() {
-        let p = plan(
-            400,
-            200,
-            100,
-            100,
-            Method::Crop,
-            Anchor::gravity("east").unwrap(),
-            false,
-        )
-        .unwrap();
-        assert_eq!(p.crop.left, 200.0);
-        let p = plan(
-            400,
-            200,
-            100,
-            100,
-            Method::Crop,
-            Anchor::Focal(0.1, 0.5),
-            false,
-        )
-        .unwrap();
-        assert_eq!(p.crop.left, 0.0);
-        let p = plan(
-            400,
-            200,
-            100,
-            100,
-            Method::Crop,
-            Anchor::Focal(0.6, 0.5),
-            false,
-        )
-        .unwrap();
-        assert_eq!(p.crop.left, 140.0);
+        // The 100×100 crop is a 200×200 window of the 400×200 source, free to slide 200 px.
+        let left = |anchor| {
+            plan(400, 200, 100, 100, Method::Crop, anchor, false)
+                .unwrap()
+                .crop
+                .left
+        };
+        assert_eq!(left(Anchor::gravity("east").unwrap()), 200.0);
+        assert_eq!(left(Anchor::Focal(0.1, 0.5)), 0.0);
+        assert_eq!(left(Anchor::Focal(0.6, 0.5)), 140.0);
     }
 }

@@ -15,6 +15,10 @@ pub struct Limits {
     pub max_input_bytes: u64,
     /// Largest accepted side of the output, in pixels.
     pub max_output_side: u32,
+    /// Most scans a progressive JPEG may have, counted by the marker walk before decoding
+    /// (libjpeg-turbo's `-maxscans`): each scan costs a pass over the coefficients, so a file
+    /// that repeats a tiny scan thousands of times costs minutes of CPU for a few hundred KB.
+    pub max_scans: u32,
 }
 
 impl Default for Limits {
@@ -23,6 +27,8 @@ impl Default for Limits {
             max_input_pixels: 50_000_000,
             max_input_bytes: 64 * 1024 * 1024,
             max_output_side: 8192,
+            // real encoders write about 10 (libjpeg's default progression) and rarely over 30
+            max_scans: 100,
         }
     }
 }
@@ -56,6 +62,17 @@ impl Limits {
             return Err(Error::too_large(format!(
                 "Input is {width}x{height}{frames_note} = {pixels} pixels, over the maxInputPixels limit of {}; raise maxInputPixels to accept it",
                 self.max_input_pixels
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rejects a progressive JPEG with more than `max_scans` scans.
+    pub fn check_scans(&self, scans: usize) -> Result<()> {
+        if scans > self.max_scans as usize {
+            return Err(Error::too_large(format!(
+                "JPEG has more than {} scans, over the maxScans limit; every scan is another pass over the image, so files like this are a CPU denial of service; raise maxScans to accept it",
+                self.max_scans
             )));
         }
         Ok(())

@@ -2,11 +2,11 @@
 //!
 //! Pure Rust: nothing here imports `napi`.
 //!
-//! Ownership of the files in this folder:
-//! - `jpeg.rs`: JPEG header scan and decoding (scaled IDCT shrink-on-load, progressive scan
-//!   skipping, CMYK/YCCK);
-//! - everything else: the other codecs, colour, orientation, geometry, resize, smart crop,
-//!   encoding, limits and the pipeline.
+//! `codecs/` holds the decoders (one per input format, plus format sniffing and EXIF); the files
+//! beside it are the pipeline stages, in the order `pipeline.rs` runs them:
+//! `limits` → `codecs` (header, then decode with shrink-on-load) → `geometry` (plan) → `resize`
+//! (with `shrink` and `smartcrop`) → `color` (to sRGB, flatten) → `orient` → `encode`;
+//! `file` wraps the pipeline with an atomic file write.
 
 /// Pixel layout of a decoded buffer, 8 bits per sample, rows tightly packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,19 +58,13 @@ pub struct Decoded {
 
 pub mod codecs;
 pub mod color;
-pub mod decode;
 pub mod encode;
-pub mod exif;
 pub mod file;
-pub mod format;
 pub mod geometry;
-pub mod gif;
-pub mod jpeg;
 pub mod limits;
 pub mod orient;
 pub mod pipeline;
-pub mod png;
 pub mod resize;
 pub mod shrink;
 pub mod smartcrop;
-pub mod webp;
+pub mod work;

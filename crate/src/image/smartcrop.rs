@@ -1,4 +1,6 @@
-//! Entropy smart crop, exactly as easy-thumbnails / restthumbnails (REFERENCE B3 steps 2–4):
+//! Entropy smart crop, exactly as easy-thumbnails' `scale_and_crop(crop="smart")` and its
+//! `_compare_entropy` helper
+//! (<https://github.com/SmileyChris/easy-thumbnails/blob/master/easy_thumbnails/processors.py>):
 //! strips are peeled from the side with less histogram entropy, X finished before Y, slice =
 //! `min(diff, max(diff // 5, 10))`, and a tie within 1% peels both sides.
 //!

@@ -25,12 +25,14 @@ export type LookupFunction = (
 export interface GuardedConnectOptions {
   /** Connect timeout in milliseconds (includes DNS). */
   timeout: number
-  /** Hosts (as in `URL.hostname`) allowed to resolve to any address; `false` checks every host. */
-  trustedHost: (hostname: string) => boolean
-  /** Skip the address check entirely (`allowPrivate`). */
-  allowPrivate: boolean
   /**
-   * DNS resolver; a custom one is for split-horizon DNS and tests.
+   * Origins (scheme, host and port of the connection) allowed to resolve to any address; every
+   * other connection must reach a public unicast address.
+   */
+  trusted: (origin: URL) => boolean
+  /**
+   * DNS resolver; a custom one is for split-horizon DNS and tests. Used for every connection,
+   * trusted or not.
    * @default dns.lookup
    */
   lookup?: LookupFunction
@@ -55,11 +57,13 @@ export function guardedConnector(options: GuardedConnectOptions): buildConnector
       callback(null, address, family)
     })
   }
-  const base = buildConnector({ timeout: options.timeout })
+  // Trusted origins skip the address check, not the resolver: a split-horizon `lookup` is what
+  // makes an internal name resolve at all.
+  const base = buildConnector({ timeout: options.timeout, ...(options.lookup ? { lookup: resolve } : {}) } as buildConnector.BuildOptions)
   const checked = buildConnector({ timeout: options.timeout, lookup: guardedLookup } as buildConnector.BuildOptions)
   return (opts, callback) => {
     const host = opts.hostname.replace(/^\[|\]$/g, '')
-    if (options.allowPrivate || options.trustedHost(opts.hostname)) return base(opts, callback)
+    if (options.trusted(originOf(opts))) return base(opts, callback)
     if (isIP(host) !== 0) {
       // IP literals never reach `lookup`, so they are judged here.
       const reason = forbiddenAddressReason(host)
@@ -67,6 +71,11 @@ export function guardedConnector(options: GuardedConnectOptions): buildConnector
     }
     return checked(opts, callback)
   }
+}
+
+function originOf(opts: buildConnector.Options): URL {
+  const host = isIP(opts.hostname) === 6 ? `[${opts.hostname}]` : opts.hostname
+  return new URL(`${opts.protocol}//${host}${opts.port ? `:${opts.port}` : ''}/`)
 }
 
 function forbidden(hostname: string, address: string, reason: string): OriginForbiddenError {

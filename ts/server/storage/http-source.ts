@@ -1,22 +1,24 @@
 /**
  * Source images from an HTTP origin, fetched with a pooled undici `Agent`, hardened against SSRF
  * and resource exhaustion:
- * - the host must be the base URL's host or match `allowedHosts`, checked on every redirect hop,
- *   with the scheme (http/https only) and without credentials in the URL;
+ * - every hop (redirects included) must stay on the base URL's origin (scheme, host and port) or
+ *   match `allowedHosts` (scheme, host and port too), without credentials in the URL;
  * - the connected address must be public unicast, checked at connect time (see
- *   `guarded-connect.ts`), unless `allowPrivate` or the host is listed by exact name;
+ *   `guarded-connect.ts`), unless the origin is the base URL's with `allowPrivate`, or is listed
+ *   by exact name;
  * - redirects are followed by hand, at most `maxRedirects`;
  * - the body is counted while streaming and aborted at `maxBytes`;
  * - connect, headers, body-idle and total deadlines.
  * No cookies or client headers are forwarded.
  * @module
  */
-import { Agent, request } from 'undici'
+import type { Agent, request } from 'undici'
 
-import { AbortError, InvalidOptionError } from '../../errors.js'
+import { AbortError } from '../../errors.js'
+import { integer, invalidOption, mergeDefaults } from '../../validate.js'
 import { OriginError, OriginForbiddenError, OriginTimeoutError, SourceNotFoundError, SourceTooLargeError } from '../errors.js'
-import { guardedConnector, type LookupFunction } from '../net/guarded-connect.js'
-import { HostAllowlist, normaliseHostname } from '../net/host-allowlist.js'
+import type { LookupFunction } from '../net/guarded-connect.js'
+import { HostAllowlist } from '../net/host-allowlist.js'
 import { checkRelativePath } from '../paths.js'
 
 /** Options of {@link HttpSourceStorage}. */
@@ -24,15 +26,17 @@ export interface HttpSourceStorageOptions {
   /** Origin URL the source paths are appended to, e.g. `https://media.example.com/uploads/`. */
   baseUrl: string
   /**
-   * Extra hosts redirects may go to: exact names or `*.example.com`. The base URL's host is
-   * always allowed. Hosts listed by exact name may also resolve to private addresses (an
-   * explicit operator decision, e.g. an internal media server); wildcard matches may not.
+   * Other origins redirects may go to: `host`, `host:port` or `scheme://host:port`, with
+   * `*.example.com` for subdomains. Without a scheme both http and https match; without a port
+   * only the default port. The base URL's origin is always allowed. Origins listed by exact
+   * name may also resolve to private addresses (an explicit operator decision, e.g. an internal
+   * media server); wildcard matches may not.
    * @default []
    */
   allowedHosts?: readonly string[]
   /**
-   * Allow loopback, private, link-local, CGNAT and other non-public addresses for every host.
-   * Only for origins on a trusted network.
+   * Let the base URL's origin resolve to loopback, private, link-local, CGNAT and other
+   * non-public addresses (an origin on a trusted network). Redirects elsewhere are still checked.
    * @default false
    */
   allowPrivate?: boolean
@@ -85,6 +89,9 @@ export const HTTP_SOURCE_DEFAULTS = Object.freeze({
   timeout: 30000,
 })
 
+// Every option set; `baseUrl` has no default and is checked by parseBaseUrl.
+type Resolved = Omit<Required<HttpSourceStorageOptions>, 'lookup'> & Pick<HttpSourceStorageOptions, 'lookup'>
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
@@ -93,21 +100,19 @@ export class HttpSourceStorage {
   readonly #base: URL
   readonly #hosts: HostAllowlist
   readonly #o: Readonly<Omit<Required<HttpSourceStorageOptions>, 'lookup' | 'baseUrl' | 'allowedHosts'>>
-  readonly #agent: Agent
+  readonly #connect: { timeout: number; headersTimeout: number; bodyTimeout: number; lookup?: LookupFunction }
+  // undici (and its WebAssembly HTTP parser) is loaded on the first fetch, not at import time.
+  #client: Promise<{ agent: Agent; request: typeof request }> | undefined
 
   /** @param options - see {@link HttpSourceStorageOptions} */
   constructor(options: HttpSourceStorageOptions) {
-    const merged = { ...HTTP_SOURCE_DEFAULTS, ...definedOnly(options ?? ({} as HttpSourceStorageOptions)) }
+    const merged = mergeDefaults<Resolved>(HTTP_SOURCE_DEFAULTS as Resolved, options)
     this.#base = parseBaseUrl(merged.baseUrl)
     for (const name of ['maxBytes', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'timeout'] as const) {
-      positiveInteger(merged[name], name)
+      integer(name, merged[name], { min: 1 })
     }
-    if (!Number.isSafeInteger(merged.maxRedirects) || merged.maxRedirects < 0) {
-      throw new InvalidOptionError(`Expected non-negative integer for maxRedirects but received ${String(merged.maxRedirects)} of type ${typeof merged.maxRedirects}`)
-    }
-    if (!Array.isArray(merged.allowedHosts)) {
-      throw new InvalidOptionError(`Expected array for allowedHosts but received ${String(merged.allowedHosts)} of type ${typeof merged.allowedHosts}`)
-    }
+    integer('maxRedirects', merged.maxRedirects)
+    if (!Array.isArray(merged.allowedHosts)) throw invalidOption('allowedHosts', 'array', merged.allowedHosts)
     this.#hosts = new HostAllowlist(merged.allowedHosts)
     this.#o = Object.freeze({
       allowPrivate: merged.allowPrivate === true,
@@ -118,16 +123,24 @@ export class HttpSourceStorage {
       bodyTimeout: merged.bodyTimeout,
       timeout: merged.timeout,
     })
-    this.#agent = new Agent({
-      connect: guardedConnector({
-        timeout: merged.connectTimeout,
-        allowPrivate: this.#o.allowPrivate,
-        trustedHost: (hostname) => this.#hosts.isExact(hostname),
-        lookup: merged.lookup,
+    this.#connect = { timeout: merged.connectTimeout, headersTimeout: merged.headersTimeout, bodyTimeout: merged.bodyTimeout, lookup: merged.lookup }
+  }
+
+  /** The pooled agent, created with undici on first use. */
+  #dispatcher(): Promise<{ agent: Agent; request: typeof request }> {
+    this.#client ??= Promise.all([import('undici'), import('../net/guarded-connect.js')]).then(([undici, net]) => ({
+      request: undici.request,
+      agent: new undici.Agent({
+        connect: net.guardedConnector({
+          timeout: this.#connect.timeout,
+          trusted: (origin) => (this.#o.allowPrivate && origin.origin === this.#base.origin) || this.#hosts.isExact(origin),
+          lookup: this.#connect.lookup,
+        }),
+        headersTimeout: this.#connect.headersTimeout,
+        bodyTimeout: this.#connect.bodyTimeout,
       }),
-      headersTimeout: merged.headersTimeout,
-      bodyTimeout: merged.bodyTimeout,
-    })
+    }))
+    return this.#client
   }
 
   /**
@@ -148,16 +161,17 @@ export class HttpSourceStorage {
    *   (403), {@link AbortError}
    */
   async read(source: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
-    const maxBytes = options.maxBytes === undefined ? this.#o.maxBytes : positiveInteger(options.maxBytes, 'maxBytes')
+    const maxBytes = options.maxBytes === undefined ? this.#o.maxBytes : integer('maxBytes', options.maxBytes, { min: 1 })
     let url = this.urlFor(source)
     const deadline = AbortSignal.timeout(this.#o.timeout)
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline
+    const client = await this.#dispatcher()
     for (let hop = 0; ; hop++) {
       this.#checkTarget(url)
       let res: Awaited<ReturnType<typeof request>>
       try {
-        res = await request(url, {
-          dispatcher: this.#agent,
+        res = await client.request(url, {
+          dispatcher: client.agent,
           method: 'GET',
           headers: { accept: 'image/*', 'accept-encoding': 'identity', 'user-agent': 'restthumbs' },
           signal,
@@ -214,7 +228,7 @@ export class HttpSourceStorage {
 
   /** Closes the connection pool. */
   async close(): Promise<void> {
-    await this.#agent.close()
+    if (this.#client) await (await this.#client).agent.close()
   }
 
   #checkTarget(url: URL): void {
@@ -224,9 +238,9 @@ export class HttpSourceStorage {
     if (url.username || url.password) {
       throw new OriginForbiddenError(url.host, 'Refusing to fetch a URL with credentials')
     }
-    const host = normaliseHostname(url.hostname)
-    if (host !== normaliseHostname(this.#base.hostname) && !this.#hosts.matches(host)) {
-      throw new OriginForbiddenError(host, `Refusing to fetch from ${host}: not the base URL host and not in allowedHosts`)
+    // Origins compare scheme, host and port, all normalised by the URL parser.
+    if (url.origin !== this.#base.origin && !this.#hosts.matches(url)) {
+      throw new OriginForbiddenError(url.host, `Refusing to fetch from ${url.origin}: not the base URL's origin and not in allowedHosts`)
     }
   }
 
@@ -269,22 +283,11 @@ function parseBaseUrl(raw: unknown): URL {
   try {
     url = new URL(String(raw))
   } catch {
-    throw new InvalidOptionError(`Expected an absolute http(s) URL for baseUrl but received ${String(raw)} of type ${typeof raw}`)
+    throw invalidOption('baseUrl', 'an absolute http(s) URL', raw)
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
-    throw new InvalidOptionError(`Expected an http(s) URL without credentials, query or fragment for baseUrl but received ${String(raw)}`)
+    throw invalidOption('baseUrl', 'an http(s) URL without credentials, query or fragment', raw)
   }
   if (!url.pathname.endsWith('/')) url.pathname += '/'
   return url
-}
-
-function positiveInteger(v: unknown, name: string): number {
-  if (!Number.isSafeInteger(v) || (v as number) <= 0) {
-    throw new InvalidOptionError(`Expected positive integer for ${name} but received ${String(v)} of type ${typeof v}`)
-  }
-  return v as number
-}
-
-function definedOnly<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
 }

@@ -13,10 +13,11 @@
  */
 import { existsSync, promises as fs, mkdirSync, type Stats } from 'node:fs'
 import path from 'node:path'
-import { randomBytes } from 'node:crypto'
 
-import { InvalidOptionError } from '../../errors.js'
+import { copyFileAtomic, errorCode, isMissing } from '../../fs.js'
+import { invalidOption, string } from '../../validate.js'
 import { SafeRoot, type SafeLookup } from '../paths.js'
+import { ensureTempFolder, sweepTemps } from './temp-files.js'
 
 /** Options of {@link LocalOutputStorage}. */
 export interface LocalOutputStorageOptions {
@@ -37,6 +38,10 @@ export class LocalOutputStorage {
   readonly root: string
   /** The variant directory, or `null` when disabled. */
   readonly variantRoot: string | null
+  /** Folder of temp files (`<root>/.restthumbs-tmp`): same filesystem, never served. */
+  readonly tempDir: string
+  /** The start-up sweep of temps left by crashed processes; resolves the number removed. */
+  readonly swept: Promise<number>
   readonly #out: SafeRoot
   readonly #variants: SafeRoot | null
   /* Whether the variant root exists: until it does, no request looks up variants that cannot
@@ -45,18 +50,17 @@ export class LocalOutputStorage {
 
   /** @param options - see {@link LocalOutputStorageOptions} */
   constructor(options: LocalOutputStorageOptions) {
-    if (typeof options?.root !== 'string' || options.root.length === 0) {
-      throw new InvalidOptionError(`Expected non-empty string for root but received ${String(options?.root)} of type ${typeof options?.root}`)
-    }
+    this.root = string('root', options?.root, { nonEmpty: true })
     const v = options.variantRoot
     if (v !== undefined && v !== false && (typeof v !== 'string' || v.length === 0)) {
-      throw new InvalidOptionError(`Expected non-empty string or false for variantRoot but received ${String(v)} of type ${typeof v}`)
+      throw invalidOption('variantRoot', 'non-empty string or false', v)
     }
-    this.root = options.root
     this.variantRoot = v === false ? null : (v ?? `${path.resolve(options.root)}.variants`)
     // Created up front so path checks can realpath the root. The variant root is created on the
     // first remember(), so deployments that never use it do not get an empty sibling directory.
     mkdirSync(this.root, { recursive: true })
+    this.tempDir = ensureTempFolder(this.root)
+    this.swept = sweepTemps(this.tempDir).catch(() => 0)
     this.#out = new SafeRoot(this.root)
     this.#variants = this.variantRoot === null ? null : new SafeRoot(this.variantRoot)
     this.#variantsSeen = this.variantRoot !== null && existsSync(this.variantRoot)
@@ -127,11 +131,11 @@ export class LocalOutputStorage {
     if (present) return true
     if (!variant?.stats?.isFile()) return false
     try {
-      await linkOrCopy(variant.path, target)
+      await linkOrCopy(variant.path, target, this.tempDir)
     } catch (err) {
       if (!isMissing(err)) throw err
       // The folder of the new secret does not exist yet: create it, checked, then link.
-      await linkOrCopy(variant.path, await this.#out.prepare(outputPath))
+      await linkOrCopy(variant.path, await this.#out.prepare(outputPath), this.tempDir)
     }
     return true
   }
@@ -159,24 +163,18 @@ export class LocalOutputStorage {
 
 /* A hard link is atomic: readers see no file or a complete one. EEXIST means the name already
    holds the same thumbnail (another worker got there first), which is the goal. A copy (other
-   filesystem) goes through a temporary name for the same reason. */
-async function linkOrCopy(from: string, to: string): Promise<void> {
+   filesystem) goes through a temporary name for the same reason, in `tempDir` when the target
+   is in the served tree. */
+async function linkOrCopy(from: string, to: string, tempDir?: string): Promise<void> {
   try {
     await fs.link(from, to)
     return
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
+    const code = errorCode(err)
     if (code === 'EEXIST') return
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err
   }
-  const tmp = `${to}.${randomBytes(6).toString('hex')}.tmp`
-  try {
-    await fs.copyFile(from, tmp)
-    await fs.rename(tmp, to)
-  } catch (err) {
-    await fs.unlink(tmp).catch(() => undefined)
-    throw err
-  }
+  await copyFileAtomic(from, to, { tempDir })
 }
 
 // lstat: a symlink planted as the output is not "present"; rendering replaces it by rename.
@@ -187,9 +185,4 @@ async function isFile(p: string): Promise<boolean> {
     if (isMissing(err)) return false
     throw err
   }
-}
-
-function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  return code === 'ENOENT' || code === 'ENOTDIR'
 }

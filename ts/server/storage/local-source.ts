@@ -1,13 +1,13 @@
 /**
- * Source images from a local directory. Every name goes through {@link SafeRoot} (the cached
- * form of `safeResolve`), so `..`, absolute names and symlinks that leave the root are
+ * Source images from a local directory. Every name goes through {@link SafeRoot}, so `..`, absolute names and symlinks that leave the root are
  * refused before a file is opened.
  * @module
  */
 import { constants, promises as fs } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 
-import { InvalidOptionError } from '../../errors.js'
+import { errorCode, isMissing } from '../../fs.js'
+import { integer, string } from '../../validate.js'
 import { SourceNotFoundError, SourceTooLargeError } from '../errors.js'
 import { SafeRoot } from '../paths.js'
 
@@ -38,10 +38,7 @@ export class LocalSourceStorage {
 
   /** @param options - see {@link LocalSourceStorageOptions} */
   constructor(options: LocalSourceStorageOptions) {
-    if (typeof options?.root !== 'string' || options.root.length === 0) {
-      throw new InvalidOptionError(`Expected non-empty string for root but received ${String(options?.root)} of type ${typeof options?.root}`)
-    }
-    this.root = options.root
+    this.root = string('root', options?.root, { nonEmpty: true })
     this.#maxBytes = checkMaxBytes(options.maxBytes ?? LOCAL_SOURCE_DEFAULTS.maxBytes)
     this.#paths = new SafeRoot(this.root)
   }
@@ -73,8 +70,8 @@ export class LocalSourceStorage {
     try {
       handle = await fs.open(real, OPEN_FLAGS)
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' || code === 'EISDIR' || code === 'ELOOP' || code === 'ENOTDIR') throw new SourceNotFoundError(source)
+      const code = errorCode(err)
+      if (isMissing(err) || code === 'EISDIR' || code === 'ELOOP') throw new SourceNotFoundError(source)
       throw err
     }
     try {
@@ -105,8 +102,5 @@ export class LocalSourceStorage {
 }
 
 function checkMaxBytes(v: unknown): number {
-  if (!Number.isSafeInteger(v) || (v as number) <= 0) {
-    throw new InvalidOptionError(`Expected positive integer for maxBytes but received ${String(v)} of type ${typeof v}`)
-  }
-  return v as number
+  return integer('maxBytes', v, { min: 1 })
 }

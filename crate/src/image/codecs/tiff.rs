@@ -12,8 +12,35 @@ use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
 use tiff::ColorType;
 
+use super::{Codec, Format, Header};
 use crate::error::{Error, ErrorCode, Result};
 use crate::image::{Channels, Decoded};
+
+/// The TIFF entry points of the decoder dispatch.
+pub const CODEC: Codec = Codec {
+    header: |data| {
+        let t = read_header(data)?;
+        Ok(Header {
+            format: Format::Tiff,
+            width: t.width,
+            height: t.height,
+            orientation: t.orientation,
+            has_alpha: t.has_alpha,
+            frames: 1,
+            largest_frame_pixels: 0,
+        })
+    },
+    decode: |data, h, r| {
+        let t = TiffHeader {
+            width: h.width,
+            height: h.height,
+            orientation: h.orientation,
+            has_alpha: h.has_alpha,
+        };
+        // 16-bit samples take twice the bytes of the 8-bit buffer `max_bytes` was sized for.
+        decode(data, &t, r.max_bytes.saturating_mul(2))
+    },
+};
 
 /// What the first directory says.
 #[derive(Debug, Clone)]

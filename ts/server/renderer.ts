@@ -1,0 +1,32 @@
+/**
+ * The native thumbnail pipeline as the generator's {@link RendererLike}, and the mapping from a
+ * URL extension to an output format.
+ * @module
+ */
+import { RestthumbsError } from '../errors.js'
+import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js'
+import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
+import type { RendererLike } from './contracts.js'
+
+const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.avif': 'avif' }
+
+/** Output format for a URL extension. */
+export function formatFor(ext: string): string {
+  return FORMATS[ext.toLowerCase()] ?? 'jpeg'
+}
+
+/** Extracts the encoded bytes from whatever `thumbnail()` resolved with. */
+export function bytesOf(out: unknown): Buffer {
+  if (Buffer.isBuffer(out)) return out
+  if (out instanceof Uint8Array) return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
+  const o = out as { data?: Uint8Array; buffer?: Uint8Array; bytes?: Uint8Array } | null
+  const b = o?.data ?? o?.buffer ?? o?.bytes
+  if (b instanceof Uint8Array) return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+  throw new RestthumbsError('ERR_RENDER_RESULT', 'The renderer returned no bytes', { status: 500 })
+}
+
+/** The native pipeline (`thumbnail`/`thumbnailFile` of the image module). */
+export const nativeRenderer: RendererLike = {
+  thumbnailFile: (src, dst, options) => thumbnailFile(src, dst, options as ThumbnailFileOptions),
+  thumbnail: (input, options) => thumbnail(input, options as ThumbnailOptions),
+}
