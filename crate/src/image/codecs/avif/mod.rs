@@ -139,10 +139,14 @@ pub fn read_header(data: &[u8]) -> Result<AvifHeader> {
 
 /// Decodes the primary image (or a sequence's first frame) to 8-bit RGB or RGBA. When
 /// `min_width` × `min_height` is at most half the picture and it is 4:2:0, the conversion
-/// halves it (see `yuv`). Frames over `max_pixels` are refused by the decoder itself.
+/// halves it (see `yuv`). Frames over `max_pixels` or over the header's size are refused by the
+/// decoder itself, before it allocates them.
 pub fn decode(data: &[u8], min_width: u32, min_height: u32, max_pixels: u64) -> Result<Decoded> {
     let c = heif::parse(data)?;
     let h = header_of(&c)?;
+    // The AV1 sequence header may claim more than `ispe`; capping the decoder at the size the
+    // header was checked with refuses such a stream before rav1d allocates its frame.
+    let max_pixels = max_pixels.min(h.coded_width as u64 * h.coded_height as u64);
     let mut frame = av1::decode(c.color, max_pixels)?;
     // libavif's rule: the container's nclx wins over the AV1 sequence header.
     if let Some(n) = c.props.nclx {

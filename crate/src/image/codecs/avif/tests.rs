@@ -117,6 +117,18 @@ fn a_huge_declared_size_is_refused_before_decoding() {
 }
 
 #[test]
+fn an_av1_frame_larger_than_the_header_is_refused_by_the_decoder() {
+    // ispe says 16 × 16 (and passes the limits), the AV1 sequence header says 64 × 64: rav1d is
+    // capped at the header's size, so it refuses the stream instead of allocating the frame.
+    let mut data = avif(64, 64, false);
+    let at = data.windows(4).position(|w| w == b"ispe").unwrap() + 8;
+    data[at..at + 8].copy_from_slice(&[0, 0, 0, 16, 0, 0, 0, 16]);
+    let e = decode(&data, 0, 0, 1 << 24).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Decode, "{e}");
+    assert!(e.message.contains("AV1"), "{e}");
+}
+
+#[test]
 fn truncated_files_fail_cleanly() {
     let data = avif(32, 32, true);
     for len in [20, data.len() / 2, data.len() - 10] {
