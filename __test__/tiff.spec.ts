@@ -23,16 +23,17 @@ const LAYOUTS: Record<string, () => Promise<Buffer>> = {
   'PackBits RGB': () => fromRaw(SOURCE).tiff({ compression: 'packbits' }).toBuffer(),
   'JPEG-compressed RGB': () => fromRaw(SOURCE).tiff({ compression: 'jpeg', quality: 95 }).toBuffer(),
   'tiled RGB': () => fromRaw(SOURCE).tiff({ tile: true, tileWidth: 16, tileHeight: 16 }).toBuffer(),
-  '16-bit RGB': () => fromRaw(SOURCE).toColourspace('rgb16').tiff().toBuffer(),
-  'RGBA': () => fromRaw(SOURCE).ensureAlpha(0.5).tiff().toBuffer(),
-  'CMYK with a profile': () => fromRaw(SOURCE).toColourspace('cmyk').withIccProfile('cmyk').tiff().toBuffer(),
+  '16-bit RGB': () => fromRaw(SOURCE).toColourspace('rgb16').tiff({ compression: 'lzw' }).toBuffer(),
+  // sharp's default TIFF compression is JPEG, which drops alpha and 16-bit samples
+  'RGBA': () => fromRaw(SOURCE).ensureAlpha(0.5).tiff({ compression: 'lzw' }).toBuffer(),
+  'CMYK with a profile': () => fromRaw(SOURCE).toColourspace('cmyk').withIccProfile('cmyk').tiff({ compression: 'lzw' }).toBuffer(),
 }
 
 const GRAY_LAYOUTS: Record<string, () => Promise<Buffer>> = {
   '8-bit gray': () => fromRaw(SOURCE).toColourspace('b-w').tiff().toBuffer(),
-  '16-bit gray': () => fromRaw(SOURCE).toColourspace('grey16').tiff().toBuffer(),
+  '16-bit gray': () => fromRaw(SOURCE).toColourspace('grey16').tiff({ compression: 'lzw' }).toBuffer(),
   'MinIsWhite gray': () => fromRaw(SOURCE).toColourspace('b-w').tiff({ miniswhite: true }).toBuffer(),
-  'gray with alpha': () => fromRaw(SOURCE).toColourspace('b-w').ensureAlpha(1).tiff().toBuffer(),
+  'gray with alpha': () => fromRaw(SOURCE).toColourspace('b-w').ensureAlpha(1).tiff({ compression: 'lzw' }).toBuffer(),
   '1-bit CCITT Group 4': () => fromRaw(SOURCE).toColourspace('b-w').threshold(100).tiff({ compression: 'ccittfax4', bitdepth: 1 }).toBuffer(),
   '4-bit gray': () => fromRaw(SOURCE).toColourspace('b-w').tiff({ bitdepth: 4 }).toBuffer(),
 }
@@ -109,8 +110,13 @@ test('a palette TIFF is expanded through its colour map', async (t) => {
 })
 
 test('a CMYK TIFF without a profile matches sharp, which assumes a standard CMYK profile too', async (t) => {
-  const input = await fromRaw(SOURCE).toColourspace('cmyk').tiff().toBuffer()
+  const input = await fromRaw(SOURCE).toColourspace('cmyk').tiff({ compression: 'lzw' }).toBuffer()
   t.false(Boolean((await sharp(input).metadata()).icc))
-  const diff = meanAbsDiff(await ours(input), await reference(input), 3)
-  t.true(diff < 12, `mean difference ${diff}`)
+  const got = await ours(input)
+  // FOGRA39 here and libvips' built-in CMYK profile in sharp are two standard print conditions;
+  // they differ by about 16 levels on average on these saturated quadrants.
+  const diff = meanAbsDiff(got, await reference(input), 3)
+  t.true(diff < 20, `mean difference ${diff}`)
+  // That quadrant is C 53 % + Y 100 %: the naive formula makes its green 255, print is duller.
+  t.true(pixelAt(got, 48, 12)[1] < 230, `green quadrant ${pixelAt(got, 48, 12)}`)
 })

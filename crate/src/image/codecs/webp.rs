@@ -156,8 +156,11 @@ fn decode_still(
     // libwebp rescales a lossy picture's Y, U and V planes before it applies alpha, so the
     // colour hidden under transparent pixels bleeds into the edges (straight-alpha averaging).
     // Lossy with alpha is therefore decoded at full size and left to the pipeline's resizer,
-    // which works in premultiplied space.
+    // which works in premultiplied space. Fancy upsampling would still pull a quarter of the
+    // hidden chroma into the last visible column at the edge (it interpolates U and V across
+    // 2×2 blocks regardless of alpha), so each block keeps its own chroma.
     let scaled = if header.has_alpha && header.lossy {
+        config.options.no_fancy_upsampling = 1;
         None
     } else {
         scaled_size(header.width, header.height, min_w, min_h)

@@ -6,6 +6,8 @@
 //! The header read parses only the first directory. Decoding is bounded by the crate's own
 //! buffer limit, set from the pixel limit, on top of the pipeline's header check.
 
+mod ifd;
+
 use std::io::Cursor;
 
 use tiff::decoder::{Decoder, DecodingResult, Limits};
@@ -77,26 +79,14 @@ fn open(data: &[u8], max_bytes: u64) -> Result<Decoder<Cursor<&[u8]>>> {
         .with_limits(limits))
 }
 
-fn orientation(d: &mut Decoder<Cursor<&[u8]>>) -> u8 {
-    match d.find_tag_unsigned::<u8>(Tag::Orientation) {
-        Ok(Some(o)) if (1..=8).contains(&o) => o,
-        _ => 1,
-    }
-}
-
-/// Reads the first directory: size, orientation, alpha. No strip is decompressed.
+/// Reads the first directory: size, orientation, alpha. Nothing else of the file is read.
 pub fn read_header(data: &[u8]) -> Result<TiffHeader> {
-    let mut d = open(data, u64::MAX)?;
-    let (width, height) = d.dimensions().map_err(tiff_error)?;
-    let has_alpha = matches!(
-        d.colortype().map_err(tiff_error)?,
-        ColorType::RGBA(_) | ColorType::GrayA(_) | ColorType::Multiband { num_samples: 2, .. }
-    );
+    let ifd = ifd::read(data)?;
     Ok(TiffHeader {
-        width,
-        height,
-        orientation: orientation(&mut d),
-        has_alpha,
+        width: ifd.width,
+        height: ifd.height,
+        orientation: ifd.orientation,
+        has_alpha: ifd.has_alpha(),
     })
 }
 
@@ -131,6 +121,22 @@ fn to_8bit(result: DecodingResult, bits: u8, width: usize, samples: usize) -> Re
 
 /// Decodes the first page to 8-bit gray, gray + alpha, RGB, RGBA or CMYK.
 pub fn decode(data: &[u8], header: &TiffHeader, max_bytes: u64) -> Result<Decoded> {
+    let layout = ifd::read(data)?;
+    if layout.photometric != 3 {
+        return decode_page(data, header, max_bytes, false);
+    }
+    // The tiff crate (0.11) refuses palette pages; it reads their indices as gray samples once
+    // the page says BlackIsZero, and the colour map is applied here.
+    let gray = ifd::with_photometric(data, &layout, 1).ok_or_else(|| {
+        Error::new(
+            ErrorCode::UnsupportedFormat,
+            "Unsupported TIFF layout: a palette page whose PhotometricInterpretation is not a SHORT",
+        )
+    })?;
+    decode_page(&gray, header, max_bytes, true)
+}
+
+fn decode_page(data: &[u8], header: &TiffHeader, max_bytes: u64, palette: bool) -> Result<Decoded> {
     let mut d = open(data, max_bytes)?;
     let color = d.colortype().map_err(tiff_error)?;
     let icc = d.get_tag_u8_vec(Tag::IccProfile).ok();
@@ -138,9 +144,9 @@ pub fn decode(data: &[u8], header: &TiffHeader, max_bytes: u64) -> Result<Decode
         d.find_tag_unsigned_vec::<u16>(Tag::ExtraSamples),
         Ok(Some(v)) if v.first() == Some(&1)
     );
-    let palette = match color {
-        ColorType::Palette(_) => Some(d.get_tag_u16_vec(Tag::ColorMap).map_err(tiff_error)?),
-        _ => None,
+    let palette = match palette {
+        true => Some(d.get_tag_u16_vec(Tag::ColorMap).map_err(tiff_error)?),
+        false => None,
     };
     let (w, h) = (header.width as usize, header.height as usize);
     let (bits, samples, channels) = match color {
@@ -168,7 +174,7 @@ pub fn decode(data: &[u8], header: &TiffHeader, max_bytes: u64) -> Result<Decode
     }
     pixels.truncate(w * h * samples);
     let (pixels, channels) = match (color, palette) {
-        (ColorType::Palette(b), Some(map)) => (expand_palette(&pixels, &map, b)?, Channels::Rgb),
+        (_, Some(map)) => (expand_palette(&pixels, &map, bits)?, Channels::Rgb),
         (ColorType::YCbCr(_), _) => (ycbcr_to_rgb(pixels), channels),
         (ColorType::CMYKA(_), _) => (
             pixels
