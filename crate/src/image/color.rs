@@ -66,9 +66,8 @@ pub fn to_srgb(
         }
     }
     if channels == Channels::Cmyk {
-        if let Some((mut rgb, ch)) = convert_with_profile(&pixels, channels, DEFAULT_CMYK) {
-            compensate_black(&mut rgb);
-            return Ok((rgb, ch));
+        if let Some(converted) = convert_with_profile(&pixels, channels, DEFAULT_CMYK) {
+            return Ok(converted);
         }
     }
     Ok(convert_naive(pixels, channels))
@@ -148,27 +147,6 @@ fn convert_with_profile(
         cache.truncate(CACHED_TRANSFORMS);
         converted
     })
-}
-
-/// Stretches each channel so the bundled profile's densest ink (C, M, Y and K at 100 %) is
-/// screen black, as sharp shows it, instead of the dark gray ink on paper measures (a black
-/// point compensation done after the transform, since the profile has no table to derive it).
-fn compensate_black(rgb: &mut [u8]) {
-    let black = convert_with_profile(&[255; 4], Channels::Cmyk, DEFAULT_CMYK)
-        .map_or([0; 3], |(k, _)| [k[0], k[1], k[2]]);
-    let luts = black.map(|k| {
-        let k = k.min(200) as u32;
-        let mut lut = [0u8; 256];
-        for (v, out) in lut.iter_mut().enumerate() {
-            *out = ((v as u32).saturating_sub(k) * 255 / (255 - k)) as u8;
-        }
-        lut
-    });
-    for p in rgb.chunks_exact_mut(3) {
-        for c in 0..3 {
-            p[c] = luts[c][p[c] as usize];
-        }
-    }
 }
 
 fn convert_naive(pixels: Vec<u8>, channels: Channels) -> (Vec<u8>, Channels) {
