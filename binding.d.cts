@@ -91,7 +91,7 @@ export declare function hmacSha1(key: Uint8Array, data: Uint8Array): Buffer
 export declare function hmacSha256(key: Uint8Array, data: Uint8Array): Buffer
 
 /** Format of an input image, detected from its first bytes. */
-export type InputFormat = 'jpeg' | 'png' | 'webp' | 'gif'
+export type InputFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff'
 
 /**
  * Joins chunks written by `splitChunks` or `ChunkWriter` back into the value. Rejects with
@@ -186,6 +186,8 @@ export interface ThumbnailDefaults {
   format: ThumbnailFormat
   /** Encoder quality. */
   quality: number
+  /** AVIF encoder speed. */
+  speed: number
   /** Progressive JPEG. */
   progressive: boolean
   /** Lossless WebP. */
@@ -250,7 +252,7 @@ export interface ThumbnailFilesResult {
 }
 
 /** Output container of a thumbnail. */
-export type ThumbnailFormat = 'jpeg' | 'png' | 'webp'
+export type ThumbnailFormat = 'jpeg' | 'png' | 'webp' | 'avif'
 
 /** How the source is fitted to the requested box. */
 export type ThumbnailMethod = 'crop' | 'scale' | 'smart'

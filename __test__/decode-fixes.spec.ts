@@ -2,7 +2,64 @@ import test from 'ava'
 import sharp from 'sharp'
 
 import { DecodeError, thumbnail } from '../ts/index.js'
-import { decode, pixelAt } from './helpers/fixtures.js'
+import { decode, fromRaw, pixelAt, type Raw } from './helpers/fixtures.js'
+
+/** 200×200: left half opaque dark gray, right half fully transparent with bright red hidden under it. */
+function hiddenRed(): Raw {
+  const data = Buffer.alloc(200 * 200 * 4)
+  for (let i = 0; i < 200 * 200; i++) data.set(i % 200 < 100 ? [20, 20, 20, 255] : [255, 0, 0, 0], i * 4)
+  return { data, width: 200, height: 200, channels: 4 }
+}
+
+/** Mean red of the pixels that are partly transparent (the edge the resize blends). */
+function edgeRed(raw: Raw): number {
+  let sum = 0
+  let n = 0
+  for (let i = 0; i < raw.width * raw.height; i++) {
+    const a = raw.data[i * 4 + 3]
+    if (a > 0 && a < 255) {
+      sum += raw.data[i * 4]
+      n++
+    }
+  }
+  if (n === 0) throw new Error('no partly transparent pixel')
+  return sum / n
+}
+
+test('a lossy WebP with alpha is resized without the hidden colour bleeding into the edge', async (t) => {
+  const webp = await fromRaw(hiddenRed()).webp({ quality: 90, alphaQuality: 100, exact: true }).toBuffer()
+  t.is((await sharp(webp).metadata()).hasAlpha, true)
+  const png = await fromRaw(hiddenRed()).png().toBuffer()
+  const viaWebp = edgeRed(await decode((await thumbnail(webp, { width: 50, height: 50, format: 'png' })).data))
+  const viaPng = edgeRed(await decode((await thumbnail(png, { width: 50, height: 50, format: 'png' })).data))
+  t.true(viaPng < 30, `PNG path edge red ${viaPng}`)
+  t.true(Math.abs(viaWebp - viaPng) < 12, `edge red: WebP ${viaWebp.toFixed(1)}, PNG ${viaPng.toFixed(1)}`)
+})
+
+test('a CMYK JPEG without a profile keeps its printed colours, like sharp', async (t) => {
+  // Print-like cyan, magenta, a dark gray and paper white, converted by sharp to CMYK.
+  const colours = [[0, 158, 224], [228, 0, 125], [40, 40, 40], [255, 255, 255]]
+  const raw = Buffer.alloc(80 * 20 * 3)
+  for (let y = 0; y < 20; y++) for (let x = 0; x < 80; x++) raw.set(colours[Math.floor(x / 20)], (y * 80 + x) * 3)
+  const cmyk = await sharp(raw, { raw: { width: 80, height: 20, channels: 3 } }).toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer()
+  const meta = await sharp(cmyk).metadata()
+  t.is(meta.space, 'cmyk')
+  t.false(Boolean(meta.icc))
+  const ours = await decode((await thumbnail(cmyk, { width: 80, height: 20, format: 'png' })).data)
+  const { data, info } = await sharp(cmyk).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true })
+  const ref = { data, width: info.width, height: info.height, channels: info.channels }
+  for (const i of [0, 1, 3]) {
+    const got = pixelAt(ours, i * 20 + 10, 10)
+    const want = pixelAt(ref, i * 20 + 10, 10)
+    got.forEach((v, c) => t.true(Math.abs(v - want[c]) <= 16, `patch ${i}: got ${got} sharp ${want}`))
+  }
+  // Two standard profiles (FOGRA39 here, libvips' built-in one in sharp) differ most in the
+  // shadows: the dark gray stays dark in both.
+  const dark = pixelAt(ours, 50, 10)
+  t.true(dark.every((v) => v < 64), `dark patch ${dark}, sharp ${pixelAt(ref, 50, 10)}`)
+  // The naive (1 − C)(1 − K) formula would turn print cyan into screen cyan (0, 255, 255).
+  t.true(pixelAt(ours, 10, 10)[1] < 200)
+})
 
 /** A GIF89a with no global and no local colour table: `w` × `h`, left half index 0, right half 1. */
 function gifWithoutColourTable(w: number, h: number): Buffer {

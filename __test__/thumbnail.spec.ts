@@ -181,7 +181,7 @@ test('invalid options are rejected before native code with expected-vs-received 
     [{ width: 0, height: 0 }, 'Expected a positive integer for width or height but both are 0'],
     [{ width: 10, quality: 0 }, 'Expected integer between 1 and 100 for quality but received 0 of type number'],
     [{ width: 10, method: 'fit' as 'crop' }, 'Expected one of crop, scale, smart for method but received "fit" of type string'],
-    [{ width: 10, format: 'gif' as 'png' }, 'Expected one of jpeg, png, webp for format but received "gif" of type string'],
+    [{ width: 10, format: 'gif' as 'png' }, 'Expected one of jpeg, png, webp, avif for format but received "gif" of type string'],
     [{ width: 10, background: 'red' }, 'Expected hex colour like #ffffff for background but received "red" of type string'],
     [{ width: 10, focalPoint: { x: 2, y: 0 } }, 'Expected number between 0 and 1 for focalPoint.x but received 2 of type number'],
     [{ width: 10, upscale: 'yes' as unknown as boolean }, 'Expected boolean for upscale but received "yes" of type string'],

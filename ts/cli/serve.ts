@@ -18,7 +18,7 @@ export interface ServeCommandOptions extends Partial<ServerConfig> {
   config?: string
 }
 
-const IMAGE = /\.(jpe?g|png|webp|gif)$/i
+const IMAGE = /\.(jpe?g|png|webp|gif|avif|tiff?)$/i
 
 /**
  * Checks the settings, starts the workers and prints where they listen plus a few example URLs.

@@ -27,7 +27,7 @@ export interface ThumbnailCommandOptions {
   method?: string
   /** 1–100. @default 85 */
   quality?: string | number
-  /** `jpeg`, `png` or `webp`; default from the output extension, else `jpeg`. */
+  /** `jpeg`, `png`, `webp` or `avif`; default from the output extension, else `jpeg`. */
   format?: string
   /** Show the progress bar (default: when several inputs and stderr is a TTY). */
   progress?: boolean
@@ -82,10 +82,10 @@ export class BatchFailedError extends RestthumbsError {
   }
 }
 
-const IMAGE = /\.(jpe?g|png|webp|gif)$/i
-const FORMATS = ['jpeg', 'png', 'webp'] as const
-const EXT: Record<(typeof FORMATS)[number], string> = { jpeg: '.jpg', png: '.png', webp: '.webp' }
-const FORMAT_OF: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' }
+const IMAGE = /\.(jpe?g|png|webp|gif|avif|tiff?)$/i
+const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const
+const EXT: Record<(typeof FORMATS)[number], string> = { jpeg: '.jpg', png: '.png', webp: '.webp', avif: '.avif' }
+const FORMAT_OF: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.avif': 'avif' }
 const SHOWN = 10
 
 /** An input file and the folder its output path is taken relative to. */

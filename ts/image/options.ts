@@ -29,7 +29,7 @@ export interface ThumbnailFileOptions extends ThumbnailOptions, Pick<NativeThumb
 // importing the package (the CLI's --help and url, the pure-TS caches) must work without the
 // platform package. `satisfies` keeps this list in step with the generated type.
 const DEFAULT_KEYS = Object.keys({
-  width: 0, height: 0, method: 0, gravity: 0, format: 0, quality: 0, progressive: 0, lossless: 0, upscale: 0,
+  width: 0, height: 0, method: 0, gravity: 0, format: 0, quality: 0, speed: 0, progressive: 0, lossless: 0, upscale: 0,
   background: 0, maxInputPixels: 0, maxInputBytes: 0, maxOutputSide: 0, maxScans: 0, fsync: 0,
 } satisfies Record<keyof ThumbnailDefaults, 0>) as (keyof ThumbnailDefaults)[]
 
@@ -49,7 +49,7 @@ export const THUMBNAIL_DEFAULTS: Readonly<ThumbnailDefaults> = lazyDefaults()
 /** Accepted values of the enumerated options. */
 export const METHODS: readonly ThumbnailMethod[] = Object.freeze(['crop', 'scale', 'smart'])
 /** Accepted output formats. */
-export const FORMATS: readonly ThumbnailFormat[] = Object.freeze(['jpeg', 'png', 'webp'])
+export const FORMATS: readonly ThumbnailFormat[] = Object.freeze(['jpeg', 'png', 'webp', 'avif'])
 /** Accepted gravities. */
 export const GRAVITIES: readonly Gravity[] = Object.freeze([
   'center',
@@ -84,6 +84,7 @@ export function resolveThumbnailOptions(options: ThumbnailFileOptions = {}): Nat
     gravity: oneOf('gravity', o.gravity, GRAVITIES),
     format: oneOf('format', o.format, FORMATS),
     quality: integer('quality', o.quality, { min: 1, max: 100 }),
+    speed: integer('speed', o.speed, { min: 0, max: 10 }),
     progressive: bool('progressive', o.progressive),
     lossless: bool('lossless', o.lossless),
     upscale: bool('upscale', o.upscale),

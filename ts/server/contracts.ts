@@ -133,7 +133,7 @@ export interface RenderOptions {
   height: number
   /** `crop`, `scale` or `smart`. */
   method: string
-  /** `jpeg`, `png` or `webp`. */
+  /** `jpeg`, `png`, `webp` or `avif`. */
   format: string
   /** Encoder quality 1–100. */
   quality: number

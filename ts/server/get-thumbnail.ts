@@ -35,7 +35,7 @@ import { checkSource } from './url.js'
 export interface GetThumbnailOptions {
   /** `crop`, `scale` or `smart`. @default 'crop' with a `crop` position, else 'scale' (fit inside) */
   method?: 'crop' | 'scale' | 'smart'
-  /** `jpeg` (`jpg`), `png` or `webp`, any case. @default the source's format when it is one of those, else 'jpeg' */
+  /** `jpeg` (`jpg`), `png`, `webp` or `avif`, any case. @default the source's format when it is one of those, else 'jpeg' */
   format?: string
   /** Encoder quality 1–100. @default the thumbnailer's `quality` */
   quality?: number
@@ -144,8 +144,8 @@ export const THUMBNAILER_DEFAULTS: Readonly<{ folder: string; alternativeResolut
     dummyUrl: 'https://dummyimage.com/{width}x{height}',
   })
 
-const FORMATS = ['jpeg', 'png', 'webp'] as const
-const EXT: Record<string, string> = { jpeg: 'jpg', png: 'png', webp: 'webp' }
+const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const
+const EXT: Record<string, string> = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif' }
 
 /**
  * Builds a thumbnailer: resolves the settings and builds the server's collaborators once.

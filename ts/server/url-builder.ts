@@ -40,7 +40,7 @@ export interface ThumbnailUrlOptions {
  * @param source - decoded source path relative to the source root, e.g. `animals/my kitten.jpg`
  * @param size - `100x100`, `500x`, `x500` or `{ width, height }`
  * @param method - `crop`, `scale` or `smart`
- * @param ext - `.jpg`, `.jpeg`, `.png` or `.webp` (the dot is optional)
+ * @param ext - `.jpg`, `.jpeg`, `.png`, `.webp` or `.avif` (the dot is optional)
  * @param options - base URL and signer
  * @returns e.g. `/thumbnails/animals/my%20kitten.jpg/100x100/crop/<secret>.jpg`
  * @throws the parser's errors ({@link InvalidSizeError}, {@link InvalidMethodError},

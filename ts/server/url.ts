@@ -1,6 +1,6 @@
 /**
  * The thumbnail URL grammar of django-restthumbnails, parsed strictly:
- * `<basePath>/<source path>/<WxH|Wx|xH>/<crop|scale|smart>/<secret><.jpg|.jpeg|.png|.webp>`.
+ * `<basePath>/<source path>/<WxH|Wx|xH>/<crop|scale|smart>/<secret><.jpg|.jpeg|.png|.webp|.avif>`.
  * The path is read from the right (the source may contain anything the other fields cannot), the
  * source is percent-decoded exactly once and then checked for traversal before any storage sees it.
  * @module
@@ -15,7 +15,7 @@ export const METHODS = Object.freeze(['crop', 'scale', 'smart'] as const)
 export type ThumbnailMethod = (typeof METHODS)[number]
 
 /** Output extensions, matched case-sensitively (the extension is signed, so `.JPG` is another URL). */
-export const EXTENSIONS = Object.freeze(['.jpg', '.jpeg', '.png', '.webp'] as const)
+export const EXTENSIONS = Object.freeze(['.jpg', '.jpeg', '.png', '.webp', '.avif'] as const)
 /** An output extension, with its dot. */
 export type ThumbnailExtension = (typeof EXTENSIONS)[number]
 

@@ -22,7 +22,7 @@ export interface SourceItem {
 }
 
 /** File names warm renders when walking a folder. */
-export const SOURCE_IMAGE = /\.(jpe?g|png|webp|gif)$/i
+export const SOURCE_IMAGE = /\.(jpe?g|png|webp|gif|avif|tiff?)$/i
 
 /**
  * Walks `root` depth first and yields every image file's name relative to it. Hidden entries

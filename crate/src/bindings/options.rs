@@ -61,6 +61,8 @@ pub enum ThumbnailFormat {
     Png,
     /// Lossy or lossless WebP.
     Webp,
+    /// AVIF (AV1, 8-bit 4:2:0), with alpha when the source has it.
+    Avif,
 }
 
 /// Format of an input image, detected from its first bytes.
@@ -75,6 +77,10 @@ pub enum InputFormat {
     Webp,
     /// GIF.
     Gif,
+    /// AVIF (still image or the first frame of a sequence).
+    Avif,
+    /// TIFF or BigTIFF (first page).
+    Tiff,
 }
 
 /// Options of one thumbnail. Absent fields take the values of `thumbnailDefaults()`; the
@@ -100,8 +106,10 @@ pub struct ThumbnailOptions {
     pub focal_y: Option<f64>,
     /// Output format. @default 'jpeg'
     pub format: Option<ThumbnailFormat>,
-    /// JPEG and lossy WebP quality, 1..100. @default 80
+    /// JPEG, lossy WebP and AVIF quality, 1..100. @default 80
     pub quality: Option<u32>,
+    /// AVIF encoder speed, 0 (slowest, smallest file) to 10 (fastest). @default 8
+    pub speed: Option<u32>,
     /// Progressive JPEG. @default false
     pub progressive: Option<bool>,
     /// Lossless WebP. @default false
@@ -143,6 +151,8 @@ pub struct ThumbnailDefaults {
     pub format: ThumbnailFormat,
     /// Encoder quality.
     pub quality: u32,
+    /// AVIF encoder speed.
+    pub speed: u32,
     /// Progressive JPEG.
     pub progressive: bool,
     /// Lossless WebP.
@@ -176,6 +186,7 @@ pub fn thumbnail_defaults() -> ThumbnailDefaults {
         gravity: Gravity::Center,
         format: output_format_name(d.encode.format),
         quality: d.encode.quality.into(),
+        speed: d.encode.speed.into(),
         progressive: d.encode.progressive,
         lossless: d.encode.lossless,
         upscale: d.upscale,
@@ -202,6 +213,7 @@ pub fn output_format_name(f: OutputFormat) -> ThumbnailFormat {
         OutputFormat::Jpeg => ThumbnailFormat::Jpeg,
         OutputFormat::Png => ThumbnailFormat::Png,
         OutputFormat::Webp => ThumbnailFormat::Webp,
+        OutputFormat::Avif => ThumbnailFormat::Avif,
     }
 }
 
@@ -212,6 +224,8 @@ pub fn input_format_name(f: Format) -> InputFormat {
         Format::Png => InputFormat::Png,
         Format::Webp => InputFormat::Webp,
         Format::Gif => InputFormat::Gif,
+        Format::Avif => InputFormat::Avif,
+        Format::Tiff => InputFormat::Tiff,
     }
 }
 
@@ -272,6 +286,12 @@ pub fn to_options(o: &ThumbnailOptions) -> crate::Result<Options> {
             "Expected integer between 1 and 100 for quality but received {quality}"
         )));
     }
+    let speed = o.speed.unwrap_or(d.encode.speed.into());
+    if speed > 10 {
+        return Err(Error::invalid_option(format!(
+            "Expected integer between 0 and 10 for speed but received {speed}"
+        )));
+    }
     let max_output_side = o.max_output_side.unwrap_or(d.limits.max_output_side);
     if max_output_side == 0 {
         return Err(Error::invalid_option(
@@ -289,6 +309,7 @@ pub fn to_options(o: &ThumbnailOptions) -> crate::Result<Options> {
         Some(ThumbnailFormat::Jpeg) => OutputFormat::Jpeg,
         Some(ThumbnailFormat::Png) => OutputFormat::Png,
         Some(ThumbnailFormat::Webp) => OutputFormat::Webp,
+        Some(ThumbnailFormat::Avif) => OutputFormat::Avif,
     };
     Ok(Options {
         width: o.width.unwrap_or(d.width),
@@ -298,6 +319,7 @@ pub fn to_options(o: &ThumbnailOptions) -> crate::Result<Options> {
         encode: EncodeOptions {
             format,
             quality: quality as u8,
+            speed: speed as u8,
             progressive: o.progressive.unwrap_or(d.encode.progressive),
             lossless: o.lossless.unwrap_or(d.encode.lossless),
         },

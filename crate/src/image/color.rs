@@ -2,8 +2,10 @@
 //!
 //! Embedded RGB, gray and CMYK profiles are converted with lcms2. Profiles that already describe
 //! sRGB are skipped because building a transform costs more than resizing a thumbnail. CMYK
-//! without a profile uses the naive `R = (1 − C)(1 − K)` conversion, the same fallback browsers
-//! use, which keeps black black (sharp#2365 shows what a wrong default profile does).
+//! without a (usable) profile is converted through a bundled profile of standard offset print
+//! on coated paper (FOGRA39, `crate/assets/`), as sharp and libvips assume a standard CMYK
+//! profile: the naive `R = (1 − C)(1 − K)` formula turns print cyan into screen cyan
+//! (0, 255, 255) where the printed colour is about (0, 160, 228).
 //!
 //! The conversion runs on the already resized buffer: resampling gamma-encoded samples in the
 //! source space and converting afterwards gives the same result within rounding, at a fraction of
@@ -39,6 +41,10 @@ pub fn parse_hex(s: &str) -> Result<[u8; 3]> {
     }
 }
 
+/// The profile assumed for CMYK pixels without one: FOGRA39 (ISO 12647-2 offset on coated
+/// paper), built from Fogra's zlib-licensed measurements by `scripts/make-cmyk-profile.mjs`.
+const DEFAULT_CMYK: &[u8] = include_bytes!("../../assets/cmyk-fogra39.icc");
+
 /// Whether a profile is sRGB already, judged by its description (what every sRGB variant in
 /// the wild carries: "sRGB IEC61966-2.1", "sRGB built-in", "sRGB v4 ICC preference"…).
 fn is_srgb_like(profile: &Profile) -> bool {
@@ -56,6 +62,11 @@ pub fn to_srgb(
 ) -> Result<(Vec<u8>, Channels)> {
     if let Some(icc) = icc {
         if let Some(converted) = convert_with_profile(&pixels, channels, icc) {
+            return Ok(converted);
+        }
+    }
+    if channels == Channels::Cmyk {
+        if let Some(converted) = convert_with_profile(&pixels, channels, DEFAULT_CMYK) {
             return Ok(converted);
         }
     }
@@ -93,15 +104,18 @@ fn build_transform(channels: Channels, icc: &[u8]) -> Option<Transform<u8, u8>> 
         return None;
     }
     let srgb = Profile::new_srgb();
-    Transform::new_flags(
-        &profile,
-        in_fmt,
-        &srgb,
-        out_fmt,
-        Intent::Perceptual,
-        Flags::COPY_ALPHA,
-    )
-    .ok()
+    // CMYK is converted as print software shows it on screen: relative colorimetric with black
+    // point compensation, so the deepest black the press makes (about L* 9 on coated paper) is
+    // shown as black instead of a tinted dark gray. The flag is ignored by perceptual transforms.
+    let (intent, flags) = if channels == Channels::Cmyk {
+        (
+            Intent::RelativeColorimetric,
+            Flags::COPY_ALPHA | Flags::BLACKPOINT_COMPENSATION,
+        )
+    } else {
+        (Intent::Perceptual, Flags::COPY_ALPHA)
+    };
+    Transform::new_flags(&profile, in_fmt, &srgb, out_fmt, intent, flags).ok()
 }
 
 fn convert_with_profile(
@@ -195,15 +209,31 @@ mod tests {
     }
 
     #[test]
-    fn naive_cmyk_keeps_black_black_and_white_white() {
+    fn cmyk_without_a_profile_looks_like_print() {
         let (rgb, ch) = to_srgb(
-            vec![0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 0],
+            vec![0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 0, 0, 0, 255, 0],
             Channels::Cmyk,
             None,
         )
         .unwrap();
         assert_eq!(ch, Channels::Rgb);
-        assert_eq!(rgb, vec![255, 255, 255, 0, 0, 0, 0, 255, 255]);
+        // Paper is white, K 100 % a dark neutral, print cyan and yellow as printed.
+        assert_eq!(&rgb[0..3], &[255, 255, 255]);
+        assert!(
+            rgb[3] < 60 && rgb[3].abs_diff(rgb[4]) < 4 && rgb[4].abs_diff(rgb[5]) < 4,
+            "{rgb:?}"
+        );
+        assert!(
+            rgb[6] < 30 && (140..180).contains(&rgb[7]) && rgb[8] > 210,
+            "{rgb:?}"
+        );
+        assert!(rgb[9] > 240 && rgb[10] > 220 && rgb[11] < 40, "{rgb:?}");
+    }
+
+    #[test]
+    fn the_naive_formula_stays_for_gray_and_as_last_resort() {
+        let (rgb, _) = convert_naive(vec![0, 0, 0, 255, 255, 0, 0, 0], Channels::Cmyk);
+        assert_eq!(rgb, vec![0, 0, 0, 0, 255, 255]);
     }
 
     #[test]

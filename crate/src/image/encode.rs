@@ -1,4 +1,5 @@
-//! Encoders: JPEG (mozjpeg), PNG (`png` crate) and WebP (libwebp).
+//! Encoders: JPEG (mozjpeg), PNG (`png` crate), WebP (libwebp) and AVIF (rav1e, see
+//! `codecs::avif`).
 //!
 //! Thumbnails carry no metadata at all: pixels are already upright and sRGB, so neither EXIF nor
 //! an ICC profile is needed, and stripping them also drops GPS data from user uploads.
@@ -11,6 +12,7 @@
 use libwebp_sys as webp;
 
 use super::work::Work;
+use super::codecs::avif;
 use super::Channels;
 use crate::error::{catch_panic, Error, ErrorCode, Result};
 
@@ -26,27 +28,31 @@ pub enum OutputFormat {
     Png,
     /// Lossy or lossless WebP, RGB or RGBA.
     Webp,
+    /// AVIF (AV1, 8-bit 4:2:0), RGB or RGBA.
+    Avif,
 }
 
 impl OutputFormat {
-    /// Parses `jpeg` (or `jpg`), `png`, `webp`.
+    /// Parses `jpeg` (or `jpg`), `png`, `webp`, `avif`.
     pub fn parse(name: &str) -> Result<OutputFormat> {
         match name {
             "jpeg" | "jpg" => Ok(OutputFormat::Jpeg),
             "png" => Ok(OutputFormat::Png),
             "webp" => Ok(OutputFormat::Webp),
+            "avif" => Ok(OutputFormat::Avif),
             _ => Err(Error::invalid_option(format!(
-                "Expected one of jpeg, png, webp for format but received {name:?}"
+                "Expected one of jpeg, png, webp, avif for format but received {name:?}"
             ))),
         }
     }
 
-    /// Lower-case name (`jpeg`, `png`, `webp`).
+    /// Lower-case name (`jpeg`, `png`, `webp`, `avif`).
     pub fn as_str(self) -> &'static str {
         match self {
             OutputFormat::Jpeg => "jpeg",
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
+            OutputFormat::Avif => "avif",
         }
     }
 
@@ -56,13 +62,18 @@ impl OutputFormat {
     }
 }
 
+/// Default AVIF speed: see the encode figures in `bench/formats.mjs`.
+pub const DEFAULT_AVIF_SPEED: u8 = 8;
+
 /// Encoder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodeOptions {
     /// Container.
     pub format: OutputFormat,
-    /// 1..=100 for JPEG and lossy WebP.
+    /// 1..=100 for JPEG, lossy WebP and AVIF.
     pub quality: u8,
+    /// AVIF encoder speed 0 (slowest, smallest) ..= 10 (fastest).
+    pub speed: u8,
     /// Progressive JPEG.
     pub progressive: bool,
     /// Lossless WebP.
@@ -102,6 +113,16 @@ pub fn encode_guarded(
         OutputFormat::Jpeg => encode_jpeg(&frame, opts, work),
         OutputFormat::Png => encode_png(&frame, work),
         OutputFormat::Webp => encode_webp(&frame, opts, work),
+        OutputFormat::Avif => avif::encode(
+            pixels,
+            width,
+            height,
+            channels,
+            &avif::AvifOptions {
+                quality: opts.quality,
+                speed: opts.speed,
+            },
+        ),
     })
 }
 
@@ -234,6 +255,7 @@ mod tests {
         EncodeOptions {
             format,
             quality: 80,
+            speed: DEFAULT_AVIF_SPEED,
             progressive: false,
             lossless: false,
         }

@@ -54,6 +54,7 @@ impl Default for Options {
             encode: EncodeOptions {
                 format: OutputFormat::Jpeg,
                 quality: 80,
+                speed: super::encode::DEFAULT_AVIF_SPEED,
                 progressive: false,
                 lossless: false,
             },

@@ -3,6 +3,7 @@
 //! The file name is never trusted (a `.jpg` may hold a PNG, or an attack payload); only the first
 //! bytes decide which decoder runs.
 
+use super::avif;
 use crate::error::{Error, ErrorCode, Result};
 
 /// An image format restthumbs decodes or encodes.
@@ -16,6 +17,10 @@ pub enum Format {
     Webp,
     /// GIF87a / GIF89a (first frame only).
     Gif,
+    /// AVIF still image or sequence (first frame only).
+    Avif,
+    /// TIFF or BigTIFF (first page only).
+    Tiff,
 }
 
 impl Format {
@@ -26,6 +31,8 @@ impl Format {
             Format::Png => "png",
             Format::Webp => "webp",
             Format::Gif => "gif",
+            Format::Avif => "avif",
+            Format::Tiff => "tiff",
         }
     }
 }
@@ -40,10 +47,19 @@ pub fn detect(data: &[u8]) -> Result<Format> {
         Ok(Format::Webp)
     } else if data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a") {
         Ok(Format::Gif)
+    } else if avif::is_avif(data) {
+        Ok(Format::Avif)
+    } else if avif::is_heif(data) {
+        Err(avif::heic_unsupported())
+    } else if [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"]
+        .iter()
+        .any(|m| data.starts_with(*m))
+    {
+        Ok(Format::Tiff)
     } else {
         Err(Error::new(
             ErrorCode::UnsupportedFormat,
-            "Input is not a JPEG, PNG, WebP or GIF image (unrecognised signature)",
+            "Input is not a JPEG, PNG, WebP, GIF, AVIF or TIFF image (unrecognised signature)",
         ))
     }
 }
@@ -58,6 +74,19 @@ mod tests {
         assert_eq!(detect(b"\x89PNG\r\n\x1a\n....").unwrap(), Format::Png);
         assert_eq!(detect(b"RIFF\0\0\0\0WEBPVP8 ").unwrap(), Format::Webp);
         assert_eq!(detect(b"GIF89a....").unwrap(), Format::Gif);
+        assert_eq!(
+            detect(b"\0\0\0\x14ftypavif\0\0\0\0mif1").unwrap(),
+            Format::Avif
+        );
+        assert_eq!(detect(b"II*\0\x08\0\0\0").unwrap(), Format::Tiff);
+        assert_eq!(detect(b"MM\0*\0\0\0\x08").unwrap(), Format::Tiff);
+    }
+
+    #[test]
+    fn refuses_heic_by_name() {
+        let e = detect(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnsupportedFormat);
+        assert!(e.message.contains("HEIC"), "{}", e.message);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //!
 //! Pure Rust: nothing here imports `napi`.
 
+pub mod avif;
 pub mod exif;
 pub mod format;
 pub mod gif;
 pub mod jpeg;
 pub mod png;
+pub mod tiff;
 pub mod webp;
 mod webp_steps;
 
@@ -74,6 +76,8 @@ fn codec(format: Format) -> &'static Codec {
         Format::Png => &png::CODEC,
         Format::Webp => &webp::CODEC,
         Format::Gif => &gif::CODEC,
+        Format::Avif => &avif::CODEC,
+        Format::Tiff => &tiff::CODEC,
     }
 }
 

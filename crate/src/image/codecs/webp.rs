@@ -52,6 +52,8 @@ pub struct WebpHeader {
     pub icc: Option<Vec<u8>>,
     /// Whether the file is animated.
     pub animated: bool,
+    /// Whether the bitstream is lossy (VP8) rather than lossless (VP8L).
+    pub lossy: bool,
 }
 
 /// Walks the RIFF chunks after `RIFF....WEBP`, calling `f(fourcc, payload)` for each.
@@ -80,6 +82,7 @@ pub fn read_header(data: &[u8]) -> Result<WebpHeader> {
         height: features.height as u32,
         has_alpha: features.has_alpha != 0,
         animated: features.has_animation != 0,
+        lossy: features.format == 1,
         frames: 0,
         orientation: 1,
         icc: None,
@@ -166,7 +169,19 @@ fn decode_still(
         (sys::WEBP_CSP_MODE::MODE_RGB, Channels::Rgb)
     };
     config.output.colorspace = mode;
-    if let Some((sw, sh)) = scaled_size(header.width, header.height, min_w, min_h) {
+    // libwebp rescales a lossy picture's Y, U and V planes before it applies alpha, so the
+    // colour hidden under transparent pixels bleeds into the edges (straight-alpha averaging).
+    // Lossy with alpha is therefore decoded at full size and left to the pipeline's resizer,
+    // which works in premultiplied space. Fancy upsampling would still pull a quarter of the
+    // hidden chroma into the last visible column at the edge (it interpolates U and V across
+    // 2×2 blocks regardless of alpha), so each block keeps its own chroma.
+    let scaled = if header.has_alpha && header.lossy {
+        config.options.no_fancy_upsampling = 1;
+        None
+    } else {
+        scaled_size(header.width, header.height, min_w, min_h)
+    };
+    if let Some((sw, sh)) = scaled {
         config.options.use_scaling = 1;
         config.options.scaled_width = sw as i32;
         config.options.scaled_height = sh as i32;

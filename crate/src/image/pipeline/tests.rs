@@ -118,6 +118,7 @@ fn mutated_inputs_fail_cleanly() {
         let enc = EncodeOptions {
             format,
             quality: 70,
+            speed: 10,
             progressive: false,
             lossless: false,
         };
