@@ -182,8 +182,9 @@ export class LeanS3 {
       Region: region,
       UseFIPS: await config.useFipsEndpoint(),
       UseDualStack: await config.useDualstackEndpoint(),
-      ForcePathStyle: config.forcePathStyle,
-      Accelerate: config.useAccelerateEndpoint,
+      ForcePathStyle: await value(config.forcePathStyle),
+      Accelerate: await value(config.useAccelerateEndpoint),
+      UseGlobalEndpoint: await value(config.useGlobalEndpoint),
       ...(endpoint ? { Endpoint: `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}${endpoint.path}` } : {}),
     })
     const schemes = (resolved.properties?.authSchemes ?? []) as { name?: string; signingRegion?: string; signingName?: string; disableDoubleEncoding?: boolean }[]
@@ -202,6 +203,11 @@ export class LeanS3 {
     const base = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`
     return { origin: url.origin, base, host: url.host, signer }
   }
+}
+
+/** A client setting that may be a value or a provider of one, as the SDK allows. */
+async function value<T>(setting: T | (() => Promise<T>) | undefined): Promise<T | undefined> {
+  return typeof setting === 'function' ? (setting as () => Promise<T>)() : setting
 }
 
 /** The start of an error body (S3 answers errors with a small XML document). */
