@@ -15,6 +15,8 @@
  * to the same typed errors. Every other operation stays on the SDK.
  * @module
  */
+import { setTimeout as sleep } from 'node:timers/promises'
+
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { SignatureV4 } from '@smithy/signature-v4'
 import { type Dispatcher, Pool } from 'undici'
@@ -146,7 +148,11 @@ export class LeanS3 {
       }
       if (res.statusCode >= 200 && res.statusCode < 300) return res
       const text = await readError(res.body)
-      if (RETRIED.has(res.statusCode) && attempt < 2) continue
+      if (RETRIED.has(res.statusCode) && attempt < 2) {
+        // A store that said it is busy gets a moment, jittered like the SDK's first backoff.
+        await sleep(Math.random() * 100, undefined, { signal })
+        continue
+      }
       const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? (res.statusCode === 404 ? 'NotFound' : `HTTP${res.statusCode}`)
       const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? `status ${res.statusCode}`
       throw new LeanS3Error(code, message, res.statusCode)
