@@ -171,6 +171,29 @@ for (const lean of [true, false]) {
     }
   })
 
+  test(`a store answering 503 SlowDown is asked twice (one retry, as the SDK does), then 503 with Retry-After, on the ${name} path`, async (t) => {
+    const seen: string[] = []
+    const busy = createHttpServer((req, res) => {
+      // The SDK adds ?x-id=GetObject; the path is what both must agree on.
+      seen.push(`${req.method} ${req.url!.split('?')[0]} ${req.headers.authorization ? 'signed' : 'unsigned'}`)
+      req.resume()
+      res.writeHead(503, { 'content-type': 'application/xml' })
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>')
+    })
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+    const endpoint = `http://127.0.0.1:${(busy.address() as { port: number }).port}`
+    const source = new S3SourceStorage({ ...options({ lean, endpoint, retryAfter: 4 }), bucket: 'b' })
+    try {
+      const err = await t.throwsAsync(source.read('a b.jpg'), { instanceOf: StorageUnavailableError })
+      t.is(err.retryAfter, 4)
+      t.regex(err.message, /SlowDown/)
+      t.deepEqual(seen, ['GET /b/a%20b.jpg signed', 'GET /b/a%20b.jpg signed'])
+    } finally {
+      await source.close()
+      await new Promise((r) => busy.close(r))
+    }
+  })
+
   test(`aborting mid-GET stops the download at once and closes its connection, on the ${name} path`, async (t) => {
     const b = await bucket()
     await s3.put(b, 'big.bin', randomBytes(8 * 1024 * 1024))
