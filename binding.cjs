@@ -855,5 +855,6 @@ module.exports.splitChunks = nativeBinding.splitChunks
 module.exports.thumbnail = nativeBinding.thumbnail
 module.exports.thumbnailDefaults = nativeBinding.thumbnailDefaults
 module.exports.thumbnailFile = nativeBinding.thumbnailFile
+module.exports.thumbnailFiles = nativeBinding.thumbnailFiles
 module.exports.ThumbnailFormat = nativeBinding.ThumbnailFormat
 module.exports.ThumbnailMethod = nativeBinding.ThumbnailMethod

@@ -229,6 +229,26 @@ export interface ThumbnailFileOutput {
   size: number
 }
 
+/**
+ * Several thumbnails of one source file from one decode. Rejects when the source cannot be
+ * read or decoded; otherwise resolves one result per item, in order.
+ */
+export declare function thumbnailFiles(src: string, items: Array<ThumbnailFilesItem>, signal?: AbortSignal | undefined | null): Promise<Array<ThumbnailFilesResult>>
+
+/** One output of `thumbnailFiles`. */
+export interface ThumbnailFilesItem {
+  /** Path of the thumbnail to write. */
+  dst: string
+  /** Its options (`fsync` is taken from the first item). */
+  options: ThumbnailOptions
+}
+
+/** The outcome of one `thumbnailFiles` item: `info`, or `error` as `ERR_CODE: message`. */
+export interface ThumbnailFilesResult {
+  info?: ThumbnailFileOutput
+  error?: string
+}
+
 /** Output container of a thumbnail. */
 export type ThumbnailFormat = 'jpeg' | 'png' | 'webp'
 
@@ -240,39 +260,61 @@ export type ThumbnailMethod = 'crop' | 'scale' | 'smart'
  * TypeScript facade validates before calling, and out-of-range values are refused here too.
  */
 export interface ThumbnailOptions {
-  /** Output width in pixels; 0 or absent = derived from `height`. */
+  /**
+   * Output width in pixels; `0` (or absent) derives it from `height`. At least one side must
+   * be > 0. @default 0
+   */
   width?: number
-  /** Output height in pixels; 0 or absent = derived from `width`. */
+  /** Output height in pixels; `0` (or absent) derives it from `width`. @default 0 */
   height?: number
-  /** How the source is fitted to the box. */
+  /**
+   * `crop`: scale to cover the box, then crop at `gravity` / the focal point.
+   * `scale`: fit inside the box (one side may come out smaller).
+   * `smart`: scale to cover, then remove the lowest-entropy strips (easy-thumbnails algorithm).
+   * @default 'crop'
+   */
   method?: ThumbnailMethod
-  /** Which part `crop` keeps. Ignored when a focal point is given. */
+  /** Which part `crop` keeps. Ignored when a focal point is given. @default 'center' */
   gravity?: Gravity
   /** Focal point x in 0..1 of the upright source (needs `focalY`). */
   focalX?: number
   /** Focal point y in 0..1 of the upright source (needs `focalX`). */
   focalY?: number
-  /** Output format. */
+  /** Output format. @default 'jpeg' */
   format?: ThumbnailFormat
-  /** JPEG / lossy WebP quality 1..100. */
+  /** JPEG and lossy WebP quality, 1..100. @default 80 */
   quality?: number
-  /** Progressive JPEG. */
+  /** Progressive JPEG. @default false */
   progressive?: boolean
-  /** Lossless WebP. */
+  /** Lossless WebP. @default false */
   lossless?: boolean
-  /** Allow outputs larger than the source. */
+  /** Allow an output larger than the source. @default false */
   upscale?: boolean
-  /** Background for transparent pixels when the output has no alpha, `#rgb` or `#rrggbb`. */
+  /**
+   * Colour transparent pixels are composited onto for formats without alpha (JPEG), `#rgb` or
+   * `#rrggbb`. @default '#ffffff'
+   */
   background?: string
-  /** Largest accepted width × height × frames of the source (a positive integer). */
+  /**
+   * Largest accepted `width × height × frames` of the source (a positive integer); checked
+   * from the header before decoding. @default 50_000_000
+   */
   maxInputPixels?: number
-  /** Largest accepted input in bytes (a positive integer). */
+  /** Largest accepted input, in bytes (a positive integer). @default 67_108_864 (64 MiB) */
   maxInputBytes?: number
-  /** Largest accepted output side in pixels (at least 1). */
+  /** Largest accepted output side, in pixels (at least 1). @default 8192 */
   maxOutputSide?: number
-  /** Most scans a progressive JPEG may have (at least 1); more is refused with `ERR_TOO_LARGE`. */
+  /**
+   * Most scans a progressive JPEG may have, counted from its markers before decoding; more is
+   * refused with `ERR_TOO_LARGE` (each scan is another pass over the image, so thousands of
+   * tiny repeated scans are a CPU denial of service). Real encoders write about 10.
+   * @default 100
+   */
   maxScans?: number
-  /** `thumbnailFile` only: fsync the file before renaming it into place. */
+  /**
+   * `thumbnailFile` only: fsync the written file before it is renamed into place.
+   * @default false
+   */
   fsync?: boolean
 }
 

@@ -3,20 +3,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 
 import { ChainCache, FileCache, InvalidOptionError, MemoryCache, RedisCache } from '../ts/index.js'
 import { runCacheConformance } from './helpers/cache-conformance.js'
+import { quiet, serverForFile } from './helpers/per-file.js'
 import { startRedis } from './helpers/redis.js'
 
-const server = startRedis()
-server.catch(() => {})
+const server = serverForFile(() => startRedis())
 const root = mkdtemp(join(tmpdir(), 'restthumbs-chain-'))
-const quiet = { warn: () => {}, info: () => {} }
-test.after.always(async () => {
-  await (await server).stop()
-  await rm(await root, { recursive: true, force: true })
-})
+test.after.always(async () => rm(await root, { recursive: true, force: true }))
 
 async function tiers(ns: string) {
   return [
@@ -24,6 +20,14 @@ async function tiers(ns: string) {
     new RedisCache({ location: (await server).url, keyPrefix: ns, ownsDatabase: false, logger: quiet }),
     new FileCache({ location: join(await root, ns), logger: quiet }),
   ] as const
+}
+
+/** A chain over fresh {@link tiers}, closed after the test. */
+async function chainOf(t: ExecutionContext, ns: string) {
+  const all = await tiers(ns)
+  const chain = new ChainCache({ tiers: [...all], keyPrefix: ns })
+  t.teardown(() => chain.close())
+  return { chain, tiers: all }
 }
 
 // The memory tier keeps Buffers by reference (its default), so the chain does too.
@@ -34,9 +38,7 @@ runCacheConformance(
 )
 
 test('a hit in a slower tier back-fills the faster ones with the remaining time to live', async (t) => {
-  const [memory, redis, file] = await tiers('backfill')
-  const chain = new ChainCache({ tiers: [memory, redis, file], keyPrefix: 'backfill' })
-  t.teardown(() => chain.close())
+  const { chain, tiers: [memory, redis, file] } = await chainOf(t, 'backfill')
   const key = chain.makeKey('k')
   await file._set(key, 'from file', 2000)
   t.is(await memory._get(key), undefined)
@@ -49,9 +51,7 @@ test('a hit in a slower tier back-fills the faster ones with the remaining time 
 })
 
 test('a hit in the middle tier fills only the faster tier', async (t) => {
-  const [memory, redis, file] = await tiers('middle')
-  const chain = new ChainCache({ tiers: [memory, redis, file], keyPrefix: 'middle' })
-  t.teardown(() => chain.close())
+  const { chain, tiers: [memory, redis, file] } = await chainOf(t, 'middle')
   const key = chain.makeKey('k')
   await redis._set(key, { from: 'redis' }, null)
   t.deepEqual(await chain.get('k'), { from: 'redis' })
@@ -62,9 +62,7 @@ test('a hit in the middle tier fills only the faster tier', async (t) => {
 })
 
 test('writes and deletes reach every tier', async (t) => {
-  const all = await tiers('writes')
-  const chain = new ChainCache({ tiers: [...all], keyPrefix: 'writes' })
-  t.teardown(() => chain.close())
+  const { chain, tiers: all } = await chainOf(t, 'writes')
   const key = chain.makeKey('k')
   await chain.set('k', 'v')
   for (const tier of all) t.is(await tier._get(key), 'v')
@@ -73,9 +71,7 @@ test('writes and deletes reach every tier', async (t) => {
 })
 
 test('add is decided by the last tier even when a faster tier is empty', async (t) => {
-  const [memory, redis, file] = await tiers('add-last')
-  const chain = new ChainCache({ tiers: [memory, redis, file], keyPrefix: 'add-last' })
-  t.teardown(() => chain.close())
+  const { chain, tiers: [, , file] } = await chainOf(t, 'add-last')
   const key = chain.makeKey('lock')
   await file._set(key, 'held elsewhere', 60_000)
   t.false(await chain.add('lock', 'mine'))
@@ -83,9 +79,7 @@ test('add is decided by the last tier even when a faster tier is empty', async (
 })
 
 test('incr counts on the last tier and faster tiers re-read the new value', async (t) => {
-  const all = await tiers('incr')
-  const chain = new ChainCache({ tiers: [...all], keyPrefix: 'incr' })
-  t.teardown(() => chain.close())
+  const { chain, tiers: all } = await chainOf(t, 'incr')
   await chain.set('n', 1)
   t.is(await chain.incr('n', 4), 5)
   t.is(await chain.get('n'), 5)

@@ -16,19 +16,15 @@ import {
   createCacheTable,
 } from '../ts/index.js'
 import { runCacheConformance } from './helpers/cache-conformance.js'
+import { quiet, serverForFile } from './helpers/per-file.js'
 import { startPostgres } from './helpers/postgres.js'
 
-const server = startPostgres()
-server.catch(() => {})
-const quiet = { warn: () => {}, info: () => {} }
+const server = serverForFile(() => startPostgres())
 // Generous limits: on a loaded machine a slow query must not pass for an outage (a dropped write).
 const patient = { connectTimeout: 10_000, commandTimeout: 10_000 }
 const dir = mkdtempSync(join(tmpdir(), 'restthumbs-sqlite-'))
 const sqliteUrl = `sqlite:${join(dir, 'cache.db')}`
-test.after.always(async () => {
-  await (await server).stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+test.after.always(() => rmSync(dir, { recursive: true, force: true }))
 
 // One table per namespace: clear() empties the whole table, as in Django.
 function table(ns: string): string {

@@ -7,17 +7,18 @@ import { MemcacheClient } from 'memcache-client'
 import { CacheUnavailableError, InvalidCacheKeyError, InvalidOptionError, MemcachedCache } from '../ts/index.js'
 import { runCacheConformance } from './helpers/cache-conformance.js'
 import { startMemcached, type TestMemcached } from './helpers/memcached.js'
+import { quiet, serverForFile } from './helpers/per-file.js'
 
-const quiet = { warn: () => {}, info: () => {} }
 // Generous limits: on a loaded machine a slow reply must not pass for a dead server (a dropped
 // write). The fault test sets its own short ones.
 const patient = { connectTimeout: 10_000, commandTimeout: 10_000 }
 // Three servers with room for the suite's 5 MB values; with 8 MB slab pages the default 64 MB
 // would be only eight pages, and items of other sizes would be evicted to make room.
 const big = ['-I', '8m', '-m', '512']
-const trio = Promise.all([startMemcached(big), startMemcached(big), startMemcached(big)])
-trio.catch(() => {})
-test.after.always(async () => Promise.all((await trio).map((s) => s.stop())))
+const trio = serverForFile(async () => {
+  const servers = await Promise.all([startMemcached(big), startMemcached(big), startMemcached(big)])
+  return Object.assign(servers, { stop: () => Promise.all(servers.map((s) => s.stop())) })
+})
 
 async function location(servers?: TestMemcached[]): Promise<string> {
   return `memcached://${(servers ?? (await trio)).map((s) => s.address).join(',')}`

@@ -125,6 +125,38 @@ test('a hot key read through one instance sees overwrites and deletes made throu
   t.is(a.getSync('k'), undefined, 'another version is another key')
 })
 
+test('a hot key read through one instance misses once another instance culled it or it expired', async (t) => {
+  const a = new MemoryCache({ location: 'sync-culled', maxEntries: 2, cullFrequency: 2 })
+  const b = new MemoryCache({ location: 'sync-culled', maxEntries: 2, cullFrequency: 2 })
+  a.setSync('hot', 'h')
+  t.is(a.getSync('hot'), 'h') // remembered by a's key slot
+  b.setSync('x', 1)
+  b.getSync('x')
+  b.setSync('y', 2) // full: b culls 'hot', the least recently used
+  t.is(a.getSync('hot'), undefined)
+  t.is(await a.get('hot'), undefined)
+  a.setSync('brief', 'b', 0.02)
+  t.is(a.getSync('brief'), 'b')
+  await new Promise((r) => setTimeout(r, 60))
+  t.is(a.getSync('brief'), undefined)
+  t.is(await a.get('brief'), undefined)
+})
+
+test('a subclass that overrides makeKey is honoured by every read, the synchronous hits included', async (t) => {
+  class CaseBlind extends MemoryCache {
+    override makeKey(key: string, version?: number): string {
+      return super.makeKey(key.toLowerCase(), version)
+    }
+  }
+  const cache = new CaseBlind({ location: 'case-blind' })
+  cache.setSync('Key', 1)
+  t.is(cache.getSync('KEY'), 1)
+  t.is(cache.getSync('key'), 1)
+  t.is(await cache.get('kEy'), 1)
+  await cache.set('OTHER', 2)
+  t.is(cache.getSync('other'), 2)
+})
+
 test('the synchronous API applies timeouts, validation and culling', async (t) => {
   const cache = new MemoryCache({ location: 'sync-policy', maxEntries: 3, cullFrequency: 3 })
   cache.setSync('short', 'x', 0.05)

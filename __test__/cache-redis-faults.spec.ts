@@ -1,7 +1,8 @@
 import test from 'ava'
 
 import { CacheUnavailableError, RedisCache } from '../ts/index.js'
-import { freePort, startRedis, type TestRedis } from './helpers/redis.js'
+import { freePort } from './helpers/process.js'
+import { startRedis, type TestRedis } from './helpers/redis.js'
 
 const COMMAND_TIMEOUT = 400
 // Scheduling slack on a loaded 2-core machine; still far below "hangs".

@@ -2,12 +2,10 @@ import test from 'ava'
 
 import { RedisCache } from '../ts/index.js'
 import { runCacheConformance } from './helpers/cache-conformance.js'
+import { quiet, serverForFile } from './helpers/per-file.js'
 import { startRedisCluster, startRedisSentinel } from './helpers/redis.js'
 
-const quiet = { warn: () => {}, info: () => {} }
-const cluster = startRedisCluster(3)
-cluster.catch(() => {})
-test.after.always(async () => (await cluster).stop())
+const cluster = serverForFile(() => startRedisCluster(3))
 
 // Keys of one cache spread over every master: MGET, pipelines and SCAN must all go per node.
 runCacheConformance('redis-cluster', async (ns, options) =>

@@ -1,15 +1,23 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { Redis } from 'ioredis'
 
-import { CacheUnavailableError, CacheValueError, InvalidOptionError, RedisCache } from '../ts/index.js'
+import { CacheUnavailableError, CacheValueError, InvalidOptionError, RedisCache, type RedisCacheOptions } from '../ts/index.js'
 import { runCacheConformance } from './helpers/cache-conformance.js'
+import { quiet, serverForFile } from './helpers/per-file.js'
 import { startRedis } from './helpers/redis.js'
 
-const server = startRedis()
-// Tests await `server`; this only stops an early failure from being reported as unhandled.
-server.catch(() => {})
-const quiet = { warn: () => {}, info: () => {} }
-test.after.always(async () => (await server).stop())
+const server = serverForFile(() => startRedis())
+
+/** A RedisCache on `url` and a raw ioredis client on the same database, closed after the test. */
+function withRaw(t: ExecutionContext, url: string, options: RedisCacheOptions) {
+  const cache = new RedisCache({ location: url, logger: quiet, ...options })
+  const raw = new Redis(url)
+  t.teardown(async () => {
+    await cache.close()
+    raw.disconnect()
+  })
+  return { cache, raw }
+}
 
 runCacheConformance('redis', async (ns, options) =>
   new RedisCache({ location: (await server).url, keyPrefix: ns, ownsDatabase: false, logger: quiet, ...options }),
@@ -17,12 +25,7 @@ runCacheConformance('redis', async (ns, options) =>
 
 test('integers are stored as decimal text so INCRBY works in place', async (t) => {
   const { url } = await server
-  const cache = new RedisCache({ location: url, keyPrefix: 'decimal', logger: quiet })
-  const raw = new Redis(url)
-  t.teardown(async () => {
-    await cache.close()
-    raw.disconnect()
-  })
+  const { cache, raw } = withRaw(t, url, { keyPrefix: 'decimal' })
   await cache.set('n', 41)
   t.is(await raw.get('decimal:1:n'), '41')
   await raw.incrby('decimal:1:n', 1)
@@ -35,12 +38,7 @@ test('integers are stored as decimal text so INCRBY works in place', async (t) =
 
 test('add uses SET NX PX and touch sets a millisecond expiry', async (t) => {
   const { url } = await server
-  const cache = new RedisCache({ location: url, keyPrefix: 'pttl', logger: quiet })
-  const raw = new Redis(url)
-  t.teardown(async () => {
-    await cache.close()
-    raw.disconnect()
-  })
+  const { cache, raw } = withRaw(t, url, { keyPrefix: 'pttl' })
   t.true(await cache.add('k', 'v', 5))
   const ttl = await raw.pttl('pttl:1:k')
   t.true(ttl > 4000 && ttl <= 5000, `pttl ${ttl}`)
@@ -52,12 +50,7 @@ test('add uses SET NX PX and touch sets a millisecond expiry', async (t) => {
 
 test('clear on a shared database only removes keys with the cache prefix', async (t) => {
   const { url } = await server
-  const raw = new Redis(url)
-  const cache = new RedisCache({ location: url, keyPrefix: 'mine*[x]', logger: quiet })
-  t.teardown(async () => {
-    await cache.close()
-    raw.disconnect()
-  })
+  const { cache, raw } = withRaw(t, url, { keyPrefix: 'mine*[x]' })
   t.false(cache.ownsDatabase)
   await raw.set('someone-else', 'keep')
   await raw.set('mine*[x]-not-a-cache-key', 'keep')
@@ -71,12 +64,7 @@ test('clear on a shared database only removes keys with the cache prefix', async
 test('a cache that owns its database clears it with FLUSHDB', async (t) => {
   const { port } = await server
   const url = `redis://127.0.0.1:${port}/3`
-  const raw = new Redis(url)
-  const cache = new RedisCache({ location: url, logger: quiet })
-  t.teardown(async () => {
-    await cache.close()
-    raw.disconnect()
-  })
+  const { cache, raw } = withRaw(t, url, {})
   t.true(cache.ownsDatabase)
   await raw.set('foreign', 'x')
   await cache.set('k', 'v')

@@ -18,22 +18,18 @@ import {
   configureCaches,
   getCache,
 } from '../ts/index.js'
+import { quiet, serverForFile } from './helpers/per-file.js'
 import { startRedis } from './helpers/redis.js'
 
 // The registry is process-global state: these tests run one after another.
-const server = startRedis()
-server.catch(() => {})
+const server = serverForFile(() => startRedis())
 const dir = mkdtemp(join(tmpdir(), 'restthumbs-registry-'))
-const quiet = { warn: () => {}, info: () => {} }
 
 test.afterEach.always(async () => {
   await closeCaches()
   configureCaches({ default: { backend: 'memory' } })
 })
-test.after.always(async () => {
-  await (await server).stop()
-  await rm(await dir, { recursive: true, force: true })
-})
+test.after.always(async () => rm(await dir, { recursive: true, force: true }))
 
 /** Writes a module exporting a cache class, as a user's own backend would be. */
 async function customModule(body: string): Promise<string> {

@@ -10,7 +10,7 @@ import sharp from 'sharp'
 
 import { Signer } from '../ts/server/signing.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
-import { freePort } from './helpers/redis.js'
+import { freePort } from './helpers/process.js'
 import { metricValue, startServe } from './helpers/serve-process.js'
 
 const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')

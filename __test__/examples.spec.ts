@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 
 import { decode } from './helpers/fixtures.js'
-import { freePort } from './helpers/redis.js'
+import { freePort } from './helpers/process.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const KEY = 'examples-spec-key'

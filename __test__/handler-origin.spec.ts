@@ -8,7 +8,7 @@ import sharp from 'sharp'
 
 import { settingOptions } from '../ts/cli/flags.js'
 import { configFromEnv, resolveConfig } from '../ts/server/config.js'
-import { freePort } from './helpers/redis.js'
+import { freePort } from './helpers/process.js'
 import { get, MEDIA, rig, sign } from './helpers/handler-rig.js'
 
 async function listen(t: { teardown(fn: () => unknown): void }, listener: RequestListener) {

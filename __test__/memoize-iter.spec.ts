@@ -50,32 +50,32 @@ test('cacheMemoizeIter caches nothing when the consumer stops early', async (t) 
 })
 
 test('cacheMemoizeIter writes full chunks to the store while items are still being produced', async (t) => {
-  const cache = memory()
-  let sawChunkWhileStreaming = false
-  async function* source() {
-    for (let i = 0; i < 12; i++) {
-      if (i === 10) sawChunkWhileStreaming = (await cache.get(chunkKey('bulk', 0))) !== undefined
-      yield randomBytes(256 * 1024)
+  // A fresh cache and a source of 12 items of 256 KiB that notes, before item 10, whether
+  // chunk 0 is already stored under its plain key.
+  const bulk = () => {
+    const cache = memory()
+    const seen = { chunk0: false }
+    async function* source() {
+      for (let i = 0; i < 12; i++) {
+        if (i === 10) seen.chunk0 = (await cache.get(chunkKey('bulk', 0))) !== undefined
+        yield randomBytes(256 * 1024)
+      }
     }
+    return { cache, source, seen }
   }
+  const secret = bulk()
+  const opts = { encrypt: true, encryptionKey: 's' }
   const produced: Buffer[] = []
-  for await (const b of cacheMemoizeIter(cache, 'bulk', source, { encrypt: true, encryptionKey: 's' })) produced.push(b)
-  t.false(sawChunkWhileStreaming, 'encrypted keys are HMACs, so the plain chunk key must not exist')
+  for await (const b of cacheMemoizeIter(secret.cache, 'bulk', secret.source, opts)) produced.push(b)
+  t.false(secret.seen.chunk0, 'encrypted keys are HMACs, so the plain chunk key must not exist')
   const replay: Buffer[] = []
-  for await (const b of cacheMemoizeIter(cache, 'bulk', () => [], { encrypt: true, encryptionKey: 's' })) replay.push(b as Buffer)
+  for await (const b of cacheMemoizeIter(secret.cache, 'bulk', () => [], opts)) replay.push(b as Buffer)
   t.is(replay.length, 12)
   t.true(replay.every((b, i) => b.equals(produced[i])))
 
-  const plain = memory()
-  let early = false
-  async function* plainSource() {
-    for (let i = 0; i < 12; i++) {
-      if (i === 10) early = (await plain.get(chunkKey('bulk', 0))) !== undefined
-      yield randomBytes(256 * 1024)
-    }
-  }
-  for await (const _ of cacheMemoizeIter(plain, 'bulk', plainSource)) void _
-  t.true(early, 'chunk 0 was stored before the last item was produced')
+  const plain = bulk()
+  for await (const _ of cacheMemoizeIter(plain.cache, 'bulk', plain.source)) void _
+  t.true(plain.seen.chunk0, 'chunk 0 was stored before the last item was produced')
 })
 
 test('cacheMemoizeIter recomputes when a stored chunk was tampered with', async (t) => {

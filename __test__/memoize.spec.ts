@@ -150,33 +150,25 @@ test('a value under the main key that is not a manifest is ignored and recompute
 
 test('ten concurrent misses for one key compute the value once', async (t) => {
   const cache = memory()
-  let calls = 0
-  const fn = async () => {
-    calls++
-    await new Promise((r) => setTimeout(r, 30))
-    return { answer: 42 }
-  }
+  const fn = counted(() => ({ answer: 42 }), 30)
   const results = await Promise.all(Array.from({ length: 10 }, () => cacheMemoize(cache, 'flight', fn)))
-  t.is(calls, 1)
+  t.is(fn.calls, 1)
   for (const r of results) t.deepEqual(r, { answer: 42 })
   const chunked = await Promise.all(Array.from({ length: 10 }, () => cacheMemoize(cache, 'flight2', fn, { largeData: true })))
-  t.is(calls, 2)
+  t.is(fn.calls, 2)
   t.deepEqual(chunked[9], { answer: 42 })
 })
 
 test('a failing computation rejects every waiter and is retried on the next call', async (t) => {
   const cache = memory()
-  let calls = 0
-  const fn = async () => {
-    calls++
-    await new Promise((r) => setTimeout(r, 10))
-    if (calls === 1) throw new Error('boom')
+  const fn = counted((call) => {
+    if (call === 1) throw new Error('boom')
     return 'ok'
-  }
+  }, 10)
   const all = await Promise.allSettled([cacheMemoize(cache, 'fail', fn), cacheMemoize(cache, 'fail', fn)])
   t.deepEqual(all.map((r) => r.status), ['rejected', 'rejected'])
   t.is(await cacheMemoize(cache, 'fail', fn), 'ok')
-  t.is(calls, 2)
+  t.is(fn.calls, 2)
 })
 
 test('encrypt without an encryption key throws InvalidOptionError', async (t) => {

@@ -15,7 +15,7 @@ import { S3Connection, type S3ConnectionOptions } from '../ts/server/storage/s3-
 import { S3OutputStorage } from '../ts/server/storage/s3-output.js'
 import { S3SourceStorage } from '../ts/server/storage/s3-source.js'
 import { thumbnailUrl } from '../ts/server/url-builder.js'
-import { freePort } from './helpers/redis.js'
+import { freePort } from './helpers/process.js'
 import { startSeaweedFS, type TestS3 } from './helpers/seaweedfs.js'
 
 let s3: TestS3

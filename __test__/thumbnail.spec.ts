@@ -117,24 +117,37 @@ test('images are never upscaled unless upscale is set', async (t) => {
   t.deepEqual([raw.width, raw.height], [600, 600])
 })
 
-test('smart crop keeps a high-entropy corner patch that a centre crop cuts off', async (t) => {
-  const input = await fromRaw(flatWithNoise(600, 200, 520, 60, 80)).png().toBuffer()
-  const centre = await decode((await thumbnail(input, { width: 200, height: 200, format: 'png' })).data)
-  t.true(spread(centre, 0, 200) < 1, 'the centre crop is flat')
-  const smart = await decode((await thumbnail(input, { width: 200, height: 200, method: 'smart', format: 'png' })).data)
-  t.deepEqual([smart.width, smart.height], [200, 200])
-  t.true(spread(smart, 120, 200) > 20, 'the patch is in the right part of the smart crop')
-})
+// A flat source with a noisy patch near its right edge, which a centre crop to a square misses.
+const SMART_CROPS: { title: string; source: Parameters<typeof flatWithNoise>; side: number; patchFrom: number; minSpread: number }[] = [
+  {
+    title: 'smart crop keeps a high-entropy corner patch that a centre crop cuts off',
+    source: [600, 200, 520, 60, 80],
+    side: 200,
+    patchFrom: 120,
+    minSpread: 20,
+  },
+  {
+    title: 'smart crop also works when the source is downscaled first',
+    source: [1200, 400, 1000, 100, 200],
+    side: 100,
+    patchFrom: 60,
+    // Downscaling by 4 averages the noise, so its spread is smaller than at full size.
+    minSpread: 5,
+  },
+]
 
-test('smart crop also works when the source is downscaled first', async (t) => {
-  const input = await fromRaw(flatWithNoise(1200, 400, 1000, 100, 200)).png().toBuffer()
-  const centre = await decode((await thumbnail(input, { width: 100, height: 100, format: 'png' })).data)
-  t.true(spread(centre, 0, 100) < 1, 'the centre crop is flat')
-  const smart = await decode((await thumbnail(input, { width: 100, height: 100, method: 'smart', format: 'png' })).data)
-  t.deepEqual([smart.width, smart.height], [100, 100])
-  // Downscaling by 4 averages the noise, so its spread is smaller than at full size.
-  t.true(spread(smart, 60, 100) > 5, `spread ${spread(smart, 60, 100)}`)
-})
+for (const c of SMART_CROPS) {
+  test(c.title, async (t) => {
+    const input = await fromRaw(flatWithNoise(...c.source)).png().toBuffer()
+    const box = { width: c.side, height: c.side, format: 'png' } as const
+    const centre = await decode((await thumbnail(input, box)).data)
+    t.true(spread(centre, 0, c.side) < 1, 'the centre crop is flat')
+    const smart = await decode((await thumbnail(input, { ...box, method: 'smart' })).data)
+    t.deepEqual([smart.width, smart.height], [c.side, c.side])
+    const patch = spread(smart, c.patchFrom, c.side)
+    t.true(patch > c.minSpread, `the patch is in the right part of the smart crop (spread ${patch})`)
+  })
+}
 
 test('jpeg, png and webp outputs decode to the requested size', async (t) => {
   for (const format of ['jpeg', 'png', 'webp'] as const) {

@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { createServer as createHttpServer } from 'node:http'
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { compareOps as compareOpsIn, flag, freePort, median, printComparison } from './lib.mjs'
+import { compareOps as compareOpsIn, flag, freePort, median, printComparison, spawnServer, stopChild, waitUntil } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -66,24 +66,15 @@ async function startPostgres() {
     stdio: 'ignore',
   })
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
-  for (let i = 0; ; i++) {
+  await waitUntil(async () => {
     const c = new pg.Client(url)
-    try {
-      await c.connect()
-      await c.end()
-      break
-    } catch (err) {
-      if (i > 200) throw err
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
+    await c.connect()
+    await c.end()
+  }, { everyMs: 50 })
   return {
     url,
     async stop() {
-      await new Promise((r) => {
-        child.once('exit', r)
-        child.kill('SIGINT')
-      })
+      await stopChild(child, 'SIGINT')
       await rm(dir, { recursive: true, force: true })
     },
   }
@@ -92,23 +83,11 @@ async function startPostgres() {
 async function startMemcached() {
   const port = await freePort()
   const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
-  const child = spawn('memcached', ['-p', String(port), '-l', '127.0.0.1', '-U', '0', ...user], { stdio: 'ignore' })
-  await new Promise((resolve, reject) => {
-    child.once('error', (err) => reject(err.code === 'ENOENT' ? new Error('memcached not found: apt-get install memcached') : err))
-    child.once('spawn', resolve)
-  })
+  const child = await spawnServer('memcached', ['-p', String(port), '-l', '127.0.0.1', '-U', '0', ...user], 'apt-get install memcached')
   const probe = new MemcacheClient({ server: `127.0.0.1:${port}` })
-  for (let i = 0; ; i++) {
-    try {
-      await probe.version()
-      break
-    } catch (err) {
-      if (i > 200) throw err
-      await new Promise((r) => setTimeout(r, 25))
-    }
-  }
+  await waitUntil(() => probe.version())
   probe.shutdown()
-  return { address: `127.0.0.1:${port}`, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) }
+  return { address: `127.0.0.1:${port}`, stop: () => stopChild(child) }
 }
 
 // ---- 1. PostgreSQL ---------------------------------------------------------------------------

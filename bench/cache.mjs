@@ -11,11 +11,11 @@
 //   4. makeCacheKey with HMAC vs node:crypto createHmac                   (target >= 1.5x)
 // A throw-away redis-server is started on a free loopback port and stopped at the end.
 //   usage: node bench/cache.mjs [--seconds 3] [--concurrency 16] [--src] [--native file.node]
-import { spawn } from 'node:child_process'
+//                               [--only redis,memory,chunks,keys]
 import { createHmac, randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { compareOps as compareOpsIn, flag, freePort, printComparison } from './lib.mjs'
+import { compareOps as compareOpsIn, flag, freePort, printComparison, spawnServer, stopChild, waitUntil } from './lib.mjs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -93,36 +93,20 @@ async function compareMb(bytes, ours, base, runs = 9) {
 async function startRedis() {
   const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-bench-redis-'))
   const port = await freePort()
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  })
-  await new Promise((resolve, reject) => {
-    child.once('error', (err) =>
-      reject(err.code === 'ENOENT' ? new Error('redis-server not found: apt-get install redis-server') : err),
-    )
-    child.once('spawn', resolve)
-  })
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
+  const child = await spawnServer('redis-server', args, 'apt-get install redis-server')
   const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   probe.on('error', () => {}) // refused connections while the server boots are expected
-  for (let i = 0; ; i++) {
-    try {
-      await probe.connect()
-      await probe.ping()
-      break
-    } catch (err) {
-      if (i > 200) throw err
-      await new Promise((r) => setTimeout(r, 25))
-    }
-  }
+  await waitUntil(async () => {
+    await probe.connect()
+    await probe.ping()
+  })
   probe.disconnect()
   return {
     url: `redis://127.0.0.1:${port}/0`,
     port,
     async stop() {
-      await new Promise((r) => {
-        child.once('exit', r)
-        child.kill('SIGTERM')
-      })
+      await stopChild(child)
       await rm(dir, { recursive: true, force: true })
     },
   }
@@ -325,12 +309,16 @@ async function benchKeys() {
 }
 
 const fmt = (n) => (n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1))
-await benchRedis()
-await benchMemory()
-const chunkInfo = await benchChunks()
-await benchKeys()
+// `--only redis,memory,chunks,keys` runs just those sections (a quicker re-run of one table part).
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null
+const runs = (section) => only === null || only.includes(section)
+if (runs('redis')) await benchRedis()
+if (runs('memory')) await benchMemory()
+const chunkInfo = runs('chunks') ? await benchChunks() : undefined
+if (runs('keys')) await benchKeys()
 
 printComparison(rows, fmt)
+if (chunkInfo === undefined) process.exit(0)
 console.log(
   `\n8 MB value: ${chunkInfo.size}; serialize ${fmt(chunkInfo.ser)} MB/s, deserialize ${fmt(chunkInfo.de)} MB/s ` +
     `(part of both end-to-end rows). Node ${process.version}; ops/s: medians of ${OPS_ROUNDS} paired windows, ` +

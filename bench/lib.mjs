@@ -1,4 +1,5 @@
 // Shared helpers of the bench scripts: paired ops/s windows, medians, free ports, tables, flags.
+import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -109,4 +110,38 @@ export function flag(name, dflt) {
   const args = process.argv.slice(2)
   const i = args.indexOf(`--${name}`)
   return i === -1 ? dflt : Number(args[i + 1])
+}
+
+/**
+ * Spawns a throw-away server (output ignored); rejects with the install command when the binary
+ * is missing.
+ * @param install - e.g. `apt-get install redis-server`
+ */
+export async function spawnServer(command, args, install) {
+  const child = spawn(command, args, { stdio: 'ignore' })
+  await new Promise((resolve, reject) => {
+    child.once('error', (err) => reject(err.code === 'ENOENT' ? new Error(`${command} not found: ${install}`) : err))
+    child.once('spawn', resolve)
+  })
+  return child
+}
+
+/** Calls `probe` every `everyMs` until it resolves; rethrows its error after `tries` failures. */
+export async function waitUntil(probe, { tries = 200, everyMs = 25 } = {}) {
+  for (let i = 0; ; i++) {
+    try {
+      return await probe()
+    } catch (err) {
+      if (i >= tries) throw err
+      await new Promise((r) => setTimeout(r, everyMs))
+    }
+  }
+}
+
+/** Sends `signal` to a server child and resolves once it has exited. */
+export function stopChild(child, signal = 'SIGTERM') {
+  return new Promise((resolve) => {
+    child.once('exit', resolve)
+    child.kill(signal)
+  })
 }

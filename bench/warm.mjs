@@ -5,9 +5,12 @@
 //
 // Task, identical for every peer, per source image: 100x100 centre crop → JPEG q85,
 // 500 px wide → WebP q85, 200 px high → JPEG q85 (metadata stripped, EXIF orientation applied).
-//   - restthumbs: `restthumbs warm --jobs <cores>` (signed URL paths, temp file + rename, variant link);
+//   - restthumbs: `restthumbs warm --jobs <cores>` (signed URL paths, temp file + rename, variant link;
+//     the three presets of a source come from one decode at the largest size they need);
 //   - sharp: `sharp.concurrency(1)` and <cores> images in flight (one thread per image, as ours),
-//     cache off, `.rotate().resize(...).jpeg/webp({ quality: 85 }).toFile()`;
+//     cache off, `.rotate().resize(...).jpeg/webp({ quality: 85 }).toFile()` (each output decodes
+//     again: a `clone()` shares the input, not the decode); WebP at sharp's default effort 4, as ours
+//     (libwebp method 4) and vipsthumbnail's;
 //   - vipsthumbnail: one process per preset over the file list (libvips threads each image itself),
 //     and the same split over <cores> processes; the faster of the two is the peer.
 // Each run is a separate process measured by GNU time: wall time, user+system CPU, peak RSS.

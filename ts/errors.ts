@@ -45,10 +45,10 @@ export interface TypedErrorClass {
  * `export class DecodeError extends typedError('ERR_DECODE', 415) {}`. The class keeps its own
  * name (`err.name === 'DecodeError'`), and `code`/`status` are readable on the class too.
  * @param code - stable code
- * @param status - HTTP status the handler answers with
+ * @param status - HTTP status the handler answers with (default 500, as {@link RestthumbsError})
  * @param defaultMessage - message when the constructor gets none (default: the code)
  */
-export function typedError(code: string, status: number, defaultMessage: string = code): TypedErrorClass {
+export function typedError(code: string, status = 500, defaultMessage: string = code): TypedErrorClass {
   return class extends RestthumbsError {
     static readonly code = code
     static readonly status = status
@@ -71,13 +71,13 @@ export class TooLargeError extends typedError('ERR_TOO_LARGE', 413) {}
 export class InvalidOptionError extends typedError('ERR_INVALID_OPTION', 400) {}
 
 /** The encoder failed. HTTP 500. */
-export class EncodeError extends typedError('ERR_ENCODE', 500) {}
+export class EncodeError extends typedError('ERR_ENCODE') {}
 
 /** Reading or writing a file failed. HTTP 500. */
-export class IoError extends typedError('ERR_IO', 500) {}
+export class IoError extends typedError('ERR_IO') {}
 
 /** A stored chunk of a large cached value is missing or was tampered with. HTTP 500. */
-export class ChunkCorruptError extends typedError('ERR_CHUNK_CORRUPT', 500) {}
+export class ChunkCorruptError extends typedError('ERR_CHUNK_CORRUPT') {}
 
 /** The operation was cancelled through its `AbortSignal`. HTTP 499-like; answered as 503. */
 export class AbortError extends typedError('ERR_ABORTED', 503, 'The operation was aborted') {}
@@ -87,4 +87,4 @@ export class AbortError extends typedError('ERR_ABORTED', 503, 'The operation wa
  * installed, or its binary does not load here. The message names the package and the command
  * that fixes it. Only the parts of restthumbs that need the Rust core throw it. HTTP 500.
  */
-export class NativeBindingError extends typedError('ERR_NATIVE_BINDING', 500) {}
+export class NativeBindingError extends typedError('ERR_NATIVE_BINDING') {}

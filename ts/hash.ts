@@ -39,6 +39,17 @@ function toBytes(value: BinaryLike, name: string): Uint8Array {
   throw invalidOption(name, 'string or Uint8Array', value)
 }
 
+/** The digests both the Rust core and `node:crypto` compute. */
+type Algorithm = 'sha256' | 'sha1'
+
+/** HMAC of `data` under `key` with `algorithm`, natively or with node:crypto. */
+function hmac(algorithm: Algorithm, key: BinaryLike, data: BinaryLike): Buffer {
+  const k = toBytes(key, 'key')
+  const d = toBytes(data, 'data')
+  const native = algorithm === 'sha256' ? () => binding.hmacSha256(k, d) : () => binding.hmacSha1(k, d)
+  return digest(native, () => createHmac(algorithm, k).update(d).digest())
+}
+
 /**
  * SHA-256 digest.
  * @param data - bytes or a UTF-8 string
@@ -85,9 +96,7 @@ export function sha1Hex(data: BinaryLike): string {
  * @returns the 32-byte MAC
  */
 export function hmacSha256(key: BinaryLike, data: BinaryLike): Buffer {
-  const k = toBytes(key, 'key')
-  const d = toBytes(data, 'data')
-  return digest(() => binding.hmacSha256(k, d), () => createHmac('sha256', k).update(d).digest())
+  return hmac('sha256', key, data)
 }
 
 /**
@@ -107,9 +116,7 @@ export function hmacSha256Hex(key: BinaryLike, data: BinaryLike): string {
  * @returns the 20-byte MAC
  */
 export function hmacSha1(key: BinaryLike, data: BinaryLike): Buffer {
-  const k = toBytes(key, 'key')
-  const d = toBytes(data, 'data')
-  return digest(() => binding.hmacSha1(k, d), () => createHmac('sha1', k).update(d).digest())
+  return hmac('sha1', key, data)
 }
 
 /**

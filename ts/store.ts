@@ -13,19 +13,25 @@
  * - `Date.now()` is read at most once per 256 calls and per millisecond (like lru-cache's
  *   `ttlResolution`), so expiry checks are nearly free yet never stale by a whole millisecond.
  *
+ * With a weight budget (`maxWeight` + `weigh`, e.g. bytes of bodies) the store instead keeps the
+ * Map itself in use order (a hit moves its key to the end), so evicting the least recently used
+ * entries until the total fits takes them from the front: O(1) amortised per entry, no scan.
+ *
  * @example
  * ```ts
  * const hot = new LruStore<Buffer>({ maxEntries: 500, cullFrequency: 4 })
  * hot.set('/a.jpg', bytes, 60_000)  // ms; null = never expires
  * hot.get('/a.jpg')                 // the bytes, and '/a.jpg' is now the most recently used
+ *
+ * const bodies = new LruStore<Buffer>({ maxWeight: 64 << 20, weigh: (b) => b.length })
  * ```
  * @module
  */
-import { integer } from './validate.js'
+import { integer, invalidOption } from './validate.js'
 
 /** One stored value. Entries are rewritten in place when their key is set again. */
 export interface StoreEntry<V> {
-  /** The value. */
+  /** The value (`undefined` once the entry is removed from its store). */
   value: V
   /** Absolute expiry in epoch ms; `Infinity` = never. */
   expiresAt: number
@@ -33,6 +39,8 @@ export interface StoreEntry<V> {
   tick: number
   /** A small integer left to the owner (MemoryCache records how the value is held). */
   tag: number
+  /** What `weigh` said of the value (0 without a weight budget). */
+  weight: number
 }
 
 /** Options of {@link LruStore}. */
@@ -54,6 +62,15 @@ export interface LruStoreOptions<V> {
    * dict per LOCATION between cache instances). Default: a new Map.
    */
   entries?: Map<string, StoreEntry<V>>
+  /**
+   * Total weight of the entries kept: setting an entry evicts the least recently used ones until
+   * the total fits, and a value heavier than the whole budget is not stored. Needs `weigh`, and
+   * cannot be combined with shared `entries` (the total is this store's own).
+   * @default Infinity (no weight budget)
+   */
+  maxWeight?: number
+  /** The weight of a value (a non-negative number, e.g. its bytes), read once when it is set. */
+  weigh?: (value: V) => number
 }
 
 /** Defaults of {@link LruStoreOptions}. */
@@ -81,6 +98,15 @@ function now(): number {
 }
 
 /**
+ * Marks a removed entry: it reads as expired to whoever still holds it ({@link LruStore.reuse}),
+ * and lets go of its value so a remembered reference keeps no garbage alive.
+ */
+function forget(e: StoreEntry<unknown>): void {
+  e.expiresAt = -Infinity
+  e.value = undefined
+}
+
+/**
  * A bounded Map of entries with expiry and LRU culling. Times to live are in milliseconds,
  * `null` for "never". Synchronous and not shared across processes.
  */
@@ -91,12 +117,29 @@ export class LruStore<V> {
   readonly cullFrequency: number
   /** The entries by key, possibly shared with other stores. Prefer the methods. */
   readonly entries: Map<string, StoreEntry<V>>
+  /** Total weight allowed (`Infinity` = no weight budget). */
+  readonly maxWeight: number
+  private readonly weigh: ((value: V) => number) | undefined
+  /** Whether the Map is kept in use order (with a weight budget). */
+  private readonly ordered: boolean
+  private total = 0
 
   /** @param options - see {@link LruStoreOptions} */
   constructor(options: LruStoreOptions<V> = {}) {
     this.maxEntries = integer('maxEntries', options.maxEntries ?? LRU_STORE_DEFAULTS.maxEntries, { min: 1 })
     this.cullFrequency = integer('cullFrequency', options.cullFrequency ?? LRU_STORE_DEFAULTS.cullFrequency)
     this.entries = options.entries ?? new Map()
+    const maxWeight = options.maxWeight ?? Infinity
+    this.ordered = maxWeight !== Infinity
+    if (this.ordered) {
+      this.maxWeight = integer('maxWeight', maxWeight)
+      if (typeof options.weigh !== 'function') throw invalidOption('weigh', 'function (maxWeight is set)', options.weigh)
+      if (options.entries !== undefined) throw invalidOption('entries', 'undefined (maxWeight is set)', options.entries)
+      this.weigh = options.weigh
+    } else {
+      this.maxWeight = Infinity
+      this.weigh = undefined
+    }
   }
 
   /** Number of entries, expired ones not yet dropped included. */
@@ -104,27 +147,40 @@ export class LruStore<V> {
     return this.entries.size
   }
 
+  /** Total weight of the entries (0 without a weight budget). */
+  get weight(): number {
+    return this.total
+  }
+
   /** The live entry for `key` without marking it used; drops it when expired. */
   peek(key: string): StoreEntry<V> | undefined {
     const e = this.entries.get(key)
+    if (e === undefined || e.expiresAt > now()) return e
+    this.drop(key, e)
+    return undefined
+  }
+
+  /** The live entry for `key`, marked as the most recently used. */
+  hit(key: string): StoreEntry<V> | undefined {
+    const e = this.peek(key)
     if (e === undefined) return undefined
-    if (e.expiresAt <= now()) {
+    e.tick = ++uses
+    if (this.ordered) {
       this.entries.delete(key)
-      return undefined
+      this.entries.set(key, e)
     }
     return e
   }
 
-  /** The live entry for `key`, marked as the most recently used (peek's body inlined: a hit is the hot path). */
-  hit(key: string): StoreEntry<V> | undefined {
-    const e = this.entries.get(key)
-    if (e === undefined) return undefined
-    if (e.expiresAt <= now()) {
-      this.entries.delete(key)
-      return undefined
-    }
+  /**
+   * Marks an entry looked up earlier as the most recently used, if it is still live (stored and
+   * unexpired): a caller that remembers entries saves the lookup. Removed entries read as expired.
+   * Always `false` with a weight budget (a use there moves the key, which needs the lookup).
+   */
+  reuse(e: StoreEntry<V>): boolean {
+    if (this.ordered || e.expiresAt <= now()) return false
     e.tick = ++uses
-    return e
+    return true
   }
 
   /** The live value for `key` (marked as used), or `undefined`. */
@@ -139,13 +195,16 @@ export class LruStore<V> {
 
   /**
    * Stores `value` under `key` as the most recently used entry, culling first when the store is
-   * full and the key is new.
+   * full and the key is new. With a weight budget, the least recently used entries are evicted
+   * until the total fits; a value heavier than the whole budget is not stored (and `key` is
+   * forgotten).
    * @param ttl - milliseconds to live, `null` = never expires
    * @param tag - owner data kept with the entry
-   * @returns the entry
+   * @returns the entry, `undefined` when it was too heavy to store
    */
-  set(key: string, value: V, ttl: number | null, tag = 0): StoreEntry<V> {
+  set(key: string, value: V, ttl: number | null, tag = 0): StoreEntry<V> | undefined {
     const expiresAt = ttl === null ? Infinity : now() + ttl
+    if (this.ordered) return this.setWeighed(key, value, expiresAt, tag)
     const old = this.entries.get(key)
     if (old !== undefined) {
       old.value = value
@@ -155,8 +214,27 @@ export class LruStore<V> {
       return old
     }
     if (this.entries.size >= this.maxEntries) this.cull()
-    const e: StoreEntry<V> = { value, expiresAt, tick: ++uses, tag }
+    const e: StoreEntry<V> = { value, expiresAt, tick: ++uses, tag, weight: 0 }
     this.entries.set(key, e)
+    return e
+  }
+
+  /** {@link set} under a weight budget: the entry goes to the end of the use order. */
+  private setWeighed(key: string, value: V, expiresAt: number, tag: number): StoreEntry<V> | undefined {
+    const weight = this.weigh!(value)
+    if (!(weight >= 0)) throw invalidOption('weigh(value)', 'non-negative number', weight)
+    const map = this.entries
+    const old = map.get(key)
+    if (old !== undefined) this.drop(key, old)
+    if (weight > this.maxWeight) return undefined
+    if (map.size >= this.maxEntries) this.cull()
+    for (const [k, e] of map) {
+      if (this.total + weight <= this.maxWeight) break
+      this.drop(k, e)
+    }
+    const e: StoreEntry<V> = { value, expiresAt, tick: ++uses, tag, weight }
+    map.set(key, e)
+    this.total += weight
     return e
   }
 
@@ -177,31 +255,52 @@ export class LruStore<V> {
 
   /** Removes `key`; `true` when it held a live entry. */
   delete(key: string): boolean {
-    return this.peek(key) !== undefined && this.entries.delete(key)
+    const e = this.peek(key)
+    return e !== undefined && this.drop(key, e)
   }
 
   /** Removes every entry (of every store sharing these entries). */
   clear(): void {
+    for (const e of this.entries.values()) forget(e)
     this.entries.clear()
+    this.total = 0
   }
 
-  /** Django's cull: expired entries first, then the least recently used `size / cullFrequency`. */
+  /** Removes an entry known to be stored under `key`, and its weight. */
+  private drop(key: string, e: StoreEntry<V>): boolean {
+    forget(e)
+    this.total -= e.weight
+    return this.entries.delete(key)
+  }
+
+  /**
+   * Django's cull: expired entries first, then the least recently used `size / cullFrequency`.
+   * With a weight budget the Map is in use order, so those are its first entries, dropped without
+   * a scan for expired ones (those leave when looked up or when they reach the front).
+   */
   private cull(): void {
     const map = this.entries
-    if (this.cullFrequency === 0) return map.clear()
+    if (this.cullFrequency === 0) return this.clear()
+    let n = Math.max(1, Math.floor(map.size / this.cullFrequency))
+    if (this.ordered) {
+      for (const [k, e] of map) {
+        if (n-- === 0) break
+        this.drop(k, e)
+      }
+      return
+    }
     const t = now()
-    for (const [k, e] of map) if (e.expiresAt <= t) map.delete(k)
+    for (const [k, e] of map) if (e.expiresAt <= t) this.drop(k, e)
     if (map.size < this.maxEntries) return
-    const n = Math.max(1, Math.floor(map.size / this.cullFrequency))
+    n = Math.max(1, Math.floor(map.size / this.cullFrequency))
     if (n === 1) {
       // Evicting one entry (a strict LRU) needs a scan, not a sort.
-      let oldest: string | undefined
-      let min = Infinity
-      for (const [k, e] of map) if (e.tick < min) [min, oldest] = [e.tick, k]
-      if (oldest !== undefined) map.delete(oldest)
+      let oldest: [string, StoreEntry<V>] | undefined
+      for (const kv of map) if (oldest === undefined || kv[1].tick < oldest[1].tick) oldest = kv
+      if (oldest !== undefined) this.drop(oldest[0], oldest[1])
       return
     }
     const byAge = [...map].sort((a, b) => a[1].tick - b[1].tick)
-    for (let i = 0; i < n; i++) map.delete(byAge[i][0])
+    for (let i = 0; i < n; i++) this.drop(byAge[i][0], byAge[i][1])
   }
 }

@@ -2,36 +2,18 @@
  * Starts real, throw-away `memcached` servers on free loopback ports for tests.
  */
 import type { ChildProcess } from 'node:child_process'
-import { createConnection } from 'node:net'
 
-import { spawnServer, waitExit } from './process.js'
-import { freePort } from './redis.js'
+import { freePort, probeTcp, spawnServer, testServer, type TestServer } from './process.js'
 
 /** A running test memcached. */
-export interface TestMemcached {
+export interface TestMemcached extends TestServer {
   /** `127.0.0.1:<port>` */
   readonly address: string
-  readonly port: number
-  /** SIGTERM. */
-  stop(): Promise<void>
-  /** SIGKILL, as in a crash; the port stays reserved for {@link restart}. */
-  kill(): Promise<void>
-  /** Starts again (empty) on the same port. */
-  restart(): Promise<void>
 }
 
+/** Whether `version` on the port answers `VERSION …`. */
 function version(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ port, host: '127.0.0.1' })
-    const done = (ok: boolean) => {
-      sock.destroy()
-      resolve(ok)
-    }
-    sock.setTimeout(500, () => done(false))
-    sock.on('error', () => done(false))
-    sock.on('connect', () => sock.write('version\r\n'))
-    sock.on('data', (d) => done(d.toString().startsWith('VERSION')))
-  })
+  return probeTcp(port, 'version\r\n', (r) => (r.includes('\r\n') ? r.startsWith('VERSION') : undefined))
 }
 
 function launch(port: number, extra: string[]): Promise<ChildProcess> {
@@ -53,20 +35,6 @@ function launch(port: number, extra: string[]): Promise<ChildProcess> {
  */
 export async function startMemcached(extra: string[] = []): Promise<TestMemcached> {
   const port = await freePort()
-  let child: ChildProcess | undefined = await launch(port, extra)
-  return {
-    address: `127.0.0.1:${port}`,
-    port,
-    async stop() {
-      await waitExit(child, 'SIGTERM')
-      child = undefined
-    },
-    async kill() {
-      await waitExit(child, 'SIGKILL')
-    },
-    async restart() {
-      await waitExit(child, 'SIGKILL')
-      child = await launch(port, extra)
-    },
-  }
+  const server = testServer(port, await launch(port, extra), () => launch(port, extra))
+  return { ...server, address: `127.0.0.1:${port}` }
 }

@@ -19,11 +19,15 @@ export function chunkKey(key: string, i: number, secret?: string): string {
   return makeCacheKey(`${makeCacheKey(key, opts)}-${i}`, opts)
 }
 
-/** A counter-wrapped producer. */
-export function counted<T>(make: () => T) {
+/**
+ * A counter-wrapped producer; `make` gets the call's number (from 1).
+ * @param delayMs - how long each call takes before `make` runs (a slow computation)
+ */
+export function counted<T>(make: (call: number) => T, delayMs = 0) {
   const fn = async () => {
-    fn.calls++
-    return make()
+    const call = ++fn.calls
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs))
+    return make(call)
   }
   fn.calls = 0
   return fn

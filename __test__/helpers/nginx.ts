@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 import { nginxConfig, type NginxConfigOptions } from '../../ts/server/nginx-config.js'
-import { freePort } from './redis.js'
+import { freePort } from './process.js'
 import { makeTempDir, removeDir } from './tmp.js'
 
 const CANDIDATES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx', '/usr/bin/nginx']

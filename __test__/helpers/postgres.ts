@@ -9,7 +9,7 @@ import { join } from 'node:path'
 
 import pg from 'pg'
 
-import { freePort } from './redis.js'
+import { freePort } from './process.js'
 
 /** A running test PostgreSQL. */
 export interface TestPostgres {

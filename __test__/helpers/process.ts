@@ -4,6 +4,7 @@
  * is still running when the test process exits.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { createConnection, createServer } from 'node:net'
 
 // Servers still running when the process exits (a failed test that never reached its teardown)
 // are killed with it rather than left behind.
@@ -67,5 +68,93 @@ export function waitExit(child: ChildProcess | undefined, signal: NodeJS.Signals
   return new Promise((resolve) => {
     child.once('exit', () => resolve())
     child.kill(signal)
+  })
+}
+
+/** Finds a free loopback port by binding port 0 (redis-server refuses `--port 0`). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** A running test server that a spec can stop, crash, hang and start again on its port. */
+export interface TestServer {
+  readonly port: number
+  /** Graceful stop (SIGTERM), then the server's clean-up (its temp dir). */
+  stop(): Promise<void>
+  /** SIGKILL, as in a crash; the port stays reserved for {@link restart}. */
+  kill(): Promise<void>
+  /** Starts again (empty) on the same port after `kill`/`stop`. */
+  restart(): Promise<void>
+  /** SIGSTOP: the socket stays open but nothing answers (a hung server). */
+  pause(): void
+  /** SIGCONT after {@link pause}. */
+  resume(): void
+}
+
+/**
+ * The {@link TestServer} controls over a started server.
+ * @param port - the port it listens on
+ * @param child - the running process
+ * @param launch - starts it again on `port`
+ * @param cleanup - runs after a graceful stop
+ */
+export function testServer(
+  port: number,
+  child: ChildProcess,
+  launch: () => Promise<ChildProcess>,
+  cleanup: () => Promise<void> = async () => undefined,
+): TestServer {
+  let current: ChildProcess | undefined = child
+  return {
+    port,
+    async stop() {
+      current?.kill('SIGCONT') // a paused server would never handle SIGTERM
+      await waitExit(current, 'SIGTERM')
+      current = undefined
+      await cleanup()
+    },
+    async kill() {
+      await waitExit(current, 'SIGKILL')
+    },
+    async restart() {
+      await waitExit(current, 'SIGKILL')
+      current = await launch()
+    },
+    pause() {
+      current?.kill('SIGSTOP')
+    },
+    resume() {
+      current?.kill('SIGCONT')
+    },
+  }
+}
+
+/**
+ * Whether a loopback server on `port` answers `request` as expected: `verdict` sees the reply so
+ * far and returns `undefined` until it can decide. False on a refused connection or after 500 ms.
+ */
+export function probeTcp(port: number, request: string, verdict: (reply: string) => boolean | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ port, host: '127.0.0.1' })
+    let reply = ''
+    const done = (ok: boolean) => {
+      sock.destroy()
+      resolve(ok)
+    }
+    sock.setTimeout(500, () => done(false))
+    sock.on('error', () => done(false))
+    sock.on('connect', () => sock.write(request))
+    sock.on('data', (d) => {
+      reply += d.toString()
+      const ok = verdict(reply)
+      if (ok !== undefined) done(ok)
+    })
   })
 }

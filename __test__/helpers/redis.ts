@@ -3,61 +3,21 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { spawnServer, waitExit } from './process.js'
+import { freePort, probeTcp, spawnServer, testServer, type TestServer, waitExit } from './process.js'
 
 /** A running test Redis. */
-export interface TestRedis {
+export interface TestRedis extends TestServer {
   /** `redis://127.0.0.1:<port>/0` */
   readonly url: string
-  readonly port: number
-  /** Graceful stop (SIGTERM), removes the temp dir. */
-  stop(): Promise<void>
-  /** SIGKILL, as in a crash; the port stays reserved for {@link restart}. */
-  kill(): Promise<void>
-  /** Starts again on the same port after `kill`/`stop`. */
-  restart(): Promise<void>
-  /** SIGSTOP: the socket stays open but nothing answers (a hung server). */
-  pause(): void
-  /** SIGCONT after {@link pause}. */
-  resume(): void
 }
 
-/** Finds a free loopback port by binding port 0 (redis-server refuses `--port 0`). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-/** Whether `PING` on the port answers `+PONG`. */
+/** Whether `PING` on the port answers `+PONG` (or `-NOAUTH`: a password-protected server is up too). */
 function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ port, host: '127.0.0.1' })
-    let data = ''
-    const done = (ok: boolean) => {
-      sock.destroy()
-      resolve(ok)
-    }
-    sock.setTimeout(500, () => done(false))
-    sock.on('error', () => done(false))
-    sock.on('connect', () => sock.write('PING\r\n'))
-    sock.on('data', (d) => {
-      data += d.toString()
-      // A password-protected server answering NOAUTH is up too.
-      if (data.includes('\r\n')) done(data.startsWith('+PONG') || data.startsWith('-NOAUTH'))
-    })
-  })
+  return probeTcp(port, 'PING\r\n', (r) => (r.includes('\r\n') ? r.startsWith('+PONG') || r.startsWith('-NOAUTH') : undefined))
 }
-
 
 function launch(port: number, dir: string, extra: string[] = [], leading: string[] = []): Promise<ChildProcess> {
   const args = [...leading, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
@@ -91,29 +51,8 @@ export async function startRedis(extra: string[] = []): Promise<TestRedis> {
       port = await freePort()
     }
   }
-  return {
-    url: `redis://127.0.0.1:${port}/0`,
-    port,
-    async stop() {
-      child?.kill('SIGCONT')
-      await waitExit(child, 'SIGTERM')
-      child = undefined
-      await rm(dir, { recursive: true, force: true })
-    },
-    async kill() {
-      await waitExit(child, 'SIGKILL')
-    },
-    async restart() {
-      await waitExit(child, 'SIGKILL')
-      child = await launch(port, dir, extra)
-    },
-    pause() {
-      child?.kill('SIGSTOP')
-    },
-    resume() {
-      child?.kill('SIGCONT')
-    },
-  }
+  const server = testServer(port, child, () => launch(port, dir, extra), () => rm(dir, { recursive: true, force: true }))
+  return { ...server, url: `redis://127.0.0.1:${port}/0` }
 }
 
 /** A running throw-away Redis Cluster of masters only. */

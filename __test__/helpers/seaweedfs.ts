@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { freePort } from './redis.js'
+import { freePort } from './process.js'
 
 /** A running test S3 store. */
 export interface TestS3 {

@@ -32,6 +32,19 @@ export type Ttl = number | null
 
 // Bounds of the made-key memo and of the warned key patterns; cleared wholesale when full.
 const MADE_KEYS_LIMIT = 10_000
+
+/**
+ * A made key, as `madeKey` returns it: the stored key plus a slot in which an
+ * in-process backend may remember where that key's value lives (MemoryCache keeps its store
+ * entry there, so a hit on a hot key costs one Map lookup, not two). Memoized at the default
+ * version, so the slot outlives the call.
+ */
+export interface MadeKey {
+  /** The stored key. */
+  readonly key: string
+  /** Owned by the backend; `undefined` until it sets it. */
+  hint: unknown
+}
 const WARNED_LIMIT = 1_000
 /** Integer bounds that allow any safe integer. */
 export const ANY_INTEGER = Object.freeze({ min: Number.MIN_SAFE_INTEGER, expected: 'integer' })
@@ -68,7 +81,9 @@ export abstract class CacheBackend {
   /** The default timeout as a {@link Ttl}, resolved once. */
   protected readonly defaultTtl: Ttl
   /** Recently made keys at the default version (only with the default key function). */
-  protected readonly madeKeys: Map<string, string> | undefined
+  protected readonly madeKeys: Map<string, MadeKey> | undefined
+  /** Whether a subclass overrides {@link makeKey} (DatabaseCache fits keys to its column). */
+  private readonly ownMakeKey: boolean
   /** Whether the backend is currently considered down (set by `guard`). */
   protected outage = false
   private readonly warnedPatterns = new Set<string>()
@@ -86,6 +101,7 @@ export abstract class CacheBackend {
       throw invalidOption('logger', '{ warn, info } functions', o.logger)
     }
     this.madeKeys = o.keyFunction === defaultKeyFunction ? new Map() : undefined
+    this.ownMakeKey = this.makeKey !== CacheBackend.prototype.makeKey
     this.defaultTimeout = o.timeout
     this.defaultTtl = toTtl(o.timeout)
     this.keyFunction = o.keyFunction
@@ -114,8 +130,11 @@ export abstract class CacheBackend {
   /** @internal Removes everything this cache stores. */
   abstract _clear(): Promise<void>
 
-  /** @internal Optional synchronous `_get` of in-process backends. */
-  _getSync?(key: string): unknown
+  /**
+   * @internal Optional synchronous `_get` of in-process backends. `made` is `key` with its slot
+   * when the caller has it (see {@link MadeKey}).
+   */
+  _getSync?(key: string, made?: MadeKey): unknown
   /** @internal Optional synchronous `_set`. */
   _setSync?(key: string, value: unknown, ttl: Ttl): void
   /** @internal Optional synchronous `_has`. */
@@ -197,20 +216,30 @@ export abstract class CacheBackend {
    * @throws {@link InvalidCacheKeyError} for a key that is not a string, or from `validateKey`
    */
   makeKey(key: string, version?: number): string {
-    // Hot keys at the default version skip building and validating the key again: this is a
-    // third of a MemoryCache hit. Only the built-in key function is pure enough to memoize.
-    // Kept tiny so it inlines into the hot paths; everything else is in makeKeySlow.
+    // Hot keys at the default version skip building and validating the key again (a third of a
+    // MemoryCache hit); only the built-in key function is pure enough to memoize. Kept tiny so
+    // it inlines into the hot paths.
     const memo = version === undefined ? this.madeKeys?.get(key) : undefined
-    return memo !== undefined ? memo : this.makeKeySlow(key, version)
+    return memo !== undefined ? memo.key : this.madeKeySlow(key, version).key
   }
 
-  private makeKeySlow(key: string, version: number | undefined): string {
+  /**
+   * @internal {@link makeKey} with the key's backend slot (memoized like the key). A subclass
+   * that overrides `makeKey` gets a fresh slot around its own key each time.
+   */
+  madeKey(key: string, version?: number): MadeKey {
+    if (this.ownMakeKey) return { key: this.makeKey(key, version), hint: undefined }
+    const memo = version === undefined ? this.madeKeys?.get(key) : undefined
+    return memo !== undefined ? memo : this.madeKeySlow(key, version)
+  }
+
+  private madeKeySlow(key: string, version: number | undefined): MadeKey {
     const atDefault = version === undefined || version === this.version
     if (atDefault) {
       const memo = this.madeKeys?.get(key)
       if (memo !== undefined) return memo
     }
-    const made = this.buildKey(key, version)
+    const made: MadeKey = { key: this.buildKey(key, version), hint: undefined }
     if (atDefault && this.madeKeys !== undefined) {
       if (this.madeKeys.size >= MADE_KEYS_LIMIT) this.madeKeys.clear()
       this.madeKeys.set(key, made)

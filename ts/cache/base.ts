@@ -10,7 +10,7 @@ import { integer, invalidOption } from '../validate.js'
 import { ANY_INTEGER, CacheBackend, isExpired, type Ttl } from './backend.js'
 import { CacheKeyNotFoundError, CacheUnavailableError } from './errors.js'
 
-export type { CacheEntry, Ttl } from './backend.js'
+export type { CacheEntry, MadeKey, Ttl } from './backend.js'
 
 /** What `setMany` accepts: an object, a Map, or any iterable of `[key, value]` pairs. */
 export type CacheEntries = Record<string, unknown> | Map<string, unknown> | Iterable<readonly [string, unknown]>
@@ -68,7 +68,8 @@ export abstract class BaseCache extends CacheBackend {
 
   /** {@link get}'s policy over `_getSync`. */
   protected getNow<T>(key: string, defaultValue?: T, version?: number): T | undefined {
-    const value = this._getSync!(this.makeKey(key, version))
+    const made = this.madeKey(key, version)
+    const value = this._getSync!(made.key, made)
     return value === undefined ? defaultValue : (value as T)
   }
 
@@ -101,9 +102,10 @@ export abstract class BaseCache extends CacheBackend {
   get<T = unknown>(key: string, defaultValue?: T, version?: number): Promise<T | undefined> {
     let k: string
     try {
-      k = this.makeKey(key, version)
+      const made = this.madeKey(key, version)
+      k = made.key
       if (this._getSync !== undefined) {
-        const value = this._getSync(k)
+        const value = this._getSync(k, made)
         return Promise.resolve(value === undefined ? defaultValue : (value as T))
       }
     } catch (err) {

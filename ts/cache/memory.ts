@@ -4,6 +4,7 @@
  */
 import { LruStore, type StoreEntry } from '../store.js'
 import { bool, integer, mergeDefaults, string } from '../validate.js'
+import type { MadeKey } from './backend.js'
 import { BaseCache, type CacheEntry, type Ttl } from './base.js'
 import { CacheKeyNotFoundError, CacheValueError } from './errors.js'
 import type { BaseCacheOptions } from './options.js'
@@ -152,10 +153,16 @@ export class MemoryCache extends BaseCache {
   // ---- primitives --------------------------------------------------------------------------
 
   /** @internal */
-  override _getSync(key: string): unknown {
-    const e = this.store.hit(key)
+  override _getSync(key: string, made?: MadeKey): unknown {
+    // The entry remembered in the key's slot saves the store lookup while it is live.
+    let e = made?.hint as StoreEntry<unknown> | undefined
+    if (e === undefined || !this.store.reuse(e)) {
+      e = this.store.hit(key)
+      if (e === undefined) return undefined
+      if (made !== undefined) made.hint = e
+    }
     // Inlined unpack for the common kind: a hit is a handful of operations.
-    return e === undefined ? undefined : e.tag === RAW ? e.value : unpack(e)
+    return e.tag === RAW ? e.value : unpack(e)
   }
 
   /** @internal */

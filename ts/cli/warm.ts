@@ -21,7 +21,7 @@ import { formatBytes, startProgress } from '../warm/progress.js'
 import { openReport, type WarmReport } from '../warm/report.js'
 import { createCounters, runWarm, type WarmCounters, type WarmFailure } from '../warm/runner.js'
 import { readSourceList, walkSources } from '../warm/sources.js'
-import { warmTasks } from '../warm/tasks.js'
+import { warmTaskGroups, warmTasks } from '../warm/tasks.js'
 import { integer, positiveNumber } from '../validate.js'
 import { settingFlags, settingOptions } from './flags.js'
 import { cliSettings, DEV_KEY_WARNING } from './settings.js'
@@ -118,11 +118,12 @@ export async function warmCommand(options: WarmCommandOptions): Promise<WarmSumm
       }
     } else {
       mode = 'local'
-      const engine = createWarmEngine(config, { fresh: force })
+      const engine = createWarmEngine(config, { fresh: force, renders: concurrency * presets.length })
       try {
         ;({ interrupted } = await runWarm({
-          tasks: warmTasks(sources, presets, engine.urls),
+          tasks: warmTaskGroups(sources, presets, engine.urls),
           ensure: engine.ensure,
+          group: engine.group,
           discard: force ? engine.discard : undefined,
           concurrency,
           signal: stop.signal,
@@ -209,7 +210,7 @@ export function addWarmCommand(program: Command): void {
     .option('-p, --preset <size:method:ext>', 'a thumbnail to make per source, e.g. 100x100:crop:.jpg or 500x:scale:.webp (repeatable)', collect)
     .option('--preset-file <file>', 'file with one preset per line')
     .option('--force', 're-render outputs that already exist')
-    .option('-j, --jobs <n>', 'renders in flight (default: the number of cores)', positiveInt('--jobs'))
+    .option('-j, --jobs <n>', 'sources rendered at once, each with all its presets (default: the number of cores)', positiveInt('--jobs'))
     .option('--report <file>', 'write every failure as a JSON line (source, preset, output, code, status, message)')
     .option('--no-progress', 'no progress bar or progress lines')
     .option('--progress-interval <seconds>', 'seconds between progress lines when stderr is not a terminal (default 5)', (v: string) =>

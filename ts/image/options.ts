@@ -10,56 +10,20 @@ import { bool, integer, invalidOption, mergeDefaults, oneOf } from '../validate.
 // The unions are generated from the Rust `#[napi(string_enum)]`s into `binding.d.cts`.
 export type { ThumbnailMethod, ThumbnailFormat, Gravity } from '../native.js'
 
-/** Options of {@link thumbnail} and {@link thumbnailFile}. */
-export interface ThumbnailOptions {
-  /** Output width in pixels; `0` (or absent) derives it from `height`. At least one side must be > 0. @default 0 */
-  width?: number
-  /** Output height in pixels; `0` (or absent) derives it from `width`. @default 0 */
-  height?: number
-  /**
-   * `crop`: scale to cover the box, then crop at `gravity` / `focalPoint`.
-   * `scale`: fit inside the box (one side may come out smaller).
-   * `smart`: scale to cover, then remove the lowest-entropy strips (easy-thumbnails algorithm).
-   * @default 'crop'
-   */
-  method?: ThumbnailMethod
-  /** Which part `crop` keeps. Ignored when `focalPoint` is set. @default 'center' */
-  gravity?: Gravity
+/**
+ * Options of {@link thumbnail} and {@link thumbnailFile}: the native options (documented once, in
+ * the Rust core, and generated into `binding.d.cts`) with the focal point as one object and an
+ * abort signal.
+ */
+export interface ThumbnailOptions extends Omit<NativeThumbnailOptions, 'focalX' | 'focalY' | 'fsync'> {
   /** Point of the upright source, `x` and `y` in 0..1, that `crop` keeps as central as possible. */
   focalPoint?: { x: number; y: number }
-  /** Output format. @default 'jpeg' */
-  format?: ThumbnailFormat
-  /** JPEG and lossy WebP quality, 1..100. @default 80 */
-  quality?: number
-  /** Progressive JPEG. @default false */
-  progressive?: boolean
-  /** Lossless WebP. @default false */
-  lossless?: boolean
-  /** Allow an output larger than the source. @default false */
-  upscale?: boolean
-  /** Colour transparent pixels are composited onto for formats without alpha (JPEG), `#rgb` or `#rrggbb`. @default '#ffffff' */
-  background?: string
-  /** Largest accepted `width × height × frames` of the source; checked from the header before decoding. @default 50_000_000 */
-  maxInputPixels?: number
-  /** Largest accepted input, in bytes. @default 67_108_864 (64 MiB) */
-  maxInputBytes?: number
-  /** Largest accepted output side, in pixels. @default 8192 */
-  maxOutputSide?: number
-  /**
-   * Most scans a progressive JPEG may have, counted from its markers before decoding; more is
-   * refused with `ERR_TOO_LARGE` (each scan is another pass over the image, so thousands of tiny
-   * repeated scans are a CPU denial of service). Real encoders write about 10. @default 100
-   */
-  maxScans?: number
   /** Cancels the work: rejects with an `AbortError` (`ERR_ABORTED`). */
   signal?: AbortSignal
 }
 
 /** Options of {@link thumbnailFile}: the thumbnail options plus durability. */
-export interface ThumbnailFileOptions extends ThumbnailOptions {
-  /** fsync the written file before it is renamed into place. @default false */
-  fsync?: boolean
-}
+export interface ThumbnailFileOptions extends ThumbnailOptions, Pick<NativeThumbnailOptions, 'fsync'> {}
 
 // The names only: the values are read from the binding on first use, not at import, because
 // importing the package (the CLI's --help and url, the pure-TS caches) must work without the

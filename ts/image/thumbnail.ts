@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 
 import { AbortError, InvalidOptionError, IoError } from '../errors.js'
-import { binding, callAsync, callSync, type NativeProbeInfo, type NativeThumbnail, type NativeThumbnailFileInfo } from '../native.js'
+import { binding, callAsync, callSync, mapNativeError, type NativeProbeInfo, type NativeThumbnail, type NativeThumbnailFileInfo } from '../native.js'
 import { resolveThumbnailOptions, type ThumbnailFileOptions, type ThumbnailOptions } from './options.js'
 
 /** An encoded thumbnail: `data`, `format`, output and upright source sizes (generated from Rust). */
@@ -58,6 +58,36 @@ export async function thumbnailFile(src: string, dst: string, options: Thumbnail
   const native = resolveThumbnailOptions(options)
   checkSignal(options.signal)
   return callAsync(() => binding.thumbnailFile(src, dst, native, options.signal))
+}
+
+/** One output of {@link thumbnailFiles}: where to write it and how to make it. */
+export interface ThumbnailFilesItem {
+  /** Path of the thumbnail to write (atomically, as {@link thumbnailFile}). */
+  dst: string
+  /** Its options; `fsync` and `signal` of the first item apply to all. */
+  options: ThumbnailFileOptions
+}
+
+/**
+ * Several thumbnails of one source file from a single read and decode: the source is decoded at
+ * the largest size any item needs and each item is resized from that. Batch warms use it to pay
+ * for a large source's decode once per source instead of once per size.
+ * @param src - path of the source image
+ * @param items - the outputs, see {@link ThumbnailFilesItem}
+ * @returns one entry per item, in order: what was written, or the typed error of that item
+ * @throws InvalidOptionError for a bad item (before any native work); the errors of
+ *   {@link thumbnailFile} when the source cannot be read or decoded (then nothing is written)
+ */
+export async function thumbnailFiles(src: string, items: readonly ThumbnailFilesItem[]): Promise<Array<ThumbnailFileInfo | Error>> {
+  if (typeof src !== 'string' || src === '') throw new InvalidOptionError(`Expected non-empty string for src but received ${typeof src}`)
+  const native = items.map((item, i) => {
+    if (typeof item?.dst !== 'string' || item.dst === '') throw new InvalidOptionError(`Expected non-empty string for items[${i}].dst but received ${typeof item?.dst}`)
+    return { dst: item.dst, options: resolveThumbnailOptions(item.options ?? {}) }
+  })
+  const signal = items[0]?.options?.signal
+  checkSignal(signal)
+  const results = await callAsync(() => binding.thumbnailFiles(src, native, signal))
+  return results.map((r) => r.info ?? (mapNativeError(new Error(r.error ?? 'ERR_IO: no result')) as Error))
 }
 
 /**

@@ -8,11 +8,13 @@ import { readFileSync } from 'node:fs'
 
 import { bool, type ErrorFactory, integer, invalidOption, mergeDefaults, oneOf, positiveNumber, string } from '../validate.js'
 import { unknownNameMessage } from './config-names.js'
-import { INT_BOUNDS, LIST_CHOICES, SERVER_DEFAULTS, type ServerConfig, SETTING_KINDS } from './config-table.js'
+import type { ServerConfig } from './config-options.js'
+import { INT_BOUNDS, LIST_CHOICES, SERVER_DEFAULTS, SETTING_KINDS } from './config-table.js'
 import { ConfigError } from './errors.js'
 
 export { ConfigError }
-export { INT_BOUNDS, LIST_CHOICES, SERVER_DEFAULTS, SETTING_KINDS, type LogFormat, type LogLevel, type ResponseMode, type ServerConfig, type SettingKind, type WaiterMode } from './config-table.js'
+export type { LogFormat, LogLevel, ResponseMode, ServerConfig, WaiterMode } from './config-options.js'
+export { INT_BOUNDS, LIST_CHOICES, SERVER_DEFAULTS, SETTING_KINDS, type SettingKind } from './config-table.js'
 
 
 /** Makes a {@link ConfigError}: the error factory of every settings check. */

@@ -172,7 +172,7 @@ export class ThumbnailBusyError extends typedError('ERR_THUMBNAIL_BUSY', 503) {
 export class ThumbnailPendingError extends typedError('ERR_THUMBNAIL_PENDING', 404, 'The thumbnail is being generated') {}
 
 /** The thumbnail file disappeared between lookup and response (deleted by a cleaner). HTTP 500. */
-export class ThumbnailGoneError extends typedError('ERR_THUMBNAIL_GONE', 500) {
+export class ThumbnailGoneError extends typedError('ERR_THUMBNAIL_GONE') {
   /** @param options - the fs error as `cause` */
   constructor(options: ErrorOptions = {}) {
     super('The thumbnail file disappeared before it could be sent', options)
@@ -194,7 +194,7 @@ export class StorageFullError extends typedError('ERR_STORAGE_FULL', 507) {
 }
 
 /** A server setting has the wrong type or an out-of-range value. HTTP 500. */
-export class ConfigError extends typedError('ERR_CONFIG', 500) {}
+export class ConfigError extends typedError('ERR_CONFIG') {}
 
 /** The object store did not answer in time, refused the connection, or failed. HTTP 503 + `Retry-After`. */
 export class StorageUnavailableError extends typedError('ERR_STORAGE_UNAVAILABLE', 503) {

@@ -33,7 +33,7 @@ import { callLocalPath, exists, isPresent, settle, unwrap } from './presence.js'
 import { publishRendered } from './publish.js'
 import { isCacheOutage, isDiskFull, isNotFound } from './render-failures.js'
 import type { RenderSlots } from './render-slots.js'
-import { bytesOf, formatFor } from './renderer.js'
+import { bytesOf, renderOptionsFor } from './renderer.js'
 import type { ThumbnailFile } from './responses.js'
 
 /** Options of {@link ThumbnailGenerator}. */
@@ -286,13 +286,7 @@ export class ThumbnailGenerator {
       : undefined
     timer?.unref()
     const opts: RenderOptions = {
-      width: spec.width,
-      height: spec.height,
-      method: spec.method,
-      format: formatFor(spec.ext),
-      quality: spec.quality ?? o.quality,
-      ...(spec.focalPoint ? { focalPoint: spec.focalPoint } : {}),
-      ...(o.maxSourceBytes ? { maxInputBytes: o.maxSourceBytes } : {}),
+      ...renderOptionsFor(spec, o),
       // Not the client's signal: the render is shared by every waiter, so one client leaving
       // must not cancel it. Only the deadline does, so a stuck render cannot hold its lock forever.
       ...(deadline ? { signal: deadline.signal } : {}),

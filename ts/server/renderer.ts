@@ -6,7 +6,7 @@
 import { RestthumbsError } from '../errors.js'
 import type { ThumbnailFileOptions, ThumbnailOptions } from '../image/options.js'
 import { thumbnail, thumbnailFile } from '../image/thumbnail.js'
-import type { RendererLike } from './contracts.js'
+import type { RendererLike, RenderOptions, ThumbnailSpec } from './contracts.js'
 
 const FORMATS: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.avif': 'avif' }
 
@@ -23,6 +23,27 @@ export function bytesOf(out: unknown): Buffer {
   const b = o?.data ?? o?.buffer ?? o?.bytes
   if (b instanceof Uint8Array) return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
   throw new RestthumbsError('ERR_RENDER_RESULT', 'The renderer returned no bytes', { status: 500 })
+}
+
+/**
+ * The renderer options of a thumbnail URL: size, method, format and quality (the URL's, else the
+ * server's), focal point and source byte cap. Everything but the abort signal.
+ * @param spec - the parsed thumbnail URL
+ * @param defaults - the server's quality and `maxSourceBytes`
+ */
+export function renderOptionsFor(
+  spec: Pick<ThumbnailSpec, 'width' | 'height' | 'method' | 'ext' | 'quality' | 'focalPoint'>,
+  defaults: { quality: number; maxSourceBytes?: number },
+): RenderOptions {
+  return {
+    width: spec.width,
+    height: spec.height,
+    method: spec.method,
+    format: formatFor(spec.ext),
+    quality: spec.quality ?? defaults.quality,
+    ...(spec.focalPoint ? { focalPoint: spec.focalPoint } : {}),
+    ...(defaults.maxSourceBytes ? { maxInputBytes: defaults.maxSourceBytes } : {}),
+  }
 }
 
 /** The native pipeline (`thumbnail`/`thumbnailFile` of the image module). */

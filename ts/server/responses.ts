@@ -7,6 +7,7 @@
 import fs from 'node:fs'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
+import { LruStore } from '../store.js'
 import { ThumbnailGoneError } from './errors.js'
 
 export { ThumbnailGoneError }
@@ -74,6 +75,9 @@ export interface RespondOptions {
 // machinery); thumbnails are nearly always under it.
 const SMALL_FILE = 256 * 1024
 
+// Entries kept at most, whatever their bytes (file-only entries weigh nothing).
+const MAX_HOT_ENTRIES = 100_000
+
 /**
  * A thumbnail known to exist, remembered for a short time: its file, and for small files in
  * `stream` mode its bytes and validators.
@@ -94,8 +98,7 @@ export interface HotEntry {
  * server's back, served for at most `ttlMs` more.
  */
 export class HotFiles {
-  readonly #map = new Map<string, HotEntry>()
-  #bytes = 0
+  readonly #store: LruStore<HotEntry>
 
   /**
    * @param maxBytes - total bytes of bodies kept (0 disables the cache)
@@ -104,52 +107,36 @@ export class HotFiles {
   constructor(
     readonly maxBytes: number,
     readonly ttlMs: number,
-  ) {}
+  ) {
+    this.#store = new LruStore<HotEntry>({
+      maxEntries: MAX_HOT_ENTRIES,
+      cullFrequency: MAX_HOT_ENTRIES,
+      maxWeight: Math.max(0, Math.floor(maxBytes)),
+      weigh: (e) => e.body?.length ?? 0,
+    })
+  }
 
   /** A live entry, refreshed as most recently used; `undefined` when absent or expired. */
   get(key: string): HotEntry | undefined {
-    const e = this.#map.get(key)
-    if (!e) return undefined
-    this.#map.delete(key)
-    if (e.expires < Date.now()) {
-      this.#bytes -= e.body?.length ?? 0
-      return undefined
-    }
-    this.#map.set(key, e)
-    return e
+    return this.#store.get(key)
   }
 
   /** Remembers an entry; bodies over 1/8 of the budget are not kept (only the file). */
   set(key: string, entry: Omit<HotEntry, 'expires'>): void {
     if (this.maxBytes <= 0 || this.ttlMs <= 0) return
-    const prev = this.#map.get(key)
-    if (prev) {
-      this.#bytes -= prev.body?.length ?? 0
-      this.#map.delete(key)
-    }
     let body = entry.body
     if (body && body.length > this.maxBytes / 8) body = undefined
-    const size = body?.length ?? 0
-    for (const [k, old] of this.#map) {
-      if (this.#bytes + size <= this.maxBytes && this.#map.size < 100_000) break
-      this.#map.delete(k)
-      this.#bytes -= old.body?.length ?? 0
-    }
-    this.#map.set(key, { ...entry, body, expires: Date.now() + this.ttlMs })
-    this.#bytes += size
+    this.#store.set(key, { ...entry, body, expires: Date.now() + this.ttlMs }, this.ttlMs)
   }
 
   /** Forgets an entry (the file turned out to be gone). */
   delete(key: string): void {
-    const e = this.#map.get(key)
-    if (!e) return
-    this.#bytes -= e.body?.length ?? 0
-    this.#map.delete(key)
+    this.#store.delete(key)
   }
 
   /** Number of entries. */
   get size(): number {
-    return this.#map.size
+    return this.#store.size
   }
 }
 

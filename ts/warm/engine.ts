@@ -2,7 +2,9 @@
  * The rendering side of warm and of queue workers: the very handler `serve` builds from the same
  * settings (same source and output storages, cache, dogpile lock, records, renderer), driven
  * without HTTP. A thumbnail warmed here is the file `serve` would have written for its URL, and a
- * warm running next to live traffic on the same cache never renders a thumbnail twice.
+ * warm running next to live traffic on the same cache never renders a thumbnail twice. The one
+ * difference: `group` makes the presets of one source from a single decode (see
+ * `shared-decode.ts`), each resized from at least as many decoded pixels as its own render uses.
  * @module
  */
 import { unlink } from 'node:fs/promises'
@@ -15,9 +17,11 @@ import type { EnsureResult } from '../server/generator.js'
 import { createThumbnailHandler } from '../server/handler.js'
 import { SafeRoot } from '../server/paths.js'
 import { isPresent } from '../server/presence.js'
+import { nativeRenderer, renderOptionsFor } from '../server/renderer.js'
 import { Signer } from '../server/signing.js'
 import { LocalOutputStorage } from '../server/storage/local-output.js'
 import { S3OutputStorage } from '../server/storage/s3-output.js'
+import { SharedDecodeRenderer } from './shared-decode.js'
 import type { UrlSettings } from './tasks.js'
 
 /** What warm and workers render with. */
@@ -26,6 +30,8 @@ export interface WarmEngine {
   urls: UrlSettings
   /** Makes a thumbnail exist (the generator's `ensure`). */
   ensure(spec: ThumbnailSpec): Promise<EnsureResult>
+  /** Runs the `ensure`s of one source's presets in `run` so their renders share one decode. */
+  group(specs: ThumbnailSpec[], run: () => Promise<void>): Promise<void>
   /** Removes an output and its key-independent copy so `ensure` renders it again (`--force`). */
   discard(spec: ThumbnailSpec): Promise<void>
   /** The handler's counters (`renders` counts this process's renders). */
@@ -37,9 +43,11 @@ export interface WarmEngine {
 /**
  * Builds the engine from resolved server settings.
  * @param config - the settings `serve` would run with
- * @param options - `fresh`: bypass thumbnail records (with `--force`)
+ * @param options - `fresh`: bypass thumbnail records (with `--force`); `renders`: renders in
+ *   flight at once (warm's `--jobs` times the presets, since every render call of a group holds a
+ *   render slot while the group's one native render runs; default: the server's `renderSlots`)
  */
-export function createWarmEngine(config: Readonly<ServerConfig>, options: { fresh?: boolean } = {}): WarmEngine {
+export function createWarmEngine(config: Readonly<ServerConfig>, options: { fresh?: boolean; renders?: number } = {}): WarmEngine {
   // With an output bucket, thumbnails go where serve puts them: uploaded under the lock, checked
   // in the bucket (a HEAD, no download: warm never answers from the local copy).
   const bucket = config.outputBucket
@@ -54,8 +62,11 @@ export function createWarmEngine(config: Readonly<ServerConfig>, options: { fres
     : undefined
   const local = bucket ? undefined : new LocalOutputStorage({ root: config.outputRoot })
   const output = bucket ?? local!
+  // Local outputs only: a prepared file is taken by a rename inside the output's temp folder.
+  const shared = local ? new SharedDecodeRenderer(nativeRenderer, local.tempDir) : undefined
+  const slots = options.renders ? { renderSlots: Math.min(1024, options.renders) } : {}
   // A warm job waits for a live request's render instead of failing with 503/404.
-  const handler = createThumbnailHandler({ ...config, waiter: 'wait', accessLog: false, output })
+  const handler = createThumbnailHandler({ ...config, ...slots, waiter: 'wait', accessLog: false, output, ...(shared ? { renderer: shared } : {}) })
   const variants = local?.variantRoot ? new SafeRoot(local.variantRoot) : null
   const signer = signerOf(config)
   const fresh = options.fresh ?? false
@@ -67,6 +78,17 @@ export function createWarmEngine(config: Readonly<ServerConfig>, options: { fres
       // under the lock); a warm must not count a file that was deleted since as present.
       if (found.via === 'render' || (await isPresent(output, found))) return found
       return handler.generator.ensure(spec, { fresh: true })
+    },
+    async group(specs, run) {
+      if (!shared) return run()
+      // Only the outputs missing now are made together; a present one is left to its `ensure`.
+      const wanted = await Promise.all(
+        specs.map(async (spec) => {
+          const missing = fresh || !(await isPresent(output, { outputPath: spec.outputPath, absolutePath: await output.pathFor(spec.outputPath) }))
+          return missing ? [renderOptionsFor(spec, config)] : []
+        }),
+      ).catch(() => [])
+      return shared.group(wanted.flat(), run)
     },
     async discard(spec) {
       if (bucket) return bucket.remove(spec.outputPath)

@@ -54,10 +54,15 @@ export interface WarmFailure {
 
 /** Options of {@link runWarm}. */
 export interface WarmRunOptions {
-  /** The tasks (usually {@link warmTasks}). */
-  tasks: AsyncIterable<WarmTask>
+  /** The tasks (usually {@link warmTasks}); an array is the presets of one source, run together (see `group`). */
+  tasks: AsyncIterable<WarmTask | WarmTask[]>
   /** Makes one thumbnail exist: the server's `ThumbnailGenerator.ensure`. */
   ensure(spec: ThumbnailSpec): Promise<Pick<EnsureResult, 'via' | 'size'>>
+  /**
+   * Runs the tasks of one source (a `WarmTask[]` from the listing) together, e.g. so they share
+   * one decode; `run` makes them all. Without it, the tasks of a group still run together.
+   */
+  group?(specs: ThumbnailSpec[], run: () => Promise<void>): Promise<void>
   /** Called before `ensure` when re-rendering existing outputs (`--force`): removes them. */
   discard?(spec: ThumbnailSpec): Promise<void>
   /** Tasks in flight. */
@@ -122,7 +127,7 @@ export async function runWarm(options: WarmRunOptions): Promise<WarmRunResult> {
 
   // Async generators queue concurrent next() calls, so the slots can share one iterator.
   // A listing that blocks (stdin, a slow origin) must not keep an interrupted run waiting.
-  const stopped = new Promise<IteratorResult<WarmTask>>((resolve) => {
+  const stopped = new Promise<IteratorResult<WarmTask | WarmTask[]>>((resolve) => {
     if (signal?.aborted) resolve({ done: true, value: undefined })
     signal?.addEventListener('abort', () => resolve({ done: true, value: undefined }), { once: true })
   })
@@ -136,8 +141,16 @@ export async function runWarm(options: WarmRunOptions): Promise<WarmRunResult> {
         counters.listingDone = true
         return
       }
-      counters.listed++
-      await one(step.value)
+      if (!Array.isArray(step.value)) {
+        counters.listed++
+        await one(step.value)
+        continue
+      }
+      const group = step.value
+      counters.listed += group.length
+      const run = async () => void (await Promise.all(group.map(one)))
+      const specs = group.flatMap((t) => (t.spec && t.error === undefined ? [t.spec] : []))
+      await (options.group ? options.group(specs, run) : run())
     }
   }
 

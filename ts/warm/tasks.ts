@@ -48,17 +48,25 @@ export function specFor(source: string, preset: Pick<Preset, 'size' | 'method' |
  * @param urls - signer and base path
  */
 export async function* warmTasks(sources: AsyncIterable<SourceItem>, presets: readonly Preset[], urls: UrlSettings): AsyncGenerator<WarmTask> {
+  for await (const group of warmTaskGroups(sources, presets, urls)) yield* group
+}
+
+/**
+ * {@link warmTasks} with the tasks of one source together, so a runner can make all the presets
+ * of a source from one decode.
+ * @param sources - the listing
+ * @param presets - parsed presets
+ * @param urls - signer and base path
+ */
+export async function* warmTaskGroups(sources: AsyncIterable<SourceItem>, presets: readonly Preset[], urls: UrlSettings): AsyncGenerator<WarmTask[]> {
   for await (const item of sources) {
-    for (const preset of presets) {
-      if (item.error !== undefined) {
-        yield { source: item.name, preset, error: item.error }
-        continue
-      }
+    yield presets.map((preset): WarmTask => {
+      if (item.error !== undefined) return { source: item.name, preset, error: item.error }
       try {
-        yield { source: item.name, preset, spec: specFor(item.name, preset, urls) }
+        return { source: item.name, preset, spec: specFor(item.name, preset, urls) }
       } catch (error) {
-        yield { source: item.name, preset, error }
+        return { source: item.name, preset, error }
       }
-    }
+    })
   }
 }

@@ -82,39 +82,49 @@ pub enum InputFormat {
 #[napi(object)]
 #[derive(Default)]
 pub struct ThumbnailOptions {
-    /// Output width in pixels; 0 or absent = derived from `height`.
+    /// Output width in pixels; `0` (or absent) derives it from `height`. At least one side must
+    /// be > 0. @default 0
     pub width: Option<u32>,
-    /// Output height in pixels; 0 or absent = derived from `width`.
+    /// Output height in pixels; `0` (or absent) derives it from `width`. @default 0
     pub height: Option<u32>,
-    /// How the source is fitted to the box.
+    /// `crop`: scale to cover the box, then crop at `gravity` / the focal point.
+    /// `scale`: fit inside the box (one side may come out smaller).
+    /// `smart`: scale to cover, then remove the lowest-entropy strips (easy-thumbnails algorithm).
+    /// @default 'crop'
     pub method: Option<ThumbnailMethod>,
-    /// Which part `crop` keeps. Ignored when a focal point is given.
+    /// Which part `crop` keeps. Ignored when a focal point is given. @default 'center'
     pub gravity: Option<Gravity>,
     /// Focal point x in 0..1 of the upright source (needs `focalY`).
     pub focal_x: Option<f64>,
     /// Focal point y in 0..1 of the upright source (needs `focalX`).
     pub focal_y: Option<f64>,
-    /// Output format.
+    /// Output format. @default 'jpeg'
     pub format: Option<ThumbnailFormat>,
-    /// JPEG / lossy WebP quality 1..100.
+    /// JPEG and lossy WebP quality, 1..100. @default 80
     pub quality: Option<u32>,
-    /// Progressive JPEG.
+    /// Progressive JPEG. @default false
     pub progressive: Option<bool>,
-    /// Lossless WebP.
+    /// Lossless WebP. @default false
     pub lossless: Option<bool>,
-    /// Allow outputs larger than the source.
+    /// Allow an output larger than the source. @default false
     pub upscale: Option<bool>,
-    /// Background for transparent pixels when the output has no alpha, `#rgb` or `#rrggbb`.
+    /// Colour transparent pixels are composited onto for formats without alpha (JPEG), `#rgb` or
+    /// `#rrggbb`. @default '#ffffff'
     pub background: Option<String>,
-    /// Largest accepted width × height × frames of the source (a positive integer).
+    /// Largest accepted `width × height × frames` of the source (a positive integer); checked
+    /// from the header before decoding. @default 50_000_000
     pub max_input_pixels: Option<f64>,
-    /// Largest accepted input in bytes (a positive integer).
+    /// Largest accepted input, in bytes (a positive integer). @default 67_108_864 (64 MiB)
     pub max_input_bytes: Option<f64>,
-    /// Largest accepted output side in pixels (at least 1).
+    /// Largest accepted output side, in pixels (at least 1). @default 8192
     pub max_output_side: Option<u32>,
-    /// Most scans a progressive JPEG may have (at least 1); more is refused with `ERR_TOO_LARGE`.
+    /// Most scans a progressive JPEG may have, counted from its markers before decoding; more is
+    /// refused with `ERR_TOO_LARGE` (each scan is another pass over the image, so thousands of
+    /// tiny repeated scans are a CPU denial of service). Real encoders write about 10.
+    /// @default 100
     pub max_scans: Option<u32>,
-    /// `thumbnailFile` only: fsync the file before renaming it into place.
+    /// `thumbnailFile` only: fsync the written file before it is renamed into place.
+    /// @default false
     pub fsync: Option<bool>,
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer};
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer, ToNapiValue, TypeName};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -17,8 +17,9 @@ use super::options::{
     input_format_name, output_format_name, to_options, InputFormat, ThumbnailFormat,
     ThumbnailOptions,
 };
-use crate::image::file::{thumbnail_file as run_file, FileOutput};
-use crate::image::pipeline::{self, Options, Output};
+use crate::image::codecs::Header;
+use crate::image::file::{thumbnail_file as run_file, thumbnail_files as run_files, FileOutput};
+use crate::image::pipeline::{self, Output};
 
 /// Version of the native core, to check that the binding loaded.
 #[napi]
@@ -88,30 +89,69 @@ fn cancel_flag(signal: &Option<AbortSignal>) -> Arc<AtomicBool> {
     flag
 }
 
-/// Background work of [`thumbnail`].
-pub struct ThumbnailTask {
-    input: Buffer,
-    options: Options,
+/// A pipeline run that checks the cancel flag between stages.
+type Run<O> = Box<dyn FnMut(&AtomicBool) -> crate::error::Result<O> + Send>;
+
+/// Background work of [`thumbnail`] and [`thumbnail_file`]: a pipeline run on the libuv pool,
+/// the flag its abort signal sets, and the conversion of its result for JS.
+pub struct PipelineTask<O, J> {
+    run: Run<O>,
+    to_js: fn(O) -> J,
     cancel: Arc<AtomicBool>,
 }
 
-impl Task for ThumbnailTask {
-    type Output = Output;
-    type JsValue = ThumbnailOutput;
+impl<O: Send + 'static, J: ToNapiValue + TypeName> Task for PipelineTask<O, J> {
+    type Output = O;
+    type JsValue = J;
 
-    fn compute(&mut self) -> napi::Result<Output> {
-        pipeline::run_cancellable(&self.input, &self.options, &self.cancel).map_err(to_napi)
+    fn compute(&mut self) -> napi::Result<O> {
+        (self.run)(&self.cancel).map_err(to_napi)
     }
 
-    fn resolve(&mut self, _env: Env, out: Output) -> napi::Result<ThumbnailOutput> {
-        Ok(ThumbnailOutput {
-            format: output_format_name(out.format),
-            width: out.width,
-            height: out.height,
-            source_width: out.source_width,
-            source_height: out.source_height,
-            data: out.data.into(),
-        })
+    fn resolve(&mut self, _env: Env, out: O) -> napi::Result<J> {
+        Ok((self.to_js)(out))
+    }
+}
+
+/// Queues `run` on the libuv pool; `signal` cancels it before it starts (napi) or at its next
+/// stage (the cancel flag).
+fn spawn<O, J>(
+    run: impl FnMut(&AtomicBool) -> crate::error::Result<O> + Send + 'static,
+    to_js: fn(O) -> J,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<PipelineTask<O, J>>
+where
+    PipelineTask<O, J>: Task,
+{
+    let cancel = cancel_flag(&signal);
+    let task = PipelineTask {
+        run: Box::new(run),
+        to_js,
+        cancel,
+    };
+    AsyncTask::with_optional_signal(task, signal)
+}
+
+fn thumbnail_output(out: Output) -> ThumbnailOutput {
+    ThumbnailOutput {
+        data: out.data.into(),
+        format: output_format_name(out.format),
+        width: out.width,
+        height: out.height,
+        source_width: out.source_width,
+        source_height: out.source_height,
+    }
+}
+
+fn thumbnail_file_output(out: FileOutput) -> ThumbnailFileOutput {
+    let o = out.output;
+    ThumbnailFileOutput {
+        size: out.size as f64,
+        format: output_format_name(o.format),
+        width: o.width,
+        height: o.height,
+        source_width: o.source_width,
+        source_height: o.source_height,
     }
 }
 
@@ -123,53 +163,10 @@ pub fn thumbnail(
     input: Buffer,
     options: ThumbnailOptions,
     signal: Option<AbortSignal>,
-) -> napi::Result<AsyncTask<ThumbnailTask>> {
+) -> napi::Result<AsyncTask<PipelineTask<Output, ThumbnailOutput>>> {
     let options = to_options(&options).map_err(to_napi)?;
-    let cancel = cancel_flag(&signal);
-    Ok(AsyncTask::with_optional_signal(
-        ThumbnailTask {
-            input,
-            options,
-            cancel,
-        },
-        signal,
-    ))
-}
-
-/// Background work of [`thumbnail_file`].
-pub struct ThumbnailFileTask {
-    src: PathBuf,
-    dst: PathBuf,
-    options: Options,
-    fsync: bool,
-    cancel: Arc<AtomicBool>,
-}
-
-impl Task for ThumbnailFileTask {
-    type Output = FileOutput;
-    type JsValue = ThumbnailFileOutput;
-
-    fn compute(&mut self) -> napi::Result<FileOutput> {
-        run_file(
-            &self.src,
-            &self.dst,
-            &self.options,
-            self.fsync,
-            &self.cancel,
-        )
-        .map_err(to_napi)
-    }
-
-    fn resolve(&mut self, _env: Env, out: FileOutput) -> napi::Result<ThumbnailFileOutput> {
-        Ok(ThumbnailFileOutput {
-            format: output_format_name(out.output.format),
-            width: out.output.width,
-            height: out.output.height,
-            source_width: out.output.source_width,
-            source_height: out.output.source_height,
-            size: out.size as f64,
-        })
-    }
+    let run = move |cancel: &AtomicBool| pipeline::run_cancellable(&input, &options, cancel);
+    Ok(spawn(run, thumbnail_output, signal))
 }
 
 /// Reads `src`, makes a thumbnail and writes it to `dst` atomically (temporary file in the same
@@ -181,21 +178,68 @@ pub fn thumbnail_file(
     dst: String,
     options: ThumbnailOptions,
     signal: Option<AbortSignal>,
-) -> napi::Result<AsyncTask<ThumbnailFileTask>> {
+) -> napi::Result<AsyncTask<PipelineTask<FileOutput, ThumbnailFileOutput>>> {
     let fsync = options.fsync.unwrap_or(false);
     let options = to_options(&options).map_err(to_napi)?;
-    let cancel = cancel_flag(&signal);
-    let task = ThumbnailFileTask {
-        src: src.into(),
-        dst: dst.into(),
-        options,
-        fsync,
-        cancel,
-    };
-    Ok(AsyncTask::with_optional_signal(task, signal))
+    let (src, dst) = (PathBuf::from(src), PathBuf::from(dst));
+    let run = move |cancel: &AtomicBool| run_file(&src, &dst, &options, fsync, cancel);
+    Ok(spawn(run, thumbnail_file_output, signal))
 }
 
-fn probe_output(p: pipeline::ProbeInfo) -> ProbeOutput {
+/// One output of `thumbnailFiles`.
+#[napi(object)]
+pub struct ThumbnailFilesItem {
+    /// Path of the thumbnail to write.
+    pub dst: String,
+    /// Its options (`fsync` is taken from the first item).
+    pub options: ThumbnailOptions,
+}
+
+/// The outcome of one `thumbnailFiles` item: `info`, or `error` as `ERR_CODE: message`.
+#[napi(object)]
+pub struct ThumbnailFilesResult {
+    /// The written thumbnail, when it succeeded.
+    pub info: Option<ThumbnailFileOutput>,
+    /// `ERR_CODE: message`, when it failed.
+    pub error: Option<String>,
+}
+
+fn thumbnail_files_output(out: Vec<crate::Result<FileOutput>>) -> Vec<ThumbnailFilesResult> {
+    out.into_iter()
+        .map(|r| match r {
+            Ok(out) => ThumbnailFilesResult {
+                info: Some(thumbnail_file_output(out)),
+                error: None,
+            },
+            Err(e) => ThumbnailFilesResult {
+                info: None,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect()
+}
+
+/// Several thumbnails of one source file from one decode. Rejects when the source cannot be
+/// read or decoded; otherwise resolves one result per item, in order.
+#[napi(ts_return_type = "Promise<Array<ThumbnailFilesResult>>")]
+pub fn thumbnail_files(
+    src: String,
+    items: Vec<ThumbnailFilesItem>,
+    signal: Option<AbortSignal>,
+) -> napi::Result<AsyncTask<PipelineTask<Vec<crate::Result<FileOutput>>, Vec<ThumbnailFilesResult>>>>
+{
+    let fsync = items.first().and_then(|i| i.options.fsync).unwrap_or(false);
+    let items = items
+        .iter()
+        .map(|i| Ok((PathBuf::from(&i.dst), to_options(&i.options)?)))
+        .collect::<crate::Result<Vec<_>>>()
+        .map_err(to_napi)?;
+    let src = PathBuf::from(src);
+    let run = move |cancel: &AtomicBool| run_files(&src, &items, fsync, cancel);
+    Ok(spawn(run, thumbnail_files_output, signal))
+}
+
+fn probe_output(p: Header) -> ProbeOutput {
     ProbeOutput {
         format: input_format_name(p.format),
         width: p.width,

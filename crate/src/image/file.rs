@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::pipeline::{run_cancellable, Options, Output};
+use super::pipeline::{run_cancellable, run_many, Options, Output};
 use crate::error::{Error, Result};
 
 /// Summary of a written thumbnail.
@@ -83,6 +83,34 @@ pub fn thumbnail_file(
     fsync: bool,
     cancel: &AtomicBool,
 ) -> Result<FileOutput> {
+    let input = read_source(src, opts)?;
+    let output = run_cancellable(&input, opts, cancel)?;
+    write_output(dst, output, fsync)
+}
+
+/// [`thumbnail_file`] for several outputs of one source: one read, one decode (see
+/// [`run_many`]), one atomic write per output. The outer error is shared by every output (the
+/// read or the decode failed); each output then succeeds or fails on its own.
+pub fn thumbnail_files(
+    src: &Path,
+    items: &[(PathBuf, Options)],
+    fsync: bool,
+    cancel: &AtomicBool,
+) -> Result<Vec<Result<FileOutput>>> {
+    let Some((_, first)) = items.first() else {
+        return Ok(Vec::new());
+    };
+    let input = read_source(src, first)?;
+    let opts: Vec<Options> = items.iter().map(|(_, o)| o.clone()).collect();
+    let outputs = run_many(&input, &opts, cancel)?;
+    Ok(outputs
+        .into_iter()
+        .zip(items)
+        .map(|(out, (dst, _))| write_output(dst, out?, fsync))
+        .collect())
+}
+
+fn read_source(src: &Path, opts: &Options) -> Result<Vec<u8>> {
     let file = fs::File::open(src).map_err(|e| io_error("read", src, e))?;
     let len = file.metadata().map_err(|e| io_error("read", src, e))?.len();
     // Refuse before reading a huge file into memory, and never read past the limit even if the
@@ -93,7 +121,10 @@ pub fn thumbnail_file(
         .read_to_end(&mut input)
         .map_err(|e| io_error("read", src, e))?;
     opts.limits.check_bytes(input.len())?;
-    let mut output = run_cancellable(&input, opts, cancel)?;
+    Ok(input)
+}
+
+fn write_output(dst: &Path, mut output: Output, fsync: bool) -> Result<FileOutput> {
     write_atomic(dst, &output.data, fsync)?;
     let size = output.data.len() as u64;
     output.data = Vec::new();

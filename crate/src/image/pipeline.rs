@@ -6,7 +6,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use super::codecs::{decode, read_header, Format, Header, Request};
+use super::codecs::{decode, read_header, Header, Request};
 use super::color::{flatten, to_srgb};
 use super::encode::{encode, EncodeOptions, OutputFormat};
 use super::geometry::{plan, Anchor, Method, Plan};
@@ -81,23 +81,6 @@ pub struct Output {
     pub source_height: u32,
 }
 
-/// Header facts about an input, read without decoding pixels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeInfo {
-    /// Detected format.
-    pub format: Format,
-    /// Upright width (after EXIF orientation).
-    pub width: u32,
-    /// Upright height.
-    pub height: u32,
-    /// EXIF orientation 1..=8.
-    pub orientation: u8,
-    /// Whether the image has alpha.
-    pub has_alpha: bool,
-    /// Animation frames (1 for stills).
-    pub frames: u32,
-}
-
 fn upright(h: &Header) -> (u32, u32) {
     if orient::swaps_axes(h.orientation) {
         (h.height, h.width)
@@ -106,18 +89,12 @@ fn upright(h: &Header) -> (u32, u32) {
     }
 }
 
-/// Reads an input's header.
-pub fn probe(input: &[u8]) -> Result<ProbeInfo> {
+/// Reads an input's [`Header`] without decoding pixels, turned upright: `width` and `height` are
+/// after EXIF orientation, the other fields as stored.
+pub fn probe(input: &[u8]) -> Result<Header> {
     let h = read_header(input)?;
     let (width, height) = upright(&h);
-    Ok(ProbeInfo {
-        format: h.format,
-        width,
-        height,
-        orientation: h.orientation,
-        has_alpha: h.has_alpha,
-        frames: h.frames,
-    })
+    Ok(Header { width, height, ..h })
 }
 
 /// Makes a thumbnail.
@@ -152,7 +129,22 @@ pub fn run_cancellable(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Res
 fn run_inner(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output> {
     let mut work = Work::new(cancel);
     validate(opts)?;
-    let limits = &opts.limits;
+    let source = read_source(input, &opts.limits)?;
+    let plan = plan_for(&source, opts)?;
+    let need = shrink_hint(&plan, source.uw, source.uh, source.header.orientation);
+    let pixels = plan.width as u64 * plan.height as u64;
+    let decoded = decode_source(input, &source, &opts.limits, need, &mut work, pixels)?;
+    finish(&decoded, &source, &plan, opts, &work)
+}
+
+/// The header of an input that passed the byte and pixel limits, with its upright size.
+struct Source {
+    header: Header,
+    uw: u32,
+    uh: u32,
+}
+
+fn read_source(input: &[u8], limits: &Limits) -> Result<Source> {
     limits.check_bytes(input.len())?;
     let header = read_header(input)?;
     limits.check_pixels(header.width, header.height, header.frames)?;
@@ -163,42 +155,70 @@ fn run_inner(input: &[u8], opts: &Options, cancel: &AtomicBool) -> Result<Output
         )));
     }
     let (uw, uh) = upright(&header);
-    let o = header.orientation;
+    Ok(Source { header, uw, uh })
+}
+
+fn plan_for(source: &Source, opts: &Options) -> Result<Plan> {
     let plan = plan(
-        uw,
-        uh,
+        source.uw,
+        source.uh,
         opts.width,
         opts.height,
         opts.method,
         opts.anchor,
         opts.upscale,
     )?;
-    limits.check_output_side("width", plan.width)?;
-    limits.check_output_side("height", plan.height)?;
+    opts.limits.check_output_side("width", plan.width)?;
+    opts.limits.check_output_side("height", plan.height)?;
+    Ok(plan)
+}
 
-    let (min_w, min_h) = shrink_hint(&plan, uw, uh, o);
+/// Decodes at least `min` (stored orientation, (0, 0) = full size), with a CPU budget for the
+/// source plus `output_pixels`.
+fn decode_source(
+    input: &[u8],
+    source: &Source,
+    limits: &Limits,
+    (min_width, min_height): (u32, u32),
+    work: &mut Work,
+    output_pixels: u64,
+) -> Result<Decoded> {
+    let h = &source.header;
     work.set_budget(
-        header.width as u64 * header.height as u64 * header.frames.max(1) as u64,
-        plan.width as u64 * plan.height as u64,
+        h.width as u64 * h.height as u64 * h.frames.max(1) as u64,
+        output_pixels,
     );
     work.check_now()?;
     let max_bytes = limits.max_input_pixels.saturating_mul(4).max(1 << 20);
     let request = Request {
-        min_width: min_w,
-        min_height: min_h,
+        min_width,
+        min_height,
         max_bytes,
         limits,
-        work: &work,
+        work,
     };
-    let decoded = decode(input, &header, &request)?;
+    let decoded = decode(input, h, &request)?;
     work.check_now()?;
+    Ok(decoded)
+}
 
+/// Everything after the decode for one output: resize (or smart crop), sRGB, upright, flatten,
+/// encode. `decoded` may be larger than this plan needs; the resize takes it from there.
+fn finish(
+    decoded: &Decoded,
+    source: &Source,
+    plan: &Plan,
+    opts: &Options,
+    work: &Work,
+) -> Result<Output> {
+    let (header, uw, uh) = (&source.header, source.uw, source.uh);
+    let o = header.orientation;
     let smart = opts.method == Method::Smart
         && (plan.width < plan.scaled_width || plan.height < plan.scaled_height);
     let (mut pixels, channels, w, h) = if smart {
-        smart_thumbnail(&decoded, &header, &plan, uw, uh, &work)?
+        smart_thumbnail(decoded, header, plan, uw, uh, work)?
     } else {
-        let (pixels, w, h) = resize_planned(&decoded, &header, &plan, plan.width, plan.height)?;
+        let (pixels, w, h) = resize_planned(decoded, header, plan, plan.width, plan.height)?;
         work.check_now()?;
         let (pixels, channels) = to_srgb(pixels, decoded.channels, decoded.icc.as_deref())?;
         let (pixels, w, h) = orient::apply(pixels, w, h, channels.count(), o);
@@ -329,6 +349,9 @@ fn smart_thumbnail(
     }
     Ok((out, channels, plan.width, plan.height))
 }
+
+mod many;
+pub use many::run_many;
 
 #[cfg(test)]
 mod tests;

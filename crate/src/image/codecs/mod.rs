@@ -21,7 +21,8 @@ use super::work::Work;
 use super::Decoded;
 use crate::error::{catch_panic, Error, ErrorCode, Result};
 
-/// Header facts shared by every format, in STORED orientation.
+/// Header facts shared by every format, in STORED orientation (`pipeline::probe` returns it
+/// turned upright).
 #[derive(Debug, Clone)]
 pub struct Header {
     /// Detected format.
