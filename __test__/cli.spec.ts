@@ -51,7 +51,8 @@ test('--help lists the four commands and serve --help shows the real defaults', 
   t.regex(serve.stdout, /--waiter <mode>/)
   // Every setting has a flag, and its help names the environment variable.
   for (const key of Object.keys(SETTING_KINDS) as (keyof typeof SETTING_KINDS)[]) {
-    const flag = key === 'accessLog' ? '--no-access-log' : flagName(key)
+    // A switch that is on by default is shown by its off form (--no-access-log).
+    const flag = SERVER_DEFAULTS[key] === true ? flagName(key).replace(/^--/, '--no-') : flagName(key)
     t.regex(serve.stdout, new RegExp(`${flag}\\b[^]*?\\(env\\s+${envName(key)},`), key)
   }
 })

@@ -50,6 +50,7 @@ export const SETTING_HELP: { readonly [K in keyof ServerConfig]: readonly [help:
   s3AccessKeyId: ['S3 access key id (empty: the AWS credential chain)', '<id>'],
   s3SecretAccessKey: ['S3 secret access key (prefer the variable: flags show in ps)', '<secret>'],
   s3Timeout: ['seconds an S3 request may take before the store counts as down', '<seconds>'],
+  s3LeanClient: ['send S3 GetObject/PutObject on a lean signed pool, not the full SDK', ''],
   redirectBase: ["public base URL of the thumbnails for --response-mode redirect", '<url>'],
   metricsPath: ['path of Prometheus metrics (empty: off; serve turns it on)', '<path>'],
   metricsPort: ['serve metrics on this port instead of the main one (0: main port)', '<port>'],

@@ -186,6 +186,7 @@ const WARM_SETTINGS = new Set<string>([
   's3AccessKeyId',
   's3SecretAccessKey',
   's3Timeout',
+  's3LeanClient',
 ])
 
 /**

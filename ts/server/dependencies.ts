@@ -127,6 +127,7 @@ export function s3ConnectionOptions(config: Readonly<ServerConfig>): S3Connectio
     accessKeyId: config.s3AccessKeyId || undefined,
     secretAccessKey: config.s3SecretAccessKey || undefined,
     timeout: config.s3Timeout,
+    lean: config.s3LeanClient,
     retryAfter: config.retryAfter,
   }
 }

@@ -126,18 +126,24 @@ export class S3OutputStorage {
     const key = objectKey(this.prefix, outputPath)
     const body = bytes ?? (await readFile(absolutePath))
     const ext = outputPath.slice(outputPath.lastIndexOf('.'))
-    await this.#s3.call('PutObject', `${this.bucket}/${key}`, (c, sdk, signal) =>
-      c.send(
+    const contentType = contentTypeFor(ext)
+    await this.#s3.call('PutObject', `${this.bucket}/${key}`, async (c, sdk, signal, lean) => {
+      if (lean && (await lean.supports(this.bucket))) {
+        const headers: Record<string, string> = { 'content-type': contentType }
+        if (this.#cacheControl) headers['cache-control'] = this.#cacheControl
+        return lean.put(this.bucket, key, body, headers, signal)
+      }
+      return c.send(
         new sdk.PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
           Body: body,
-          ContentType: contentTypeFor(ext),
+          ContentType: contentType,
           ...(this.#cacheControl ? { CacheControl: this.#cacheControl } : {}),
         }),
         { abortSignal: signal },
-      ),
-    )
+      )
+    })
   }
 
   /**
@@ -174,7 +180,11 @@ export class S3OutputStorage {
         )
         return head !== undefined
       }
-      const bytes = await this.#s3.call('GetObject', where, async (c, sdk, signal) => {
+      const bytes = await this.#s3.call('GetObject', where, async (c, sdk, signal, lean) => {
+        if (lean && (await lean.supports(this.bucket))) {
+          const out = await lean.get(this.bucket, key, signal)
+          return new Uint8Array(await out.Body.arrayBuffer())
+        }
         const out = await c.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal })
         return out.Body!.transformToByteArray()
       })

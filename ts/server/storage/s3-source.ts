@@ -51,8 +51,11 @@ export class S3SourceStorage {
     const body = await this.#s3.call(
       'GetObject',
       `${this.bucket}/${key}`,
-      async (client, sdk, signal) => {
-        const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal })
+      async (client, sdk, signal, lean) => {
+        const out =
+          lean && (await lean.supports(this.bucket))
+            ? await lean.get(this.bucket, key, signal)
+            : await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal })
         const stream = out.Body as AsyncIterable<Uint8Array> & { destroy?(): void }
         // Refused from the header, before a byte of the body is read.
         if (out.ContentLength !== undefined && out.ContentLength > max) {
