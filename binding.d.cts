@@ -247,7 +247,9 @@ export interface ThumbnailFilesItem {
 
 /** The outcome of one `thumbnailFiles` item: `info`, or `error` as `ERR_CODE: message`. */
 export interface ThumbnailFilesResult {
+  /** The written thumbnail, when it succeeded. */
   info?: ThumbnailFileOutput
+  /** `ERR_CODE: message`, when it failed. */
   error?: string
 }
 
@@ -284,8 +286,10 @@ export interface ThumbnailOptions {
   focalY?: number
   /** Output format. @default 'jpeg' */
   format?: ThumbnailFormat
-  /** JPEG and lossy WebP quality, 1..100. @default 80 */
+  /** JPEG, lossy WebP and AVIF quality, 1..100. @default 80 */
   quality?: number
+  /** AVIF encoder speed, 0 (slowest, smallest file) to 10 (fastest). @default 8 */
+  speed?: number
   /** Progressive JPEG. @default false */
   progressive?: boolean
   /** Lossless WebP. @default false */

@@ -119,7 +119,10 @@ test('a CMYK JPEG without a profile keeps black black and white white', async (t
   const src = await sharp(raw, { raw: { width: 40, height: 20, channels: 3 } }).toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer()
   t.is((await sharp(src).metadata()).space, 'cmyk')
   const out = await decode((await thumbnail(src, { width: 40, height: 20, format: 'png' })).data)
-  near(t, pixelAt(out, 5, 10), [0, 0, 0], 40, 'black half')
+  // The file carries no profile, so it is read through the bundled FOGRA39 print profile: sharp's
+  // rich black (made through libvips' own CMYK profile) prints as a deep near-black on coated paper,
+  // not as RGB 0; the naive (1 - C)(1 - K) formula, which gave exactly 0, is gone.
+  near(t, pixelAt(out, 5, 10), [0, 0, 0], 48, 'black half')
   near(t, pixelAt(out, 35, 10), [255, 255, 255], 8, 'white half')
 })
 

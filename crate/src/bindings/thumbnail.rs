@@ -204,7 +204,10 @@ pub struct ThumbnailFilesResult {
     pub error: Option<String>,
 }
 
-fn thumbnail_files_output(out: Vec<crate::Result<FileOutput>>) -> Vec<ThumbnailFilesResult> {
+/// What `thumbnail_files` computes: one result per output.
+type FilesOutput = Vec<crate::Result<FileOutput>>;
+
+fn thumbnail_files_output(out: FilesOutput) -> Vec<ThumbnailFilesResult> {
     out.into_iter()
         .map(|r| match r {
             Ok(out) => ThumbnailFilesResult {
@@ -226,8 +229,7 @@ pub fn thumbnail_files(
     src: String,
     items: Vec<ThumbnailFilesItem>,
     signal: Option<AbortSignal>,
-) -> napi::Result<AsyncTask<PipelineTask<Vec<crate::Result<FileOutput>>, Vec<ThumbnailFilesResult>>>>
-{
+) -> napi::Result<AsyncTask<PipelineTask<FilesOutput, Vec<ThumbnailFilesResult>>>> {
     let fsync = items.first().and_then(|i| i.options.fsync).unwrap_or(false);
     let items = items
         .iter()

@@ -104,18 +104,15 @@ fn build_transform(channels: Channels, icc: &[u8]) -> Option<Transform<u8, u8>> 
         return None;
     }
     let srgb = Profile::new_srgb();
-    // CMYK is converted as print software shows it on screen: relative colorimetric with black
-    // point compensation, so the deepest black the press makes (about L* 9 on coated paper) is
-    // shown as black instead of a tinted dark gray. The flag is ignored by perceptual transforms.
-    let (intent, flags) = if channels == Channels::Cmyk {
-        (
-            Intent::RelativeColorimetric,
-            Flags::COPY_ALPHA | Flags::BLACKPOINT_COMPENSATION,
-        )
-    } else {
-        (Intent::Perceptual, Flags::COPY_ALPHA)
-    };
-    Transform::new_flags(&profile, in_fmt, &srgb, out_fmt, intent, flags).ok()
+    Transform::new_flags(
+        &profile,
+        in_fmt,
+        &srgb,
+        out_fmt,
+        Intent::Perceptual,
+        Flags::COPY_ALPHA,
+    )
+    .ok()
 }
 
 fn convert_with_profile(

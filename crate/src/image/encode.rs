@@ -11,8 +11,8 @@
 
 use libwebp_sys as webp;
 
-use super::work::Work;
 use super::codecs::avif;
+use super::work::Work;
 use super::Channels;
 use crate::error::{catch_panic, Error, ErrorCode, Result};
 

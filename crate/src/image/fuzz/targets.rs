@@ -232,6 +232,7 @@ fn fuzz_pipeline() {
                 quality: 80,
                 progressive,
                 lossless: progressive && format == OutputFormat::Webp,
+                speed: 8,
             };
             seeds.push(encode(&rgb, 36, 28, Channels::Rgb, &opts).unwrap());
         }
