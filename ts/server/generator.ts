@@ -322,18 +322,23 @@ export class ThumbnailGenerator {
       } else {
         // The folder of a new output is made while the source arrives and renders.
         const folder = folderMissing ? mkdir(path.dirname(dst), { recursive: true }).then(() => undefined, () => undefined) : undefined
-        const fetched = early.remote ? early.remote.take(opts.signal) : o.source.read(spec.source, { signal: opts.signal })
-        const input = await fetched.catch((err: unknown) => {
-          // The render deadline ran out while the origin was still sending: that is the origin
-          // timing out (504), not a cancelled request.
-          if (deadline?.signal.aborted) {
-            throw new OriginTimeoutError(spec.source, `The origin did not deliver the source within renderTimeout (${o.renderTimeout} s)`, { cause: err })
-          }
-          throw err
-        })
-        const out = await inSlot(() => o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts))
+        // Settled before the request ends, even when it fails, so no mkdir outlives it.
+        let out!: Awaited<ReturnType<typeof o.renderer.thumbnail>>
+        try {
+          const fetched = early.remote ? early.remote.take(opts.signal) : o.source.read(spec.source, { signal: opts.signal })
+          const input = await fetched.catch((err: unknown) => {
+            // The render deadline ran out while the origin was still sending: that is the origin
+            // timing out (504), not a cancelled request.
+            if (deadline?.signal.aborted) {
+              throw new OriginTimeoutError(spec.source, `The origin did not deliver the source within renderTimeout (${o.renderTimeout} s)`, { cause: err })
+            }
+            throw err
+          })
+          out = await inSlot(() => o.renderer.thumbnail(Buffer.isBuffer(input) ? input : Buffer.from(input), opts))
+        } finally {
+          await folder
+        }
         bytes = bytesOf(out)
-        await folder
         await writeFileAtomic(dst, bytes, { mkdirs: true, tempDir: o.output.tempDir })
         info = { ...(typeof out === 'object' && out ? (out as Partial<RenderInfo>) : {}), size: bytes.length } as RenderInfo
       }
