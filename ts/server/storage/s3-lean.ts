@@ -19,7 +19,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { SignatureV4 } from '@smithy/signature-v4'
-import { type Dispatcher, Pool } from 'undici'
+// undici is loaded on the first request: importing it reserves address space (its WebAssembly
+// HTTP parser), which the package must not pay on import.
+import type { Dispatcher, Pool } from 'undici'
 
 type Body = Dispatcher.ResponseData['body']
 
@@ -141,7 +143,7 @@ export class LeanS3 {
       )
       let res: Dispatcher.ResponseData
       try {
-        res = await this.#pool(route.origin).request({ method, path, headers: signed.headers, body, signal })
+        res = await (await this.#pool(route.origin)).request({ method, path, headers: signed.headers, body, signal })
       } catch (err) {
         if (signal.aborted || attempt >= 2) throw err
         continue
@@ -159,10 +161,11 @@ export class LeanS3 {
     }
   }
 
-  #pool(origin: string): Pool {
+  async #pool(origin: string): Promise<Pool> {
     let pool = this.#pools.get(origin)
     if (!pool) {
-      pool = new Pool(origin, { connect: { timeout: this.#connectMs }, keepAliveTimeout: 4000 })
+      const { Pool } = await import('undici')
+      pool = this.#pools.get(origin) ?? new Pool(origin, { connect: { timeout: this.#connectMs }, keepAliveTimeout: 4000 })
       this.#pools.set(origin, pool)
     }
     return pool
