@@ -1,57 +1,23 @@
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type IncomingMessage } from 'node:http'
+import { type IncomingMessage } from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
 import sharp from 'sharp'
 
-import { createThumbnailHandler, type ThumbnailHandlerOptions } from '../ts/server/handler.js'
 import { createLogger, Episodes, TrustedProxies } from '../ts/server/log.js'
 import { createServer as createThumbnailServer } from '../ts/server/server.js'
-import { Signer } from '../ts/server/signing.js'
-import { thumbnailUrl } from '../ts/server/url-builder.js'
+import { KEY, MEDIA, rig, sign } from './helpers/handler-rig.js'
 import { startRedis } from './helpers/redis.js'
 import { metricValue } from './helpers/serve-process.js'
 
-const MEDIA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'media')
-const KEY = 'observability-key'
-const signer = new Signer({ keys: [KEY] })
-
-async function rig(options: ThumbnailHandlerOptions = {}) {
-  const dir = await mkdtemp(path.join(tmpdir(), 'restthumbs-obs-'))
-  await mkdir(path.join(dir, 'media'))
-  await copyFile(path.join(MEDIA, 'sunset.jpg'), path.join(dir, 'media', 'sunset.jpg'))
-  const handler = createThumbnailHandler({
-    keys: [KEY],
-    sourceRoot: path.join(dir, 'media'),
-    outputRoot: path.join(dir, 'thumbnails'),
-    metricsPath: '/metrics',
-    logger: { error: () => undefined },
-    ...options,
-  })
-  const server = createServer((req, res) => handler(req, res))
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-  return {
-    url,
-    handler,
-    async close() {
-      server.closeAllConnections()
-      await new Promise((r) => server.close(r))
-      await handler.close()
-      await rm(dir, { recursive: true, force: true })
-    },
-  }
-}
-
 test('a scrape before and after one render shows each counter moved by exactly one', async (t) => {
-  const r = await rig()
+  const r = await rig(t, { metricsPath: '/metrics' })
   try {
     const before = await (await fetch(r.url + '/metrics')).text()
-    const rel = thumbnailUrl('sunset.jpg', '90x60', 'crop', '.jpg', { signer, baseUrl: '/thumbnails' })
+    const rel = sign('sunset.jpg', '90x60', 'crop', '.jpg')
     const res = await fetch(r.url + rel)
     t.is(res.status, 200)
     t.is((await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width, 90)
@@ -70,9 +36,9 @@ test('a scrape before and after one render shows each counter moved by exactly o
 
     const hit = await fetch(r.url + rel)
     await hit.arrayBuffer()
-    const missing = await fetch(r.url + thumbnailUrl('nope.jpg', '90x60', 'crop', '.jpg', { signer, baseUrl: '/thumbnails' }))
+    const missing = await fetch(r.url + sign('nope.jpg', '90x60', 'crop', '.jpg'))
     t.is(missing.status, 404)
-    const again = await fetch(r.url + thumbnailUrl('nope.jpg', '90x60', 'crop', '.jpg', { signer, baseUrl: '/thumbnails' }))
+    const again = await fetch(r.url + sign('nope.jpg', '90x60', 'crop', '.jpg'))
     t.is(again.status, 404)
     const last = await (await fetch(r.url + '/metrics')).text()
     const delta = (name: string, labels = '') => (metricValue(last, name, labels) ?? 0) - (metricValue(after, name, labels) ?? 0)
@@ -88,7 +54,7 @@ test('a scrape before and after one render shows each counter moved by exactly o
 
 test('the handler answers /healthz always and /readyz from its cache and storages', async (t) => {
   const redis = await startRedis()
-  const r = await rig({ cache: redis.url })
+  const r = await rig(t, { metricsPath: '/metrics', cache: redis.url })
   try {
     const live = await fetch(r.url + '/healthz')
     t.is(live.status, 200)
@@ -127,7 +93,7 @@ test('one JSON log line per request, with the client address only from a trusted
   })
   const base = await server.start()
   try {
-    const rel = thumbnailUrl('sunset.jpg', '50x50', 'crop', '.jpg', { signer, baseUrl: '/thumbnails' })
+    const rel = sign('sunset.jpg', '50x50', 'crop', '.jpg')
     const res = await fetch(base + rel, { headers: { 'X-Forwarded-For': '203.0.113.7, 127.0.0.1', 'X-Request-Id': 'abc-123' } })
     const body = Buffer.from(await res.arrayBuffer())
     t.is(res.headers.get('x-request-id'), 'abc-123', "a trusted proxy's request id is kept")
