@@ -64,8 +64,8 @@ export async function thumbnailFile(src: string, dst: string, options: Thumbnail
 export interface ThumbnailFilesItem {
   /** Path of the thumbnail to write (atomically, as {@link thumbnailFile}). */
   dst: string
-  /** Its options; `fsync` and `signal` of the first item apply to all. */
-  options: ThumbnailFileOptions
+  /** Its options (`fsync` of the first item applies to all; the call takes one `signal`). */
+  options: Omit<ThumbnailFileOptions, 'signal'>
 }
 
 /**
@@ -74,17 +74,22 @@ export interface ThumbnailFilesItem {
  * for a large source's decode once per source instead of once per size.
  * @param src - path of the source image
  * @param items - the outputs, see {@link ThumbnailFilesItem}
+ * @param options - `signal` cancels the whole call (one read and decode serve every item)
  * @returns one entry per item, in order: what was written, or the typed error of that item
  * @throws InvalidOptionError for a bad item (before any native work); the errors of
  *   {@link thumbnailFile} when the source cannot be read or decoded (then nothing is written)
  */
-export async function thumbnailFiles(src: string, items: readonly ThumbnailFilesItem[]): Promise<Array<ThumbnailFileInfo | Error>> {
+export async function thumbnailFiles(
+  src: string,
+  items: readonly ThumbnailFilesItem[],
+  options: { signal?: AbortSignal } = {},
+): Promise<Array<ThumbnailFileInfo | Error>> {
   if (typeof src !== 'string' || src === '') throw new InvalidOptionError(`Expected non-empty string for src but received ${typeof src}`)
   const native = items.map((item, i) => {
     if (typeof item?.dst !== 'string' || item.dst === '') throw new InvalidOptionError(`Expected non-empty string for items[${i}].dst but received ${typeof item?.dst}`)
     return { dst: item.dst, options: resolveThumbnailOptions(item.options ?? {}) }
   })
-  const signal = items[0]?.options?.signal
+  const { signal } = options
   checkSignal(signal)
   const results = await callAsync(() => binding.thumbnailFiles(src, native, signal))
   return results.map((r) => r.info ?? (mapNativeError(new Error(r.error ?? 'ERR_IO: no result')) as Error))

@@ -92,13 +92,13 @@ export class SharedDecodeRenderer implements RendererLike {
 
   async #prepare(src: string, wanted: Map<string, RenderOptions>, signal?: AbortSignal) {
     const keys = [...wanted.keys()]
-    const items = keys.map((key, i) => ({
-      dst: tempPathFor(`shared-${i}`, this.#tempDir),
-      // The first caller's deadline bounds the shared render; later callers come from the
-      // same group and share its fate.
-      options: { ...wanted.get(key)!, ...(i === 0 && signal ? { signal } : {}) } as ThumbnailFileOptions,
-    }))
-    const results = await thumbnailFiles(src, items)
+    const items = keys.map((key, i) => {
+      const { signal: _own, ...options } = wanted.get(key)!
+      return { dst: tempPathFor(`shared-${i}`, this.#tempDir), options: options as ThumbnailFileOptions }
+    })
+    // The first caller's deadline bounds the shared render; later callers come from the same
+    // group and share its fate.
+    const results = await thumbnailFiles(src, items, { signal })
     return { src, files: new Map(keys.map((key, i) => [key, { tmp: items[i].dst, result: results[i] }])) }
   }
 
